@@ -1,0 +1,56 @@
+"""Builds the City Brain app. `python app.py` serves it; `gunicorn app:server` serves it in production."""
+
+from __future__ import annotations
+
+import logging
+
+import dash
+from flask import Flask
+
+from components.shell import shell
+from data import access
+from data.bootstrap import prepare_data, start_live_simulator
+from data.config import load_settings
+from data.http import blueprint as data_blueprint
+
+INDEX = """<!DOCTYPE html>
+<html lang="zh-CN" data-lang="zh" data-theme="light">
+<head>{%metas%}<title>{%title%}</title>{%favicon%}{%css%}</head>
+<body>{%app_entry%}<footer>{%config%}{%scripts%}{%renderer%}</footer></body>
+</html>"""
+
+
+def _nav() -> list[tuple[str, tuple[str, str]]]:
+    pages = sorted(dash.page_registry.values(), key=lambda p: p.get("order", 99))
+    return [(p["relative_path"], p["nav"]) for p in pages if p.get("nav")]
+
+
+def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
+    settings = load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = Flask(__name__)
+    access.cache.init_app(server, config=access.cache_config(settings))
+    server.register_blueprint(data_blueprint)
+    if prepare:
+        prepare_data(settings)
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        title="City Brain · 城市大脑",
+        suppress_callback_exceptions=True,
+        update_title=None,
+    )
+    app.index_string = INDEX
+    app.layout = lambda: shell(_nav(), dash.page_container)
+    if settings.simulate_live if live is None else live:
+        start_live_simulator(settings)
+    return app
+
+
+app = create_app()
+server = app.server
+
+if __name__ == "__main__":
+    s = load_settings()
+    app.run(host=s.host, port=s.port, debug=False)

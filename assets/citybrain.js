@@ -1,0 +1,240 @@
+/*
+ * Browser side of the command-centre map (dash-leaflet functions referenced through
+ * dash_extensions.javascript.Namespace("citybrain", "map")).
+ *
+ * Geometry is fetched once by URL; live refreshes only deliver value arrays (dcc.Store "cc-live"),
+ * and `applyLive` restyles the features already on the map in place. Nothing is re-created, so
+ * the operator's zoom, pan, open popup and layer choices survive every refresh.
+ */
+window.citybrain = window.citybrain || {};
+(function (cb) {
+    const state = cb.state = cb.state || {values: null, lang: document.documentElement.lang || "zh",
+        registry: {traffic: {}, parking: {}, air_quality: {}}, map: null, refreshes: 0};
+    const STALE = "#9e9e9e";
+
+    function tr(pair) { return Array.isArray(pair) ? (state.lang === "en" ? pair[0] : pair[1]) : pair; }
+    function esc(s) { return String(s === null || s === undefined ? "" : s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c])); }
+    function fmt(v, unit) { return (v === null || v === undefined) ? "—" : esc(v) + (unit ? " " + unit : ""); }
+    function bandColor(bands, v) {
+        if (v === null || v === undefined) { return STALE; }
+        for (const b of bands) { if (b.high === null || v < b.high) { return b.color; } }
+        return bands[bands.length - 1].color;
+    }
+    function layerValues(name) { return state.values ? state.values[name] : null; }
+    function isStale(name, i) {
+        const v = layerValues(name);
+        return !v || (v._staleSet && v._staleSet.has(i));
+    }
+    function remember(context, name, feature, layer) {
+        if (context && context.map) { state.map = context.map; }
+        state.registry[name][feature.properties.i] = layer;
+    }
+    function row(label, value) { return "<tr><th>" + esc(label) + "</th><td>" + value + "</td></tr>"; }
+    function table(title, rows, note) {
+        return "<div class='cb-popup'><div class='cb-popup-title'>" + esc(title) + "</div><table>" + rows.join("") +
+            "</table>" + (note ? "<div class='cb-popup-note'>" + esc(note) + "</div>" : "") + "</div>";
+    }
+
+    // --- traffic -----------------------------------------------------------------------------
+    const WEIGHT = {motorway: 5, primary: 4, secondary: 3, local: 2};
+    function roadStyle(feature, context) {
+        const h = context.hideout, i = feature.properties.i, v = layerValues("traffic");
+        const ci = v ? v.ci[i] : null;
+        const stale = isStale("traffic", i);
+        return {color: stale ? STALE : bandColor(h.bands, ci), weight: WEIGHT[feature.properties.cls] || 2,
+            opacity: stale ? 0.6 : 0.9, dashArray: stale ? "4 4" : null};
+    }
+    function roadPopup(feature, h) {
+        const i = feature.properties.i, v = layerValues("traffic") || {ci: [], speed: []}, L = h.labels;
+        return table(feature.properties.name, [
+            row(tr(L.index), fmt(v.ci[i])),
+            row(tr(L.speed), fmt(v.speed[i], "km/h")),
+            row(tr(L.free_flow), fmt(feature.properties.ff, "km/h")),
+            row(tr(L.district), fmt(feature.properties.district)),
+        ], isStale("traffic", i) ? tr(L.stale) : tr(L.synthetic));
+    }
+    function onEachRoad(feature, layer, context) {
+        remember(context, "traffic", feature, layer);
+        const h = context.hideout;
+        layer.bindPopup(() => roadPopup(feature, h));
+        layer._cbPopup = () => roadPopup(feature, h);
+    }
+
+    // --- parking -----------------------------------------------------------------------------
+    function lotStyle(i, h) {
+        const v = layerValues("parking"), occ = v ? v.occ[i] : null, stale = isStale("parking", i);
+        return {radius: 7, color: "#263238", weight: 1, fillOpacity: stale ? 0.45 : 0.9,
+            fillColor: stale ? STALE : bandColor(h.bands, occ)};
+    }
+    function lotPopup(feature, h) {
+        const i = feature.properties.i, p = feature.properties, L = h.labels;
+        const v = layerValues("parking") || {occ: [], free: [], turnover: [], forecast_free: []};
+        return table(p.name, [
+            row(tr(L.capacity), fmt(p.capacity)),
+            row(tr(L.free), fmt(v.free[i])),
+            row(tr(L.occupancy), fmt(v.occ[i], "%")),
+            row(tr(L.turnover), fmt(v.turnover[i], tr(L.turnover_unit))),
+            row(tr(L.forecast), fmt(v.forecast_free[i])),
+            row(tr(L.tariff), fmt(p.tariff, tr(L.tariff_unit))),
+            row(tr(L.kind), tr(L.kinds[p.kind])),
+        ], isStale("parking", i) ? tr(L.stale) : tr(L.simulated));
+    }
+    function lotToLayer(feature, latlng, context) {
+        const h = context.hideout;
+        const marker = L.circleMarker(latlng, lotStyle(feature.properties.i, h));
+        remember(context, "parking", feature, marker);
+        marker.bindPopup(() => lotPopup(feature, h));
+        marker._cbPopup = () => lotPopup(feature, h);
+        marker._cbRestyle = () => marker.setStyle(lotStyle(feature.properties.i, h));
+        return marker;
+    }
+    function lotCluster(feature, latlng, index, context) {
+        const count = feature.properties.point_count;
+        const size = count < 20 ? 30 : count < 100 ? 38 : 46;
+        const icon = L.divIcon({html: "<div><span>" + feature.properties.point_count_abbreviated + "</span></div>",
+            className: "marker-cluster cb-cluster", iconSize: L.point(size, size)});
+        return L.marker(latlng, {icon: icon});
+    }
+
+    // --- air quality -------------------------------------------------------------------------
+    function stationIcon(i, h) {
+        const v = layerValues("air_quality"), s = v ? v.stations[i] : null, stale = isStale("air_quality", i);
+        const level = s && s.level ? h.levels[s.level - 1] : null;
+        const bg = stale || !level ? STALE : level.color;
+        const fg = level && level.level <= 3 ? "#111" : "#fff";
+        return L.divIcon({className: "cb-aqi", iconSize: [34, 22], iconAnchor: [17, 11],
+            html: "<div style='background:" + bg + ";color:" + fg + "'>" + (s && s.aqi !== null ? s.aqi : "—") + "</div>"});
+    }
+    function stationPopup(feature, h) {
+        const i = feature.properties.i, p = feature.properties, L = h.labels;
+        const v = layerValues("air_quality"), s = v ? v.stations[i] : null;
+        const level = s && s.level ? h.levels[s.level - 1] : null;
+        const rows = [row("AQI", fmt(s ? s.aqi : null) + (level ? " · " + esc(tr([level.name_en, level.name_zh])) : ""))];
+        for (const key of h.pollutants) {
+            rows.push(row(tr(h.pollutant_labels[key]), "IAQI " + fmt(s ? s.iaqi[key] : null) + " <span class='cb-muted'>(" +
+                fmt(s ? s.conc[key] : null, h.units[key]) + ")</span>"));
+        }
+        rows.push(row(tr(L.primary), s && s.primary.length ? s.primary.map(k => esc(tr(h.pollutant_labels[k]))).join(", ") : "—"));
+        const name = state.lang === "en" && p.name_en ? p.name_en : p.name_zh;
+        const advice = level ? tr([level.advice_en, level.advice_zh]) : "";
+        return table(name + " (" + p.code + ")", rows, (p.simulated ? tr(L.simulated_station) : tr(L.real_station)) +
+            (advice ? " — " + advice : ""));
+    }
+    function stationToLayer(feature, latlng, context) {
+        const h = context.hideout;
+        const marker = L.marker(latlng, {icon: stationIcon(feature.properties.i, h)});
+        remember(context, "air_quality", feature, marker);
+        marker.bindPopup(() => stationPopup(feature, h));
+        marker._cbPopup = () => stationPopup(feature, h);
+        marker._cbRestyle = () => marker.setIcon(stationIcon(feature.properties.i, h));
+        return marker;
+    }
+
+    // --- incidents: a marker group owned here, diffed by id on every refresh ---------------------
+    function incidentIcon(r, h) {
+        return L.divIcon({className: "cb-incident cb-sev-" + r.sev + " cb-status-" + r.status, iconSize: [26, 26],
+            iconAnchor: [13, 13], html: "<img alt='' src='" + h.icon_base + r.kind + ".svg'>"});
+    }
+    function incidentPopup(r, h) {
+        const L_ = h.labels, at = state.values ? state.values.at : Date.now() / 1000;
+        const age = Math.max(0, Math.round((at - r.reported) / 60));
+        return table(tr(h.kinds[r.kind]) + " #" + r.id, [
+            row(tr(L_.severity), esc(tr(h.severities[r.sev - 1]))),
+            row(tr(L_.status), esc(tr(h.statuses[r.status]))),
+            row(tr(L_.age), age + " min"),
+            row(tr(L_.district), fmt(r.district)),
+        ], r.sim ? tr(L_.simulated) : "");
+    }
+    function syncIncidents(data) {
+        const h = state.incidentHideout, map = state.map;
+        if (!h || !map || !data) { return; }
+        if (!state.incidentGroup) { state.incidentGroup = L.layerGroup(); state.incidentMarkers = {}; }
+        const group = state.incidentGroup, markers = state.incidentMarkers, seen = new Set();
+        const cols = data.columns;
+        for (const values of data.rows) {
+            const r = {};
+            cols.forEach((c, k) => { r[c] = values[k]; });
+            seen.add(r.id);
+            let m = markers[r.id];
+            if (!m) {
+                m = L.marker([r.lat, r.lon], {icon: incidentIcon(r, h), riseOnHover: true});
+                m.bindPopup(() => incidentPopup(m._cbRow, h));
+                markers[r.id] = m;
+                group.addLayer(m);
+            } else if (m._cbRow.status !== r.status || m._cbRow.sev !== r.sev) {
+                m.setIcon(incidentIcon(r, h));
+            }
+            m._cbRow = r;
+            if (m.isPopupOpen()) { m.setPopupContent(incidentPopup(r, h)); }
+        }
+        for (const id of Object.keys(markers)) {
+            if (!seen.has(Number(id))) { group.removeLayer(markers[id]); delete markers[id]; }
+        }
+        showIncidents(state.incidentsVisible !== false);
+        state.incidentCount = seen.size;
+    }
+    function showIncidents(visible) {
+        state.incidentsVisible = visible;
+        if (!state.map || !state.incidentGroup) { return; }
+        if (visible && !state.map.hasLayer(state.incidentGroup)) { state.incidentGroup.addTo(state.map); }
+        if (!visible && state.map.hasLayer(state.incidentGroup)) { state.map.removeLayer(state.incidentGroup); }
+    }
+    function districtStyle(feature, context) {
+        if (context && context.map && state.map !== context.map) {
+            state.map = context.map;
+            state.incidentGroup = null;  // a new map (another city): start a new group on it
+            state.registry = {traffic: {}, parking: {}, air_quality: {}};
+            if (state.values) { setTimeout(() => syncIncidents(state.values.incidents), 0); }
+        }
+        return context.hideout.style;
+    }
+
+    // --- live values -------------------------------------------------------------------------
+    function applyLive(data, incidentMeta) {
+        if (!data) { return window.dash_clientside.no_update; }
+        for (const name of ["traffic", "parking", "air_quality"]) {
+            if (data[name]) { data[name]._staleSet = new Set(data[name].stale); }
+        }
+        state.values = data;
+        state.refreshes += 1;
+        if (incidentMeta) { state.incidentHideout = incidentMeta; }
+        syncIncidents(data.incidents);
+        for (const name of Object.keys(state.registry)) {
+            for (const layer of Object.values(state.registry[name])) {
+                if (!layer._map) { continue; }
+                if (layer._cbRestyle) { layer._cbRestyle(); }
+                else if (layer.setStyle && layer.feature) {
+                    const parent = layer._eventParents && Object.values(layer._eventParents)[0];
+                    if (parent && parent.options.style) { layer.setStyle(parent.options.style(layer.feature)); }
+                }
+                if (layer.isPopupOpen && layer.isPopupOpen() && layer._cbPopup) { layer.setPopupContent(layer._cbPopup()); }
+            }
+        }
+        return data.at;
+    }
+
+    function setLang(lang) {
+        lang = lang === "en" ? "en" : "zh";
+        state.lang = lang;
+        document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+        document.documentElement.dataset.lang = lang;
+        return lang;
+    }
+    function setTheme(theme) {
+        theme = theme === "dark" ? "dark" : "light";
+        document.documentElement.dataset.theme = theme;
+        return theme;
+    }
+
+    cb.map = {roadStyle, onEachRoad, lotToLayer, lotCluster, stationToLayer, districtStyle};
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {
+        citybrain: {
+            applyLive: applyLive,
+            applyLang: (lang) => setLang(lang),
+            applyOverlays: (overlays, name) => { showIncidents((overlays || []).includes(name)); return (overlays || []).length; },
+            applyTheme: (theme) => setTheme(theme),
+            toggleLang: (n, lang) => (n ? (lang === "en" ? "zh" : "en") : window.dash_clientside.no_update),
+            toggleTheme: (n, theme) => (n ? (theme === "dark" ? "light" : "dark") : window.dash_clientside.no_update),
+        },
+    });
+})(window.citybrain);

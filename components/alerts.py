@@ -1,0 +1,33 @@
+"""The alerts list beside the KPIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import html
+
+from components.i18n import LAYERS, t
+
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "urgent_not_dispatched": ("{n} urgent incidents waiting over 60 s for dispatch", "{n} 起紧急事件超过 60 秒未派遣"),
+    "aqi_heavy": (
+        "{n} stations heavily polluted (AQI > 200, max {d})",
+        "{n} 个站点重度及以上污染（AQI > 200，最高 {d}）",
+    ),
+    "aqi_moderate": ("{n} stations moderately polluted (max AQI {d})", "{n} 个站点中度污染（最高 AQI {d}）"),
+    "congested_segments": ("{n} road segments congested (index ≥ 2.0)", "{n} 个路段拥堵（指数 ≥ 2.0）"),
+    "lots_full": ("{n} car parks full", "{n} 个停车场已满"),
+    "stale_sensors": ("{n} {layer_en} sensors without recent data", "{n} 个{layer_zh}传感器数据过期"),
+}
+
+
+def alert_list(items: list[dict[str, Any]]) -> html.Div:
+    if not items:
+        return html.Div(t("No active alerts", "当前无告警"), className="alert-empty")
+    rows = []
+    for a in items:
+        en, zh = TEMPLATES[a["key"]]
+        layer = LAYERS.get(a["detail"], ("", ""))
+        fields = {"n": a["count"], "d": a["detail"], "layer_en": layer[0].lower(), "layer_zh": layer[1]}
+        rows.append(html.Li(t(en.format(**fields), zh.format(**fields)), className=f"alert alert-{a['level']}"))
+    return html.Ul(rows, className="alert-list")

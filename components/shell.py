@@ -1,0 +1,68 @@
+"""The app shell: header with navigation, language and theme switches (remembered in the browser)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+
+from components.i18n import t
+
+
+def shell(nav: Iterable[tuple[str, tuple[str, str]]], content) -> html.Div:
+    return html.Div(
+        [
+            dcc.Store(id="app-lang", storage_type="local", data="zh"),
+            dcc.Store(id="app-theme", storage_type="local", data="light"),
+            html.Header(
+                [
+                    html.A(
+                        [html.Span("城市大脑", className="brand-zh"), html.Span("City Brain", className="brand-en")],
+                        href="/",
+                        className="brand",
+                    ),
+                    html.Nav(
+                        [html.A(t(*label), href=href, className="nav-link") for href, label in nav], className="nav"
+                    ),
+                    html.Span(
+                        t("SIMULATED DATA", "模拟数据"),
+                        className="sim-badge",
+                        title="Observations are simulated; see README",
+                    ),
+                    html.Button(
+                        t("中文", "English"), id="app-lang-toggle", className="btn btn-ghost", title="Language / 语言"
+                    ),
+                    html.Button(
+                        t("Dark", "深色"), id="app-theme-toggle", className="btn btn-ghost", title="Theme / 主题"
+                    ),
+                    html.Span(id="app-lang-applied", hidden=True),
+                    html.Span(id="app-theme-applied", hidden=True),
+                ],
+                className="app-header",
+            ),
+            html.Main(content, className="app-main"),
+        ],
+        className="app-shell",
+    )
+
+
+clientside_callback(
+    ClientsideFunction("citybrain", "toggleLang"),
+    Output("app-lang", "data"),
+    Input("app-lang-toggle", "n_clicks"),
+    State("app-lang", "data"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    ClientsideFunction("citybrain", "toggleTheme"),
+    Output("app-theme", "data"),
+    Input("app-theme-toggle", "n_clicks"),
+    State("app-theme", "data"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    ClientsideFunction("citybrain", "applyLang"), Output("app-lang-applied", "children"), Input("app-lang", "data")
+)
+clientside_callback(
+    ClientsideFunction("citybrain", "applyTheme"), Output("app-theme-applied", "children"), Input("app-theme", "data")
+)

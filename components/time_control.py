@@ -1,0 +1,43 @@
+"""Live / history time control: a mode switch, a 7-day slider in 15-minute steps, play/pause."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from components.i18n import t
+
+
+def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_seconds: int) -> html.Div:
+    return html.Div(
+        [
+            dcc.RadioItems(
+                id=f"{prefix}-mode",
+                options=[
+                    {"label": t("Live", "实时"), "value": "live"},
+                    {"label": t("History", "历史"), "value": "history"},
+                ],
+                value="live",
+                inline=True,
+                className="mode-switch",
+            ),
+            html.Button(t("▶ Play", "▶ 播放"), id=f"{prefix}-play", n_clicks=0, className="btn", disabled=True),
+            html.Div(
+                dcc.Slider(
+                    id=f"{prefix}-slider",
+                    min=0,
+                    max=steps,
+                    step=1,
+                    value=steps,
+                    marks=day_marks,
+                    updatemode="mouseup",
+                    disabled=True,
+                    tooltip={"always_visible": False},
+                ),
+                className="time-slider",
+            ),
+            html.Div(id=f"{prefix}-time-label", className="time-label", **{"aria-live": "polite"}),
+            dcc.Interval(id=f"{prefix}-refresh", interval=refresh_seconds * 1000),
+            dcc.Interval(id=f"{prefix}-playback", interval=1200, disabled=True),
+        ],
+        className="time-control",
+    )

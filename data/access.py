@@ -1,0 +1,530 @@
+"""The data-access layer every page goes through: typed, cached reads keyed on plain parameters.
+
+Cache keys are (city, layer, time bucket, feed revision). A write bumps the feed's revision, so a
+cached entry can never outlive the data it was computed from; the cache is flask-caching's
+SimpleCache by default and RedisCache when REDIS_URL is set (shared across gunicorn workers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from flask_caching import Cache
+
+from data import store
+from data.cities import City, get_city
+from data.config import Settings, load_settings
+from data.geography import load_districts
+from data.rules import aqi as aqi_rules
+from data.rules import congestion, parking
+from data.simulate import DAY, HISTORY_DAYS, HOUR, LOCAL_OFFSET, floor_bucket
+
+B = store.BUCKET_SECONDS
+cache = Cache()
+STATUSES = ("new", "dispatched", "on_scene", "resolved")
+
+
+def cache_config(settings: Settings) -> dict[str, Any]:
+    if settings.redis_url:
+        return {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": settings.redis_url,
+            "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout,
+            "CACHE_KEY_PREFIX": "citybrain:",
+        }
+    return {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout, "CACHE_THRESHOLD": 2000}
+
+
+def _engine():
+    return store.get_engine()
+
+
+# --- time -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    first_bucket: int
+    last_bucket: int  # the current (live, still filling) bucket
+
+    @property
+    def steps(self) -> int:
+        return (self.last_bucket - self.first_bucket) // B
+
+
+def history_window(now: float | None = None) -> TimeWindow:
+    now = time.time() if now is None else now
+    last = floor_bucket(now)
+    return TimeWindow(last - HISTORY_DAYS * DAY // B * B, last)
+
+
+def resolve_at(mode: str, step: int | None, now: float | None = None) -> int:
+    """The instant a view shows: now when live, else the end of the chosen 15-minute step."""
+    now = time.time() if now is None else now
+    if mode != "history" or step is None:
+        return int(now)
+    window = history_window(now)
+    step = min(max(int(step), 0), window.steps)
+    return min(int(now), window.first_bucket + step * B + B - 1)
+
+
+def local_label(at: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(at + LOCAL_OFFSET))
+
+
+# --- static geometry ------------------------------------------------------------------------------
+
+
+def static_version(city: str) -> str:
+    return store.get_meta(_engine(), f"static_rev:{get_city(city).key}") or "0"
+
+
+@cache.memoize()
+def _geometry(city: str, layer: str, version: str) -> str:
+    engine = _engine()
+    if layer == "districts":
+        return json.dumps(load_districts(city), ensure_ascii=False, separators=(",", ":"))
+    if layer == "roads":
+        df = store.sensors(engine, "traffic", city)
+        features = [
+            {
+                "type": "Feature",
+                "id": int(r.id),
+                "geometry": {"type": "LineString", "coordinates": json.loads(r.coords)},
+                "properties": {
+                    "i": i,
+                    "name": r.name,
+                    "cls": r.road_class,
+                    "ff": r.free_flow_kmh,
+                    "district": r.district,
+                    "synthetic": bool(r.synthetic),
+                },
+            }
+            for i, r in enumerate(df.itertuples(index=False))
+        ]
+    elif layer == "parking":
+        df = store.sensors(engine, "parking", city)
+        features = [
+            {
+                "type": "Feature",
+                "id": int(r.id),
+                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                "properties": {
+                    "i": i,
+                    "name": r.name,
+                    "kind": r.kind,
+                    "capacity": int(r.capacity),
+                    "tariff": r.tariff_cny_h,
+                    "district": r.district,
+                    "simulated": bool(r.simulated),
+                },
+            }
+            for i, r in enumerate(df.itertuples(index=False))
+        ]
+    elif layer == "air_quality":
+        df = store.sensors(engine, "air_quality", city)
+        features = [
+            {
+                "type": "Feature",
+                "id": int(r.id),
+                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                "properties": {
+                    "i": i,
+                    "code": r.code,
+                    "name_zh": r.name_zh,
+                    "name_en": r.name_en,
+                    "simulated": bool(r.simulated),
+                },
+            }
+            for i, r in enumerate(df.itertuples(index=False))
+        ]
+    else:
+        raise KeyError(layer)
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, separators=(",", ":"))
+
+
+GEOMETRY_LAYERS = ("districts", "roads", "parking", "air_quality")
+
+
+def geometry_json(city: str, layer: str) -> str:
+    """GeoJSON text of a city's static features; feature property `i` indexes the live value arrays."""
+    key = get_city(city).key
+    if layer not in GEOMETRY_LAYERS:
+        raise KeyError(layer)
+    return _geometry(key, layer, static_version(key))
+
+
+# --- live values ----------------------------------------------------------------------------------
+
+
+def _revision(city: str, layer: str) -> int:
+    return store.feed_states(_engine(), city).get(layer, (0, None))[0]
+
+
+def _stale_mask(observed_at: np.ndarray, at: int, stale_minutes: int) -> list[int]:
+    return np.flatnonzero(at - observed_at > stale_minutes * 60).tolist()
+
+
+@cache.memoize()
+def _traffic_values(city: str, bucket: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    engine = _engine()
+    segs = store.sensors(engine, "traffic", city)
+    found = store.latest_bucket_at_or_before(engine, "traffic", city, bucket)
+    obs = store.observations(engine, "traffic", city, found) if found is not None else pd.DataFrame()
+    frame = segs[["id", "free_flow_kmh", "length_m"]].merge(
+        obs[["segment_id", "speed_kmh", "observed_at"]]
+        if len(obs)
+        else pd.DataFrame(columns=["segment_id", "speed_kmh", "observed_at"]),
+        left_on="id",
+        right_on="segment_id",
+        how="left",
+    )
+    speed = frame["speed_kmh"].to_numpy(dtype=float)
+    free = frame["free_flow_kmh"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        index = np.where(speed > 0, np.maximum(1.0, free / speed), np.nan)
+    observed = frame["observed_at"].to_numpy(dtype=float)
+    has = ~np.isnan(speed)
+    lengths = frame["length_m"].to_numpy(dtype=float)
+    network = (
+        congestion.network_index((lengths[has] / speed[has] * 3.6).tolist(), (lengths[has] / free[has] * 3.6).tolist())
+        if has.any()
+        else None
+    )
+    return {
+        "n": len(frame),
+        "ci": [None if math.isnan(x) else round(float(x), 2) for x in index],
+        "speed": [None if math.isnan(x) else round(float(x), 1) for x in speed],
+        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "kpi": {
+            "index": network,
+            "speed": float(np.average(speed[has], weights=lengths[has])) if has.any() else None,
+            "newest": int(np.nanmax(observed)) if has.any() else None,
+        },
+    }
+
+
+@cache.memoize()
+def _parking_values(city: str, bucket: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    engine = _engine()
+    lots = store.sensors(engine, "parking", city)
+    found = store.latest_bucket_at_or_before(engine, "parking", city, bucket)
+
+    def at_bucket(b: int | None) -> pd.Series:
+        if b is None:
+            return pd.Series(np.nan, index=lots["id"])
+        obs = store.observations(engine, "parking", city, b).set_index("lot_id")
+        return obs["occupied"].reindex(lots["id"])
+
+    now_obs = (
+        store.observations(engine, "parking", city, found).set_index("lot_id").reindex(lots["id"])
+        if (found is not None)
+        else pd.DataFrame(index=lots["id"], columns=["occupied", "observed_at"], dtype=float)
+    )
+    occupied = now_obs["occupied"].to_numpy(dtype=float)
+    capacity = lots["capacity"].to_numpy(dtype=float)
+    y_now = at_bucket(found - DAY if found is not None else None).to_numpy(dtype=float)
+    y_next = at_bucket(found - DAY + HOUR if found is not None else None).to_numpy(dtype=float)
+    arrivals = store.arrivals_between(engine, city, bucket - DAY + B, bucket).set_index("lot_id")["arrivals"]
+    arrivals = arrivals.reindex(lots["id"]).fillna(0).to_numpy(dtype=float)
+    occ, free, turn, forecast = [], [], [], []
+    for k in range(len(lots)):
+        cap = int(capacity[k])
+        if math.isnan(occupied[k]):
+            occ.append(None), free.append(None), turn.append(None), forecast.append(None)
+            continue
+        o = int(occupied[k])
+        occ.append(round(parking.occupancy(o, cap) * 100))
+        free.append(parking.free_spaces(o, cap))
+        turn.append(round(parking.turnover(int(arrivals[k]), cap), 1))
+        if math.isnan(y_now[k]) or math.isnan(y_next[k]):
+            forecast.append(None)
+        else:
+            forecast.append(cap - parking.forecast_next_hour(o, int(y_now[k]), int(y_next[k]), cap))
+    observed = now_obs["observed_at"].to_numpy(dtype=float)
+    has = ~np.isnan(occupied)
+    return {
+        "n": len(lots),
+        "occ": occ,
+        "free": free,
+        "turnover": turn,
+        "forecast_free": forecast,
+        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "kpi": {
+            "occupancy": float(occupied[has].sum() / capacity[has].sum() * 100) if has.any() else None,
+            "free": int(capacity[has].sum() - occupied[has].sum()) if has.any() else None,
+            "newest": int(np.nanmax(observed)) if has.any() else None,
+        },
+    }
+
+
+@cache.memoize()
+def _air_values(city: str, hour: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    engine = _engine()
+    stations = store.sensors(engine, "air_quality", city)
+    found = store.latest_bucket_at_or_before(engine, "air_quality", city, hour)
+    obs = (
+        store.observations(engine, "air_quality", city, found).set_index("station_id").reindex(stations["id"])
+        if found is not None
+        else pd.DataFrame(index=stations["id"], columns=[*store.POLLUTANT_COLUMNS, "observed_at"], dtype=float)
+    )
+    rows = []
+    for sid in stations["id"]:
+        conc = {p: (None if pd.isna(obs.at[sid, p]) else float(obs.at[sid, p])) for p in aqi_rules.POLLUTANTS}
+        result = aqi_rules.hourly_aqi(conc)
+        rows.append(
+            {
+                "aqi": result.aqi,
+                "level": result.level.level if result.level else None,
+                "primary": list(result.primary),
+                "iaqi": result.iaqi,
+                "conc": conc,
+            }
+        )
+    observed = obs["observed_at"].to_numpy(dtype=float)
+    valid = [(r["aqi"], k) for k, r in enumerate(rows) if r["aqi"] is not None]
+    worst = max(valid) if valid else None
+    city_aqi = aqi_rules.hourly_aqi({p: _mean([r["conc"][p] for r in rows]) for p in aqi_rules.POLLUTANTS})
+    return {
+        "n": len(rows),
+        "stations": rows,
+        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "kpi": {
+            "aqi": city_aqi.aqi,
+            "level": city_aqi.level.level if city_aqi.level else None,
+            "primary": list(city_aqi.primary),
+            "worst_aqi": worst[0] if worst else None,
+            "worst_station": (stations.iloc[worst[1]]["name_zh"] if worst else None),
+            "newest": int(np.nanmax(observed)) if (~np.isnan(observed)).any() else None,
+        },
+    }
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def incident_status(row: Any, at: int) -> str:
+    for status, column in (("resolved", "resolved_at"), ("on_scene", "on_scene_at"), ("dispatched", "dispatched_at")):
+        value = getattr(row, column)
+        if value is not None and not pd.isna(value) and value <= at:
+            return status
+    return "new"
+
+
+@cache.memoize()
+def _incidents(city: str, at: int, revision: int) -> dict[str, Any]:
+    day_start = (at + LOCAL_OFFSET) // DAY * DAY - LOCAL_OFFSET
+    df = store.incidents_between(_engine(), city, day_start, at)
+    rows, dispatch_times = [], []
+    open_count = 0
+    for r in df.itertuples(index=False):
+        status = incident_status(r, at)
+        if (
+            r.reported_at >= day_start
+            and r.dispatched_at is not None
+            and not pd.isna(r.dispatched_at)
+            and (r.dispatched_at <= at)
+        ):
+            dispatch_times.append(r.dispatched_at - r.reported_at)
+        if status == "resolved":
+            continue
+        open_count += 1
+        rows.append(
+            [
+                int(r.id),
+                r.kind,
+                int(r.severity),
+                status,
+                round(float(r.lon), 5),
+                round(float(r.lat), 5),
+                int(r.reported_at),
+                r.district,
+                bool(r.simulated),
+            ]
+        )
+    today = int((df["reported_at"] >= day_start).sum()) if len(df) else 0
+    return {
+        "columns": ["id", "kind", "sev", "status", "lon", "lat", "reported", "district", "sim"],
+        "rows": rows,
+        "kpi": {
+            "open": open_count,
+            "today": today,
+            "median_dispatch_s": float(np.median(dispatch_times)) if dispatch_times else None,
+            "newest": int(df["reported_at"].max()) if len(df) else None,
+        },
+    }
+
+
+# --- public API -----------------------------------------------------------------------------------
+
+
+def live_values(city: str, at: int) -> dict[str, Any]:
+    """Per-feature values of the three sensor layers at `at`, aligned with `geometry_json` order."""
+    key = get_city(city).key
+    stale = load_settings().stale_minutes
+    states = store.feed_states(_engine(), key)
+    rev = {layer: states.get(layer, (0, None))[0] for layer in store.LAYERS}
+    bucket = floor_bucket(at)
+    return {
+        "at": at,
+        "traffic": _traffic_values(key, bucket, at, rev["traffic"], stale),
+        "parking": _parking_values(key, bucket, at, rev["parking"], stale),
+        "air_quality": _air_values(key, floor_bucket(at, HOUR), at, rev["air_quality"], stale),
+    }
+
+
+def incidents(city: str, at: int) -> dict[str, Any]:
+    """Open incidents at `at` as compact rows, plus today's counts (quantised to the refresh interval)."""
+    key = get_city(city).key
+    quantum = load_settings().refresh_seconds
+    return _incidents(key, int(at // quantum * quantum), _revision(key, "incidents"))
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    value: float | int | str | None
+    unit: str
+    previous: float | int | None  # same time yesterday
+    newest: int | None  # epoch seconds of the newest data behind it
+    stale: bool
+    detail: str = ""
+    level: int | None = None
+
+    @property
+    def change(self) -> float | None:
+        if isinstance(self.value, (int, float)) and isinstance(self.previous, (int, float)):
+            return self.value - self.previous
+        return None
+
+
+def kpis(city: str, at: int) -> list[Kpi]:
+    """The command-centre KPIs at `at`, each with its value at the same time yesterday."""
+    stale_s = load_settings().stale_minutes * 60
+    now_values, then_values = live_values(city, at), live_values(city, at - DAY)
+    now_inc, then_inc = incidents(city, at), incidents(city, at - DAY)
+    t, p, a = (now_values[k]["kpi"] for k in ("traffic", "parking", "air_quality"))
+    ty, py, ay = (then_values[k]["kpi"] for k in ("traffic", "parking", "air_quality"))
+
+    def mk(key: str, value: Any, unit: str, prev: Any, newest: int | None, **extra: Any) -> Kpi:
+        stale = newest is None or at - newest > stale_s
+        return Kpi(key, value, unit, prev, newest, stale, **extra)
+
+    return [
+        mk("congestion_index", _r(t["index"], 2), "", _r(ty["index"], 2), t["newest"]),
+        mk("mean_speed", _r(t["speed"], 1), "km/h", _r(ty["speed"], 1), t["newest"]),
+        mk("parking_occupancy", _r(p["occupancy"], 1), "%", _r(py["occupancy"], 1), p["newest"]),
+        mk("free_spaces", p["free"], "spaces", py["free"], p["newest"]),
+        mk("city_aqi", a["aqi"], "AQI", ay["aqi"], a["newest"], level=a["level"], detail=",".join(a["primary"])),
+        mk(
+            "worst_station",
+            a["worst_aqi"],
+            "AQI",
+            ay["worst_aqi"],
+            a["newest"],
+            detail=a["worst_station"] or "",
+            level=aqi_rules.level_for(a["worst_aqi"]).level if a["worst_aqi"] is not None else None,
+        ),
+        mk("open_incidents", now_inc["kpi"]["open"], "incidents", then_inc["kpi"]["open"], now_inc["kpi"]["newest"]),
+        mk("incidents_today", now_inc["kpi"]["today"], "incidents", then_inc["kpi"]["today"], now_inc["kpi"]["newest"]),
+        mk(
+            "median_dispatch",
+            _r(now_inc["kpi"]["median_dispatch_s"], 0),
+            "s",
+            _r(then_inc["kpi"]["median_dispatch_s"], 0),
+            now_inc["kpi"]["newest"],
+        ),
+    ]
+
+
+def _r(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits) if digits else round(value)
+
+
+def health() -> dict[str, Any]:
+    """Database reachability and the newest observation's age per layer and city."""
+    settings = load_settings()
+    engine = _engine()
+    try:
+        ping_ms = store.ping(engine)
+    except Exception as exc:
+        return {"status": "error", "database": {"reachable": False, "error": type(exc).__name__}}
+    now = int(time.time())
+    layers: dict[str, dict[str, Any]] = {}
+    for city in _city_keys():
+        for layer, (_, newest) in store.feed_states(engine, city).items():
+            age = None if newest is None else now - newest
+            layers.setdefault(layer, {})[city] = {
+                "newest_age_s": age,
+                "stale": age is None or age > settings.stale_minutes * 60,
+            }
+    return {
+        "status": "ok",
+        "database": {"reachable": True, "backend": engine.dialect.name, "ping_ms": round(ping_ms, 2)},
+        "layers": layers,
+    }
+
+
+def _city_keys() -> list[str]:
+    from data.cities import CITIES
+
+    return list(CITIES)
+
+
+def city_info(city: str) -> City:
+    return get_city(city)
+
+
+def kpi_dicts(items: list[Kpi]) -> list[dict[str, Any]]:
+    return [asdict(k) | {"change": k.change} for k in items]
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str  # what kind of alert; the UI words it
+    level: str  # "critical" | "warning" | "info"
+    count: int
+    detail: str = ""
+
+
+ACK_TARGET_S = 60  # Haidian answers a reported emergency within 60 seconds (report, ch. 3.3.2.3)
+
+
+def alerts(city: str, at: int) -> list[Alert]:
+    """Operator alerts derived from the data at `at`, most urgent first."""
+    values, inc = live_values(city, at), incidents(city, at)
+    found: list[Alert] = []
+    col = {c: k for k, c in enumerate(inc["columns"])}
+    waiting = [
+        r
+        for r in inc["rows"]
+        if r[col["status"]] == "new" and r[col["sev"]] >= 3 and at - r[col["reported"]] > ACK_TARGET_S
+    ]
+    if waiting:
+        found.append(Alert("urgent_not_dispatched", "critical", len(waiting)))
+    stations = values["air_quality"]["stations"]
+    heavy = [s for s in stations if s["aqi"] is not None and s["aqi"] > 200]
+    if heavy:
+        found.append(Alert("aqi_heavy", "critical", len(heavy), str(max(s["aqi"] for s in heavy))))
+    polluted = [s for s in stations if s["aqi"] is not None and 150 < s["aqi"] <= 200]
+    if polluted:
+        found.append(Alert("aqi_moderate", "warning", len(polluted), str(max(s["aqi"] for s in polluted))))
+    congested = [ci for ci in values["traffic"]["ci"] if ci is not None and ci >= 2.0]
+    if congested:
+        found.append(Alert("congested_segments", "warning", len(congested)))
+    full = [o for o in values["parking"]["occ"] if o is not None and o >= 100]
+    if full:
+        found.append(Alert("lots_full", "info", len(full)))
+    for layer in ("traffic", "parking", "air_quality"):
+        stale = values[layer]["stale"]
+        if stale:
+            found.append(Alert("stale_sensors", "warning", len(stale), layer))
+    return found

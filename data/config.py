@@ -1,0 +1,56 @@
+"""Settings read from the environment once, with the defaults a fresh machine needs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    refresh_seconds: int
+    stale_minutes: int
+    tile_url: str | None
+    tile_attribution: str
+    host: str
+    port: int
+    simulate_live: bool
+    cache_timeout: int
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "citybrain.sqlite"
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("DATA_DIR") or PROJECT_DIR / "var").resolve()
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'citybrain.sqlite'}"
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=os.environ.get("REDIS_URL") or None,
+        refresh_seconds=max(1, _int("REFRESH_SECONDS", 10)),
+        stale_minutes=max(1, _int("STALE_MINUTES", 30)),
+        tile_url=os.environ.get("TILE_URL") or None,
+        tile_attribution=os.environ.get("TILE_ATTRIBUTION", ""),
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=_int("PORT", 8050),
+        simulate_live=os.environ.get("SIMULATE_LIVE", "1") != "0",
+        cache_timeout=_int("CACHE_TIMEOUT", 600),
+    )

@@ -1,0 +1,64 @@
+"""Parking occupancy, free spaces, turnover and the next-hour forecast.
+
+Turnover is vehicles parked per space per day, the usual traffic-engineering definition. The
+report's Chinese text (ch. 3.2.1.2, note 1) words it the other way round (spaces divided by
+vehicles); we follow the common definition, which is what its "service capacity" reading means.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OccupancyBand:
+    key: str
+    low: float  # percent, inclusive
+    high: float  # percent, exclusive; math.inf for the last band
+    name_zh: str
+    name_en: str
+    color: str
+
+
+# Guidance-sign thresholds commonly used by parking guidance systems: a car park is shown as
+# "nearly full" from 90 % (drivers are redirected) and "full" at 100 %.
+OCCUPANCY_BANDS: tuple[OccupancyBand, ...] = (
+    OccupancyBand("available", 0, 70, "充足", "Available", "#2e9d4b"),
+    OccupancyBand("busy", 70, 90, "紧张", "Busy", "#f2b418"),
+    OccupancyBand("nearly_full", 90, 100, "将满", "Nearly full", "#e8590c"),
+    OccupancyBand("full", 100, math.inf, "已满", "Full", "#a61e4d"),
+)
+
+
+def occupancy(occupied: int, capacity: int) -> float:
+    """Share of spaces taken, 0..1."""
+    if capacity <= 0:
+        raise ValueError("capacity must be positive")
+    if occupied < 0 or occupied > capacity:
+        raise ValueError(f"occupied {occupied} outside 0..{capacity}")
+    return occupied / capacity
+
+
+def free_spaces(occupied: int, capacity: int) -> int:
+    occupancy(occupied, capacity)  # validates
+    return capacity - occupied
+
+
+def turnover(vehicles: int, capacity: int, hours: float = 24.0) -> float:
+    """Vehicles per space per day, from the vehicles that parked over `hours`."""
+    if capacity <= 0 or hours <= 0:
+        raise ValueError("capacity and hours must be positive")
+    if vehicles < 0:
+        raise ValueError("vehicle count cannot be negative")
+    return vehicles / capacity * (24.0 / hours)
+
+
+def forecast_next_hour(occupied_now: int, yesterday_now: int, yesterday_next_hour: int, capacity: int) -> int:
+    """Seasonal-difference forecast: today's level plus yesterday's change over the same hour.
+
+    Simple, explainable and hard to beat for one-hour horizons on daily-periodic demand; clipped to
+    the lot's capacity.
+    """
+    forecast = occupied_now + (yesterday_next_hour - yesterday_now)
+    return int(min(max(forecast, 0), capacity))

@@ -1,0 +1,334 @@
+"""Command centre (/): one city live — map layers, KPIs, alerts and the live/history time control."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import dash
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from components.alerts import alert_list
+from components.i18n import INCIDENT_KINDS, LOT_KINDS, POPUP_LABELS, SEVERITIES, STATUSES, t
+from components.kpi import error_panel, kpi_card
+from components.legend import band_legend, incident_legend, stale_note
+from components.map_layers import INCIDENTS_OVERLAY, city_map
+from components.time_control import time_control
+from data import access
+from data.cities import CITIES, UnknownCityError, get_city
+from data.config import load_settings
+from data.rules import aqi as aqi_rules
+from data.rules.congestion import CONGESTION_BANDS
+from data.rules.parking import OCCUPANCY_BANDS
+
+dash.register_page(
+    __name__,
+    path="/",
+    name="Command centre",
+    title="City Brain · Command centre",
+    nav=("Command centre", "指挥中心"),
+    order=0,
+)
+
+log = logging.getLogger(__name__)
+DATA_NOTE = (
+    "Observations are SIMULATED; roads are synthetic; district outlines and national AQ stations are real. See README.",
+    "观测数据为模拟数据；道路为合成路网；行政区边界与国控空气质量站点为真实数据。详见 README。",
+)
+P = "cc"  # id prefix of this page
+ICON_BASE = "/assets/icons/"
+HIGHER_IS_WORSE = {
+    "congestion_index": True,
+    "mean_speed": False,
+    "parking_occupancy": True,
+    "free_spaces": False,
+    "city_aqi": True,
+    "worst_station": True,
+    "open_incidents": True,
+    "incidents_today": True,
+    "median_dispatch": True,
+}
+
+
+def _bands(bands) -> list[dict[str, Any]]:
+    return [{"high": None if b.high == float("inf") else b.high, "color": b.color} for b in bands]
+
+
+def _hideouts() -> dict[str, dict[str, Any]]:
+    return {
+        "traffic": {"layer": "traffic", "bands": _bands(CONGESTION_BANDS), "labels": POPUP_LABELS},
+        "parking": {
+            "layer": "parking",
+            "bands": _bands(OCCUPANCY_BANDS),
+            "labels": POPUP_LABELS | {"kinds": LOT_KINDS},
+        },
+        "air_quality": {
+            "layer": "air_quality",
+            "labels": POPUP_LABELS,
+            "pollutants": list(aqi_rules.POLLUTANTS),
+            "pollutant_labels": {k: [v[1], v[0]] for k, v in aqi_rules.POLLUTANT_LABELS.items()},
+            "units": aqi_rules.UNITS,
+            "levels": [asdict(level) | {"high": level.high} for level in aqi_rules.AQI_LEVELS],
+        },
+    }
+
+
+def _incident_meta() -> dict[str, Any]:
+    return {
+        "kinds": INCIDENT_KINDS,
+        "severities": SEVERITIES,
+        "statuses": STATUSES,
+        "labels": POPUP_LABELS,
+        "icon_base": ICON_BASE,
+    }
+
+
+def _legend() -> html.Div:
+    def pct(b) -> str:
+        return f"≥ {b.low:g}%" if b.high == float("inf") else f"{b.low:g}–{b.high:g}%"
+
+    def ci(b) -> str:
+        return f"≥ {b.low:g}" if b.high == float("inf") else f"{b.low:g}–{b.high:g}"
+
+    def aqi_range(level) -> str:
+        return f"> {level.low - 1}" if level.high is None else f"{level.low}–{level.high}"
+
+    return html.Div(
+        [
+            band_legend("traffic", CONGESTION_BANDS, ci),
+            band_legend("parking", OCCUPANCY_BANDS, pct),
+            band_legend("air_quality", aqi_rules.AQI_LEVELS, aqi_range),
+            incident_legend(ICON_BASE),
+            stale_note(),
+            html.Div(
+                t(
+                    "Congestion bands: Amap congestion delay index. AQI: HJ 633-2012.",
+                    "拥堵分级：高德拥堵延时指数。AQI：HJ 633-2012。",
+                ),
+                className="legend-source",
+            ),
+        ],
+        className="legend",
+    )
+
+
+def _city_selector(current: str) -> dcc.Dropdown:
+    return dcc.Dropdown(
+        id=f"{P}-city",
+        value=current,
+        clearable=False,
+        searchable=False,
+        className="city-select",
+        options=[{"label": t(c.name_en, c.name_zh), "value": c.key} for c in CITIES.values()],
+    )
+
+
+def _unknown_city(city: str) -> html.Div:
+    links = [html.Li(html.A(t(c.name_en, c.name_zh), href=f"/?city={c.key}")) for c in CITIES.values()]
+    return html.Div(
+        [
+            html.H2(t(f"Unknown city: {city}", f"未知城市：{city}")),
+            html.P(
+                t(
+                    "This dashboard covers the report's six leading cities. Choose one:",
+                    "本平台覆盖报告中的六个领先城市，请选择：",
+                )
+            ),
+            html.Ul(links),
+        ],
+        className="page-message",
+        role="alert",
+    )
+
+
+def layout(city: str | None = None, **_query: Any) -> html.Div:
+    try:
+        info = get_city(city)
+    except UnknownCityError:
+        return _unknown_city(str(city))
+    settings = load_settings()
+    window = access.history_window()
+    version = access.static_version(info.key)
+    urls = {layer: f"/geo/{info.key}/{layer}.json?v={version}" for layer in access.GEOMETRY_LAYERS}
+    marks = {
+        step: access.local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)
+    }
+    return html.Div(
+        [
+            dcc.Location(id=f"{P}-url", refresh=True),
+            dcc.Store(id=f"{P}-city-key", data=info.key),
+            dcc.Store(id=f"{P}-live"),
+            dcc.Store(id=f"{P}-incident-meta", data=_incident_meta()),
+            dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
+            html.Span(id=f"{P}-applied", hidden=True),
+            html.Span(id=f"{P}-overlays-applied", hidden=True),
+            html.Div(
+                [
+                    html.H1(
+                        [t("Command centre", "城市运行指挥中心"), " · ", t(info.name_en, info.name_zh)],
+                        className="page-title",
+                    ),
+                    _city_selector(info.key),
+                    time_control(P, window.steps, marks, settings.refresh_seconds),
+                ],
+                className="toolbar",
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        city_map(
+                            f"{P}-map",
+                            info.center,
+                            info.zoom,
+                            urls,
+                            _hideouts(),
+                            settings.tile_url,
+                            settings.tile_attribution,
+                        ),
+                        className="map-panel",
+                    ),
+                    html.Aside(
+                        [
+                            html.Section(
+                                [
+                                    html.H2(t("Key indicators", "关键指标")),
+                                    dcc.Loading(html.Div(id=f"{P}-kpis", className="kpi-grid"), delay_show=800),
+                                ],
+                                className="panel",
+                            ),
+                            html.Section([html.H2(t("Alerts", "告警")), html.Div(id=f"{P}-alerts")], className="panel"),
+                            html.Section([html.H2(t("Legend", "图例")), _legend()], className="panel"),
+                            html.P(
+                                t(*DATA_NOTE),
+                                className="data-note",
+                            ),
+                        ],
+                        className="side-panel",
+                    ),
+                ],
+                className="cc-body",
+            ),
+        ],
+        className="command-centre",
+    )
+
+
+@callback(
+    Output(f"{P}-url", "href"), Input(f"{P}-city", "value"), State(f"{P}-city-key", "data"), prevent_initial_call=True
+)
+def change_city(selected: str, current: str) -> str:
+    return f"/?city={selected}" if selected and selected != current else no_update
+
+
+@callback(
+    Output(f"{P}-slider", "disabled"),
+    Output(f"{P}-play", "disabled"),
+    Output(f"{P}-refresh", "disabled"),
+    Input(f"{P}-mode", "value"),
+)
+def switch_mode(mode: str) -> tuple[bool, bool, bool]:
+    history = mode == "history"
+    return not history, not history, history
+
+
+@callback(
+    Output(f"{P}-playback", "disabled"),
+    Output(f"{P}-play", "children"),
+    Input(f"{P}-play", "n_clicks"),
+    Input(f"{P}-mode", "value"),
+    State(f"{P}-playback", "disabled"),
+    prevent_initial_call=True,
+)
+def play_pause(_clicks: int, mode: str, paused: bool):
+    playing = mode == "history" and dash.ctx.triggered_id == f"{P}-play" and paused
+    return (not playing, t("❚❚ Pause", "❚❚ 暂停") if playing else t("▶ Play", "▶ 播放"))
+
+
+@callback(
+    Output(f"{P}-slider", "value"),
+    Input(f"{P}-playback", "n_intervals"),
+    State(f"{P}-slider", "value"),
+    State(f"{P}-slider", "max"),
+    prevent_initial_call=True,
+)
+def advance_playback(_n: int, step: int, last: int) -> int:
+    return 0 if step >= last else step + 1
+
+
+@callback(
+    Output(f"{P}-live", "data"),
+    Output(f"{P}-time-label", "children"),
+    Input(f"{P}-refresh", "n_intervals"),
+    Input(f"{P}-mode", "value"),
+    Input(f"{P}-slider", "value"),
+    State(f"{P}-city-key", "data"),
+)
+def refresh_map(_n: int, mode: str, step: int, city: str):
+    at = access.resolve_at(mode, step)
+    label = [
+        t("Live" if mode != "history" else "History", "实时" if mode != "history" else "历史"),
+        " · ",
+        access.local_label(at),
+        " ",
+        t("China Standard Time", "北京时间"),
+    ]
+    try:
+        values = access.live_values(city, at)
+        values["incidents"] = access.incidents(city, at)
+    except Exception:
+        log.exception("map refresh failed for %s at %s", city, at)
+        return no_update, [
+            *label,
+            " · ",
+            html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error"),
+        ]
+    payload = {
+        "at": at,
+        "traffic": _strip(values["traffic"]),
+        "parking": _strip(values["parking"]),
+        "air_quality": _strip(values["air_quality"]),
+        "incidents": {k: values["incidents"][k] for k in ("columns", "rows")},
+    }
+    return payload, label
+
+
+def _strip(layer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in layer.items() if k != "kpi"}
+
+
+@callback(
+    Output(f"{P}-kpis", "children"),
+    Output(f"{P}-alerts", "children"),
+    Input(f"{P}-refresh", "n_intervals"),
+    Input(f"{P}-mode", "value"),
+    Input(f"{P}-slider", "value"),
+    State(f"{P}-city-key", "data"),
+)
+def refresh_panels(_n: int, mode: str, step: int, city: str):
+    at = access.resolve_at(mode, step)
+    try:
+        cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]]) for k in access.kpi_dicts(access.kpis(city, at))]
+    except Exception:
+        log.exception("KPI refresh failed for %s", city)
+        cards = error_panel(("key indicators", "关键指标"))
+    try:
+        alert_view = alert_list([asdict(a) for a in access.alerts(city, at)])
+    except Exception:
+        log.exception("alerts failed for %s", city)
+        alert_view = error_panel(("alerts", "告警"))
+    return cards, alert_view
+
+
+clientside_callback(
+    ClientsideFunction("citybrain", "applyLive"),
+    Output(f"{P}-applied", "children"),
+    Input(f"{P}-live", "data"),
+    State(f"{P}-incident-meta", "data"),
+)
+clientside_callback(
+    ClientsideFunction("citybrain", "applyOverlays"),
+    Output(f"{P}-overlays-applied", "children"),
+    Input(f"{P}-map-layers", "overlays"),
+    State(f"{P}-overlay-name", "data"),
+)
