@@ -31,6 +31,7 @@ class Settings:
     host: str
     port: int
     simulate_live: bool
+    simulate_backfill: bool
     cache_timeout: int
 
     @property
@@ -52,5 +53,6 @@ def load_settings() -> Settings:
         host=os.environ.get("HOST", "127.0.0.1"),
         port=_int("PORT", 8050),
         simulate_live=os.environ.get("SIMULATE_LIVE", "1") != "0",
+        simulate_backfill=os.environ.get("SIMULATE_BACKFILL", "1") != "0",
         cache_timeout=_int("CACHE_TIMEOUT", 600),
     )

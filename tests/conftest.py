@@ -1,0 +1,121 @@
+"""Shared fixtures: one prepared store per test session, the app in-process, and a served app.
+
+The environment is set before any project module is imported, so every settings read in the
+tests (and in the served app) points at the session's temporary data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="citybrain-tests-"))
+os.environ.update({
+    "DATA_DIR": str(SESSION_DIR / "data"),
+    "SIMULATE_LIVE": "0",
+    "SIMULATE_BACKFILL": "0",
+    "REFRESH_SECONDS": "10",
+})
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
+ARTIFACTS = PROJECT / "tests" / "artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def prepared() -> Path:
+    """A store with sensors for all six cities, Hangzhou's 7 days and 26 hours of the others."""
+    from data.bootstrap import prepare_data
+    from data.config import load_settings
+
+    prepare_data(load_settings(), progress=lambda _m: None)
+    return Path(os.environ["DATA_DIR"])
+
+
+@pytest.fixture(scope="session")
+def dash_app(prepared):
+    """The app built once per session (Dash keeps a process-global page registry)."""
+    import app as app_module
+
+    return app_module.app
+
+
+@pytest.fixture()
+def client(dash_app):
+    return dash_app.server.test_client()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served_app(prepared):
+    """The real app in a subprocess (live simulator on, 2-second refresh), on a copy of the store."""
+    data_dir = SESSION_DIR / "served"
+    shutil.copytree(prepared, data_dir, ignore=shutil.ignore_patterns("*.lock"))
+    port = _free_port()
+    env = os.environ | {"DATA_DIR": str(data_dir), "PORT": str(port), "SIMULATE_LIVE": "1", "REFRESH_SECONDS": "2"}
+    log = open(SESSION_DIR / "served.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited: {(SESSION_DIR / 'served.log').read_text()[-2000:]}")
+    else:
+        proc.kill()
+        raise RuntimeError("app did not become healthy within 90 s")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run the README's test command (it installs Debian chromium)")
+    with playwright_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture()
+def page(browser, request):
+    """A fresh browser page; console errors are collected and a screenshot is kept after the test."""
+    context = browser.new_context(viewport={"width": 1600, "height": 900})
+    pg = context.new_page()
+    pg.console_errors = []
+    pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+    yield pg
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+    context.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
