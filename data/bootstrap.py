@@ -35,8 +35,11 @@ def _prepare_locked(settings: Settings, progress) -> None:
         progress(f"First start: preparing SIMULATED data in {settings.database_url} ...")
     started = time.perf_counter()
     # With the live simulator on, older history of the non-default cities is added in its thread.
-    simulate.prepare(engine, progress=progress if fresh else (lambda _m: None),
-                     full=settings.simulate_backfill and not settings.simulate_live)
+    simulate.prepare(
+        engine,
+        progress=progress if fresh else (lambda _m: None),
+        full=settings.simulate_backfill and not settings.simulate_live,
+    )
     store.set_meta(engine, "prepared", "1")
     if fresh:
         progress(f"Data ready in {time.perf_counter() - started:.1f}s")

@@ -88,6 +88,9 @@ def synthetic_roads(city: City) -> list[dict]:
         half = (n - 1) * spacing / 2
         grid = np.arange(n) * spacing - half
         gx, gy = np.meshgrid(grid, grid)
+        # Dense in the centre, sparser outwards, as real networks are: stretch the lattice radially.
+        stretch = 1 + 1.2 * (np.hypot(gx, gy) / half) ** 2
+        gx, gy = gx * stretch, gy * stretch
         gx = gx + rng.normal(0, spacing * 0.12, gx.shape)
         gy = gy + rng.normal(0, spacing * 0.12, gy.shape)
         lon, lat = _to_lonlat(city, gx, gy)

@@ -213,6 +213,8 @@ class IncidentPlaces:
     lot_district: np.ndarray
 
 
+# Mean demand over a weekday (2024-01-03, a Wednesday): scales events so a weekday has events_per_day.
+_WEEKDAY_DEMAND = float(traffic_demand(np.arange(1704211200, 1704211200 + DAY, B) + B / 2).mean())
 _KINDS = list(INCIDENT_KINDS)
 _SHARES = np.array([INCIDENT_KINDS[k][0] for k in _KINDS]) / sum(INCIDENT_KINDS[k][0] for k in _KINDS)
 _SEVERITY_CUM = np.cumsum([INCIDENT_KINDS[k][1] for k in _KINDS], axis=1)
@@ -224,7 +226,7 @@ _TRAVEL = np.array([0.0] + [TRAVEL_MEDIAN_S[s] for s in (1, 2, 3, 4)])
 def incidents_for_bucket(city: City, bucket: int, places: IncidentPlaces) -> list[tuple]:
     """The simulated events reported during one bucket, with their pre-drawn workflow times."""
     rng = np.random.default_rng([13, sum(map(ord, city.key)), bucket])
-    rate = city.events_per_day / 96 * float(traffic_demand(np.array([bucket + B / 2]))[0]) / 0.45
+    rate = city.events_per_day / 96 * float(traffic_demand(np.array([bucket + B / 2]))[0]) / _WEEKDAY_DEMAND
     n = int(rng.poisson(rate))
     kind = rng.choice(len(_KINDS), size=n, p=_SHARES)
     severity = (rng.random(n)[:, None] > _SEVERITY_CUM[kind]).sum(axis=1) + 1

@@ -1,0 +1,153 @@
+"""Command-centre callbacks, called directly and through Dash's HTTP endpoint, and the data routes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+import pytest
+from dash import html, no_update
+
+from data import access
+
+
+@pytest.fixture(scope="module")
+def cc(dash_app):
+    from pages import command_centre
+
+    return command_centre
+
+
+def _texts(component) -> str:
+    """All text inside a Dash component tree, as a person would read it (both languages)."""
+    out = []
+
+    def walk(node):
+        if isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item)
+        elif isinstance(node, (str, int, float)):
+            out.append(str(node))
+        elif hasattr(node, "children"):
+            walk(node.children)
+
+    walk(component)
+    return " ".join(out)
+
+
+def test_refresh_map_sends_values_not_geometry(cc, dash_app):
+    with dash_app.server.test_request_context():
+        payload, label = cc.refresh_map(1, "live", 0, "hangzhou")
+    assert set(payload) == {"at", "traffic", "parking", "air_quality", "incidents"}
+    assert "coordinates" not in json.dumps(payload)  # geometry comes once, by URL
+    assert len(payload["traffic"]["ci"]) >= 2000
+    assert payload["incidents"]["rows"], "open incidents expected in Hangzhou"
+    assert len(json.dumps(payload)) < 200_000  # a live refresh of all layers stays under 200 KB
+    assert "Live" in _texts(label) and "实时" in _texts(label)
+
+
+def test_history_mode_shows_the_chosen_past_time(cc, dash_app):
+    window = access.history_window()
+    step = window.steps - 8  # two hours ago
+    with dash_app.server.test_request_context():
+        payload, label = cc.refresh_map(1, "history", step, "hangzhou")
+    assert payload["at"] == access.resolve_at("history", step)
+    assert access.local_label(payload["at"]) in _texts(label)
+    assert "History" in _texts(label)
+
+
+def test_refresh_panels_renders_nine_kpis_and_alerts(cc, dash_app):
+    with dash_app.server.test_request_context():
+        cards, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+    assert len(cards) == 9
+    text = _texts(cards)
+    for label in ("Mean speed", "km/h", "Parking occupancy", "%", "City AQI", "vs yesterday", "ago"):
+        assert label in text
+    assert isinstance(alerts, html.Div | html.Ul)
+
+
+def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(access, "kpis", broken)
+    with dash_app.server.test_request_context():
+        cards, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+    assert "Temporarily unavailable" in _texts(cards)
+    assert "database went away" not in _texts(cards)  # no internals reach the browser
+    assert "Temporarily unavailable" not in _texts(alerts)  # the other panel still works
+
+
+def test_map_refresh_failure_keeps_the_last_values(cc, dash_app, monkeypatch):
+    monkeypatch.setattr(access, "live_values", lambda *_a: 1 / 0)
+    with dash_app.server.test_request_context():
+        payload, label = cc.refresh_map(1, "live", 0, "hangzhou")
+    assert payload is no_update
+    assert "unavailable" in _texts(label)
+
+
+def test_mode_switch_enables_the_right_controls(cc):
+    assert cc.switch_mode("history") == (False, False, True)
+    assert cc.switch_mode("live") == (True, True, False)
+
+
+def test_playback_wraps_around(cc):
+    assert cc.advance_playback(1, 5, 672) == 6
+    assert cc.advance_playback(1, 672, 672) == 0
+
+
+def test_city_change_navigates_to_a_shareable_url(cc):
+    assert cc.change_city("shenzhen", "hangzhou") == "/?city=shenzhen"
+    assert cc.change_city("hangzhou", "hangzhou") is no_update
+
+
+def test_layout_for_unknown_city_explains_and_links(cc):
+    layout = cc.layout(city="atlantis")
+    text = _texts(layout)
+    assert "Unknown city: atlantis" in text
+    assert "Shenzhen" in text and "雄安" in text
+
+
+def test_callback_answers_through_dashs_http_endpoint(client):
+    body = {
+        "output": "..cc-live.data...cc-time-label.children..",
+        "outputs": [{"id": "cc-live", "property": "data"}, {"id": "cc-time-label", "property": "children"}],
+        "inputs": [
+            {"id": "cc-refresh", "property": "n_intervals", "value": 1},
+            {"id": "cc-mode", "property": "value", "value": "live"},
+            {"id": "cc-slider", "property": "value", "value": 0},
+        ],
+        "state": [{"id": "cc-city-key", "property": "data", "value": "shenzhen"}],
+        "changedPropIds": ["cc-refresh.n_intervals"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    data = response.get_json()["response"]["cc-live"]["data"]
+    assert abs(data["at"] - time.time()) < 60 and len(data["traffic"]["ci"]) >= 2000
+
+
+def test_geometry_is_served_gzipped_with_an_etag(client):
+    response = client.get("/geo/hangzhou/roads.json?v=1", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
+    collection = json.loads(gzip.decompress(response.data))
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) >= 2000
+    assert "max-age=86400" in response.headers["Cache-Control"]
+    again = client.get("/geo/hangzhou/roads.json?v=1", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    assert client.get("/geo/atlantis/roads.json").status_code == 404
+    assert client.get("/geo/hangzhou/secrets.json").status_code == 404
+
+
+def test_districts_are_real_outlines_in_wgs84(client):
+    collection = client.get("/geo/hangzhou/districts.json").get_json()
+    names = {f["properties"]["name_zh"] for f in collection["features"]}
+    assert {"西湖区", "上城区", "临平区", "钱塘区"} <= names and len(names) == 13
+
+
+def test_healthz_reports_database_and_data_age(client):
+    report = client.get("/healthz").get_json()
+    assert report["status"] == "ok" and report["database"]["reachable"] is True
+    assert report["database"]["backend"] == "sqlite"
+    assert set(report["layers"]) >= {"traffic", "parking", "air_quality", "incidents"}
+    assert report["layers"]["traffic"]["hangzhou"]["newest_age_s"] >= 0

@@ -1,0 +1,241 @@
+"""The data-access layer: store writes, simulator shape, cached reads and their keys."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from data import access, simulate, store
+from data.cities import CITIES, UnknownCityError, get_city
+
+HANGZHOU = CITIES["hangzhou"]
+
+
+def _weekday_at(hour_local: float) -> float:
+    """An epoch second on the latest Wednesday (China time) at `hour_local`."""
+    local_day = int((time.time() + simulate.LOCAL_OFFSET) // simulate.DAY)
+    wednesday = local_day - (local_day + 3 - 2) % 7  # 1970-01-01 was a Thursday (weekday 3)
+    return wednesday * simulate.DAY - simulate.LOCAL_OFFSET + hour_local * 3600
+
+
+def test_weekday_helper_lands_on_a_wednesday():
+    import datetime
+
+    t = _weekday_at(12.0)
+    local = datetime.datetime.fromtimestamp(t, datetime.timezone(datetime.timedelta(hours=8)))
+    assert local.strftime("%A %H:%M") == "Wednesday 12:00"
+
+
+# --- simulator --------------------------------------------------------------------------------
+
+
+def test_simulated_traffic_has_a_morning_peak_and_quiet_nights(prepared):
+    segs = simulate._segments_frame(store.get_engine(), HANGZHOU)
+    t = np.array([_weekday_at(3.0), _weekday_at(8.25), _weekday_at(18.0)])
+    speeds = simulate.traffic_speeds(HANGZHOU, segs, t)
+    index = (segs["free_flow_kmh"].to_numpy()[None, :] / speeds).mean(axis=1)
+    night, morning, evening = index
+    assert night < 1.15
+    assert 1.5 < morning < 2.3 and 1.5 < evening < 2.3
+
+
+def test_simulator_is_deterministic(prepared):
+    segs = simulate._segments_frame(store.get_engine(), HANGZHOU)
+    t = np.array([_weekday_at(10.0)])
+    assert np.array_equal(simulate.traffic_speeds(HANGZHOU, segs, t), simulate.traffic_speeds(HANGZHOU, segs, t))
+
+
+def test_hangzhou_perceives_about_30000_events_a_day(prepared):
+    engine = store.get_engine()
+    places = simulate.incident_places(
+        simulate._segments_frame(engine, HANGZHOU), store.sensors(engine, "parking", "hangzhou")
+    )
+    start = simulate.floor_bucket(_weekday_at(0.0))
+    rows = [
+        r
+        for b in range(start, start + simulate.DAY, simulate.B)
+        for r in simulate.incidents_for_bucket(HANGZHOU, b, places)
+    ]
+    assert 27_000 < len(rows) < 33_000  # report, ch. 3.2.1.2: "over 30,000 a day"
+    cols = simulate.INCIDENT_COLUMNS
+    reported, dispatched, on_scene, resolved = (
+        np.array([r[cols.index(c)] for r in rows])
+        for c in ("reported_at", "dispatched_at", "on_scene_at", "resolved_at")
+    )
+    assert (reported < dispatched).all() and (dispatched < on_scene).all() and (on_scene < resolved).all()
+    urgent = np.array([r[cols.index("severity")] == 4 for r in rows])
+    assert np.median((dispatched - reported)[urgent]) <= 60  # Haidian: answered within 60 s
+
+
+def test_every_city_has_the_minimum_sensor_scale(prepared):
+    engine = store.get_engine()
+    for key in CITIES:
+        assert len(store.sensors(engine, "traffic", key)) >= 2000
+        assert len(store.sensors(engine, "parking", key)) >= 500
+        stations = store.sensors(engine, "air_quality", key)
+        assert len(stations) >= 20
+    real = store.sensors(engine, "air_quality", "hangzhou")
+    assert (~real["simulated"].astype(bool)).sum() >= 10  # the real 2017 national stations are kept
+
+
+def test_hangzhou_car_parks_add_up_to_the_reports_476000_spaces(prepared):
+    lots = store.sensors(store.get_engine(), "parking", "hangzhou")
+    assert lots["capacity"].sum() == pytest.approx(476_000, rel=0.01)
+
+
+def test_live_tick_adds_only_reported_incidents(prepared):
+    engine = store.get_engine()
+    now = time.time()
+    simulate.advance_city(engine, HANGZHOU, now)
+    with engine.connect() as conn:
+        newest = conn.execute(
+            select(func.max(store.incident.c.reported_at)).where(store.incident.c.city == "hangzhou")
+        ).scalar()
+    assert newest <= now
+
+
+# --- store ------------------------------------------------------------------------------------
+
+
+def test_observation_writes_are_idempotent_and_bump_the_revision(prepared):
+    engine = store.get_engine()
+    seg = int(store.sensors(engine, "traffic", "xiongan")["id"].iloc[0])
+    bucket = simulate.floor_bucket(time.time()) - 50 * simulate.DAY  # far outside the simulated window
+    row = {"city": "xiongan", "bucket": bucket, "segment_id": seg, "speed_kmh": 33.0, "observed_at": bucket + 60}
+    before = store.feed_states(engine, "xiongan")["traffic"][0]
+    store.write_observations(engine, "xiongan", "traffic", [row])
+    store.write_observations(engine, "xiongan", "traffic", [row | {"speed_kmh": 34.0}])
+    rows = store.observations(engine, "traffic", "xiongan", bucket)
+    assert len(rows) == 1 and rows["speed_kmh"].iloc[0] == 34.0
+    assert store.feed_states(engine, "xiongan")["traffic"][0] == before + 2
+
+
+def test_a_failing_batch_writes_nothing(prepared):
+    engine = store.get_engine()
+    bucket = simulate.floor_bucket(time.time()) - 60 * simulate.DAY
+    good = {"city": "xiongan", "bucket": bucket, "segment_id": 1, "speed_kmh": 30.0, "observed_at": bucket}
+    bad = good | {"segment_id": 2, "speed_kmh": None}  # NOT NULL violation part-way through the batch
+    before = store.feed_states(engine, "xiongan")["traffic"][0]
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError
+        store.write_observations(engine, "xiongan", "traffic", [good, bad])
+    assert store.observations(engine, "traffic", "xiongan", bucket).empty
+    assert store.feed_states(engine, "xiongan")["traffic"][0] == before
+
+
+# --- access layer -----------------------------------------------------------------------------
+
+
+def test_unknown_city_is_a_clear_error(prepared):
+    with pytest.raises(UnknownCityError):
+        get_city("atlantis")
+    assert get_city("Xiong-an").key == "xiongan"
+
+
+def test_live_values_align_with_the_geometry(dash_app):
+    at = int(time.time())
+    values = access.live_values("hangzhou", at)
+    roads = json.loads(access.geometry_json("hangzhou", "roads"))["features"]
+    lots = json.loads(access.geometry_json("hangzhou", "parking"))["features"]
+    assert values["traffic"]["n"] == len(values["traffic"]["ci"]) == len(roads)
+    assert values["parking"]["n"] == len(values["parking"]["occ"]) == len(lots)
+    assert [f["properties"]["i"] for f in roads] == list(range(len(roads)))
+    assert all(ci is None or ci >= 1.0 for ci in values["traffic"]["ci"])
+    assert all(o is None or 0 <= o <= 100 for o in values["parking"]["occ"])
+    station = values["air_quality"]["stations"][0]
+    assert set(station["iaqi"]) == {"pm25", "pm10", "o3", "no2", "so2", "co"}
+
+
+def test_reads_are_cached_and_keys_differ_by_parameter(dash_app, monkeypatch):
+    calls = []
+    original = store.observations
+
+    def counting(engine, layer, city, bucket):
+        calls.append((layer, city, bucket))
+        return original(engine, layer, city, bucket)
+
+    monkeypatch.setattr(store, "observations", counting)
+    at = int(time.time()) - 3 * 3600
+    with dash_app.server.app_context():
+        access.cache.clear()
+        first = access.live_values("hangzhou", at)
+        n_first = len(calls)
+        assert n_first > 0
+        again = access.live_values("hangzhou", at)
+        assert len(calls) == n_first and again == first  # served from the cache
+        access.live_values("shanghai", at)  # another city: another key
+        assert any(c[1] == "shanghai" for c in calls[n_first:])
+        n_city = len(calls)
+        access.live_values("hangzhou", at - 3600)  # another bucket: another key
+        assert len(calls) > n_city
+
+
+def test_a_write_invalidates_the_cached_entry(dash_app):
+    engine = store.get_engine()
+    at = int(time.time()) - 2 * 3600
+    bucket = simulate.floor_bucket(at)
+    with dash_app.server.app_context():
+        before = access.live_values("guangzhou", at)["traffic"]
+        obs = store.observations(engine, "traffic", "guangzhou", bucket)
+        first = obs.iloc[0]
+        store.write_observations(
+            engine,
+            "guangzhou",
+            "traffic",
+            [
+                {
+                    "city": "guangzhou",
+                    "bucket": bucket,
+                    "segment_id": int(first.segment_id),
+                    "speed_kmh": 3.0,
+                    "observed_at": int(first.observed_at),
+                }
+            ],
+        )
+        after = access.live_values("guangzhou", at)["traffic"]
+    segs = store.sensors(engine, "traffic", "guangzhou")
+    i = int(np.flatnonzero(segs["id"].to_numpy() == int(first.segment_id))[0])
+    assert after["ci"][i] != before["ci"][i]
+    assert after["ci"][i] == pytest.approx(segs["free_flow_kmh"].iloc[i] / 3.0, rel=0.01)
+
+
+def test_kpis_have_units_yesterday_and_freshness(dash_app):
+    at = int(time.time())
+    with dash_app.server.app_context():
+        kpis = {k.key: k for k in access.kpis("hangzhou", at)}
+    assert set(kpis) == {
+        "congestion_index",
+        "mean_speed",
+        "parking_occupancy",
+        "free_spaces",
+        "city_aqi",
+        "worst_station",
+        "open_incidents",
+        "incidents_today",
+        "median_dispatch",
+    }
+    assert kpis["mean_speed"].unit == "km/h" and 5 < kpis["mean_speed"].value < 80
+    assert 0 < kpis["parking_occupancy"].value < 100
+    assert kpis["city_aqi"].value is not None and kpis["city_aqi"].previous is not None
+    assert kpis["open_incidents"].value > 0
+    assert not kpis["mean_speed"].stale
+    assert kpis["worst_station"].value >= kpis["city_aqi"].value - 60
+
+
+def test_kpis_turn_stale_when_the_data_stops(dash_app):
+    future = int(time.time()) + 3 * 3600  # nothing has been observed for three hours by then
+    with dash_app.server.app_context():
+        kpis = {k.key: k for k in access.kpis("hangzhou", future)}
+    assert kpis["mean_speed"].stale and kpis["city_aqi"].stale
+
+
+def test_history_time_resolution():
+    now = 1_700_000_000.0
+    window = access.history_window(now)
+    assert window.steps == 7 * 96
+    assert access.resolve_at("live", 3, now) == int(now)
+    assert access.resolve_at("history", 0, now) == window.first_bucket + simulate.B - 1
+    assert access.resolve_at("history", 10_000, now) == int(now)  # clamped to the present
