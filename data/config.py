@@ -33,6 +33,8 @@ class Settings:
     simulate_live: bool
     simulate_backfill: bool
     cache_timeout: int
+    ingest_api_keys: tuple[str, ...]
+    ingest_max_bytes: int
 
     @property
     def sqlite_path(self) -> Path:
@@ -55,4 +57,6 @@ def load_settings() -> Settings:
         simulate_live=os.environ.get("SIMULATE_LIVE", "1") != "0",
         simulate_backfill=os.environ.get("SIMULATE_BACKFILL", "1") != "0",
         cache_timeout=_int("CACHE_TIMEOUT", 600),
+        ingest_api_keys=tuple(k.strip() for k in os.environ.get("INGEST_API_KEYS", "").split(",") if k.strip()),
+        ingest_max_bytes=_int("INGEST_MAX_BYTES", 5 * 1024 * 1024),
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 from functools import lru_cache
 
 from flask import Blueprint, Response, abort, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from data import access
+from data import access, ingest
 from data.cities import UnknownCityError
+from data.config import load_settings
 
 blueprint = Blueprint("data_http", __name__)
 
@@ -48,3 +51,65 @@ def healthz() -> Response:
     response.status_code = 200 if report["status"] == "ok" else 503
     response.cache_control.no_store = True
     return response
+
+
+# --- ingest -------------------------------------------------------------------------------------
+
+
+def _ingest_guard() -> Response | None:
+    """401 without a key, 403 with a wrong one, 413 over INGEST_MAX_BYTES; None when the request may go on."""
+    settings = load_settings()
+    key = request.headers.get("X-API-Key", "")
+    if not key:
+        return _error(401, "X-API-Key header required")
+    if not any(hmac.compare_digest(key, allowed) for allowed in settings.ingest_api_keys):
+        return _error(403, "API key not accepted")
+    if (request.content_length or 0) > settings.ingest_max_bytes:
+        return _error(413, f"body over INGEST_MAX_BYTES ({settings.ingest_max_bytes} bytes)")
+    return None
+
+
+def _body() -> bytes:
+    limit = load_settings().ingest_max_bytes
+    body = request.get_data(cache=False)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+@blueprint.post("/api/v1/ingest/<layer>")
+def ingest_layer(layer: str) -> Response:
+    if denied := _ingest_guard():
+        return denied
+    layer = layer.replace("-", "_")
+    if layer not in ingest.LAYERS:
+        return _error(404, f"unknown layer: one of {', '.join(ingest.LAYERS)}")
+    try:
+        rows = ingest.parse_body(_body(), request.content_type or "application/json")
+        result = ingest.ingest_rows(layer, rows, "csv" if "csv" in (request.content_type or "") else "json")
+    except ingest.BadPayload as exc:
+        return _error(400, str(exc))
+    except RequestEntityTooLarge:
+        return _error(413, "body too large")
+    return jsonify(result.as_dict())
+
+
+@blueprint.post("/api/v1/ngsi/notify")
+def ngsi_notify() -> Response:
+    if denied := _ingest_guard():
+        return denied
+    try:
+        payload = ingest.parse_body(b"[" + _body() + b"]", "application/json")[0]
+    except ingest.BadPayload as exc:
+        return _error(400, str(exc).replace("column", "column (of the body, +1)"))
+    except RequestEntityTooLarge:
+        return _error(413, "body too large")
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+        return _error(400, 'expected an NGSI-v2 notification: {"subscriptionId": ..., "data": [entities]}')
+    return jsonify(ingest.ingest_ngsi(payload["data"]).as_dict())

@@ -41,6 +41,12 @@ SCHEMA_VERSION = "1"
 
 metadata = MetaData()
 
+
+def bucket_of(t: int) -> int:
+    """Start of the 15-minute bucket holding epoch second `t`."""
+    return int(t) // BUCKET_SECONDS * BUCKET_SECONDS
+
+
 road_segment = Table(
     "road_segment",
     metadata,
@@ -156,7 +162,33 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
+ingest_batch = Table(
+    "ingest_batch",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", Integer, nullable=False, index=True),
+    Column("layer", String(16), nullable=False),
+    Column("source", String(16), nullable=False),  # ngsi / csv / json / cli
+    Column("accepted", Integer, nullable=False, default=0),
+    Column("duplicates", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+)
+
+ingest_rejection = Table(  # the quarantine: rejected rows are kept with their raw payload and the reason
+    "ingest_rejection",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, nullable=False, index=True),
+    Column("received_at", Integer, nullable=False, index=True),
+    Column("layer", String(16), nullable=False),
+    Column("row_index", Integer, nullable=False),
+    Column("entity_id", Text, nullable=False, default=""),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+)
+
 OBSERVATION_TABLES: dict[str, Table] = {"traffic": traffic_obs, "parking": parking_obs, "air_quality": aq_obs}
+SENSOR_COLUMN = {"traffic": "segment_id", "parking": "lot_id", "air_quality": "station_id"}
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -437,3 +469,103 @@ def insert_incidents_once(engine: Engine, city: str, columns: Sequence[str], row
     with engine.begin() as conn:
         conn.exec_driver_sql(_insert_sql(engine, incident, columns) + " ON CONFLICT (ref) DO NOTHING", rows)
         _bump_feed(conn, city, "incidents", max(r[columns.index("reported_at")] for r in rows))
+
+
+# --- ingest -------------------------------------------------------------------------------------
+
+
+def write_ingest_batch(
+    engine: Engine,
+    source: str,
+    parts: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    rejected: Mapping[str, Sequence[Mapping[str, Any]]],
+    received_at: int,
+) -> dict[str, tuple[int, int]]:
+    """Store validated rows ({layer: {city: rows}}), quarantined rows ({layer: rows}) and a log entry
+    per layer, all in ONE transaction. Returns {layer: (accepted, duplicates)}.
+
+    An observation whose sensor already has one at the same `observed_at` (an incident whose `ref`
+    exists) is a duplicate and is not written again; a newer observation in the same 15-minute
+    bucket replaces the older one; an older one is counted as a duplicate (superseded).
+    """
+    counts: dict[str, tuple[int, int]] = {}
+    with engine.begin() as conn:
+        for layer in sorted(set(parts) | set(rejected)):
+            # Writing first takes SQLite's write lock before any read, so concurrent batches
+            # serialise instead of deadlocking on a read-to-write lock upgrade.
+            batch_id = conn.execute(
+                ingest_batch.insert().values(
+                    received_at=received_at, layer=layer, source=source, rejected=len(rejected.get(layer, ()))
+                )
+            ).inserted_primary_key[0]
+            accepted = duplicates = 0
+            for city, rows in parts.get(layer, {}).items():
+                fresh = (
+                    _fresh_incidents(conn, rows)
+                    if layer == "incidents"
+                    else _fresh_observations(conn, layer, city, rows)
+                )
+                duplicates += len(rows) - len(fresh)
+                accepted += len(fresh)
+                if not fresh:
+                    continue
+                if layer == "incidents":
+                    conn.execute(incident.insert(), fresh)
+                    _bump_feed(conn, city, "incidents", max(r["reported_at"] for r in fresh))
+                else:
+                    table = OBSERVATION_TABLES[layer]
+                    _upsert(conn, table, fresh, [c.name for c in table.primary_key.columns])
+                    _bump_feed(conn, city, layer, max(r["observed_at"] for r in fresh))
+            if rejected.get(layer):
+                conn.execute(
+                    ingest_rejection.insert(),
+                    [dict(r, batch_id=batch_id, received_at=received_at, layer=layer) for r in rejected[layer]],
+                )
+            conn.execute(
+                ingest_batch.update()
+                .where(ingest_batch.c.id == batch_id)
+                .values(accepted=accepted, duplicates=duplicates)
+            )
+            counts[layer] = (accepted, duplicates)
+    return counts
+
+
+def _fresh_observations(conn: Connection, layer: str, city: str, rows: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Rows not already stored; of several rows for one sensor and bucket, the newest."""
+    table = OBSERVATION_TABLES[layer]
+    sensor = SENSOR_COLUMN[layer]
+    buckets = sorted({r["bucket"] for r in rows})
+    stored = {
+        (b, sid): obs
+        for b, sid, obs in conn.execute(
+            select(table.c.bucket, table.c[sensor], table.c.observed_at).where(
+                table.c.city == city, table.c.bucket.in_(buckets)
+            )
+        )
+    }
+    newest: dict[tuple[int, int], dict] = {}
+    for row in rows:
+        key = (row["bucket"], row[sensor])
+        if stored.get(key) is not None and stored[key] >= row["observed_at"]:
+            continue  # the same observation again, or an older one than what the bucket holds
+        if key not in newest or newest[key]["observed_at"] < row["observed_at"]:
+            newest[key] = dict(row, city=city)
+    return list(newest.values())
+
+
+def _fresh_incidents(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[dict]:
+    refs = [r["ref"] for r in rows]
+    known = set(conn.execute(select(incident.c.ref).where(incident.c.ref.in_(refs))).scalars())
+    fresh: dict[str, dict] = {}
+    for row in rows:
+        if row["ref"] not in known:
+            fresh.setdefault(row["ref"], dict(row))
+    return list(fresh.values())
+
+
+def ingest_history(engine: Engine, since: int) -> pd.DataFrame:
+    return read_frame(engine, select(ingest_batch).where(ingest_batch.c.received_at >= since))
+
+
+def latest_rejections(engine: Engine, limit: int = 50) -> pd.DataFrame:
+    return read_frame(engine, select(ingest_rejection).order_by(ingest_rejection.c.id.desc()).limit(limit))

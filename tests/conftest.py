@@ -20,18 +20,29 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="citybrain-tests-"))
-os.environ.update({
-    "DATA_DIR": str(SESSION_DIR / "data"),
-    "SIMULATE_LIVE": "0",
-    "SIMULATE_BACKFILL": "0",
-    "REFRESH_SECONDS": "10",
-})
+os.environ.update(
+    {
+        "DATA_DIR": str(SESSION_DIR / "data"),
+        "SIMULATE_LIVE": "0",
+        "SIMULATE_BACKFILL": "0",
+        "REFRESH_SECONDS": "10",
+        "INGEST_API_KEYS": "test-key-1,test-key-2",
+        "INGEST_MAX_BYTES": "200000",
+    }
+)
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("REDIS_URL", None)
 ARTIFACTS = PROJECT / "tests" / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
