@@ -528,3 +528,34 @@ def alerts(city: str, at: int) -> list[Alert]:
         if stale:
             found.append(Alert("stale_sensors", "warning", len(stale), layer))
     return found
+
+
+# --- data quality -------------------------------------------------------------------------------
+
+
+def ingest_summary(since: int, bin_seconds: int = 3600) -> pd.DataFrame:
+    """Rows accepted, duplicated and rejected per feed (layer) and time bin since `since`."""
+    df = store.ingest_history(_engine(), since)
+    if df.empty:
+        return pd.DataFrame(columns=["bin", "layer", "accepted", "duplicates", "rejected"])
+    df["bin"] = df["received_at"] // bin_seconds * bin_seconds
+    return df.groupby(["bin", "layer"], as_index=False)[["accepted", "duplicates", "rejected"]].sum()
+
+
+def latest_rejections(limit: int = 50) -> list[dict[str, Any]]:
+    df = store.latest_rejections(_engine(), limit)
+    return df.drop(columns=["raw"]).to_dict("records") if len(df) else []
+
+
+def stale_sensors(city: str, at: int) -> dict[str, list[dict[str, Any]]]:
+    """Per layer, the sensors with no data for STALE_MINUTES at `at` (id, name)."""
+    key = get_city(city).key
+    values = live_values(key, at)
+    engine = _engine()
+    out = {}
+    for layer, name_column in (("traffic", "name"), ("parking", "name"), ("air_quality", "name_zh")):
+        frame = store.sensors(engine, layer, key)
+        out[layer] = [
+            {"id": int(frame["id"].iloc[i]), "name": str(frame[name_column].iloc[i])} for i in values[layer]["stale"]
+        ]
+    return out

@@ -159,7 +159,7 @@ def test_concurrent_writers_lose_nothing_and_duplicate_nothing(sensors):
     def writer(chunk):
         try:
             results.append(ingest.ingest_rows("traffic", chunk, "json"))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
 
     # Four writers with overlapping halves: every row is sent twice in all.
@@ -317,3 +317,31 @@ def test_cli_backfill_reports_per_row(tmp_path, sensors, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["accepted"] == 1 and out["rejected"][0]["index"] == 1
     assert ingest.main([str(tmp_path / "missing.csv"), "--layer", "parking"]) == 2
+
+
+def test_data_quality_page_shows_feeds_rejections_and_stale_sensors(dash_app, client, sensors):
+    from pages import data_quality
+    from tests.test_callbacks import _texts
+
+    bad = [{"segment_id": sensors["segment"], "speed_kmh": 999, "observed_at": _fresh_time(480)}]
+    client.post("/api/v1/ingest/traffic", json=bad, headers=KEY)
+    with dash_app.server.test_request_context():
+        feeds, rejections, stale = data_quality.refresh(1, "shenzhen")
+    assert "Accepted" in _texts(feeds) and "Rejected" in _texts(feeds)
+    assert "speed_kmh 999 outside" in _texts(rejections)
+    assert "Traffic" in _texts(stale)
+    assert "Data quality" in _texts(data_quality.layout(city="shenzhen"))
+
+
+def test_replay_streams_notifications_at_the_asked_rate(served_app, capsys):
+    from data import replay
+
+    started = time.perf_counter()
+    code = replay.main(
+        ["--rate", "40", "--count", "20", "--url", served_app, "--key", "test-key-1", "--city", "xiongan"]
+    )
+    elapsed = time.perf_counter() - started
+    assert code == 0
+    assert "sent 20 notifications" in capsys.readouterr().out
+    assert elapsed >= 19 / 40
+    assert replay.main(["--rate", "5", "--count", "1", "--url", served_app, "--key", "wrong"]) == 2
