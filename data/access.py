@@ -369,15 +369,19 @@ def _incidents(city: str, at: int, revision: int) -> dict[str, Any]:
 def live_values(city: str, at: int) -> dict[str, Any]:
     """Per-feature values of the three sensor layers at `at`, aligned with `geometry_json` order."""
     key = get_city(city).key
-    stale = load_settings().stale_minutes
+    settings = load_settings()
     states = store.feed_states(_engine(), key)
     rev = {layer: states.get(layer, (0, None))[0] for layer in store.LAYERS}
     bucket = floor_bucket(at)
+    # Staleness is judged at `at` rounded to the refresh interval, so every viewer within one
+    # interval shares the same cache entry.
+    at_key = at // settings.refresh_seconds * settings.refresh_seconds
+    stale = settings.stale_minutes
     return {
         "at": at,
-        "traffic": _traffic_values(key, bucket, at, rev["traffic"], stale),
-        "parking": _parking_values(key, bucket, at, rev["parking"], stale),
-        "air_quality": _air_values(key, floor_bucket(at, HOUR), at, rev["air_quality"], stale),
+        "traffic": _traffic_values(key, bucket, at_key, rev["traffic"], stale),
+        "parking": _parking_values(key, bucket, at_key, rev["parking"], stale),
+        "air_quality": _air_values(key, floor_bucket(at, HOUR), at_key, rev["air_quality"], stale),
     }
 
 
