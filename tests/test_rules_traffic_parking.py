@@ -1,5 +1,6 @@
 """Congestion index bands and parking rules."""
 
+import itertools
 import math
 
 import pytest
@@ -32,7 +33,7 @@ def test_bands_follow_amap_thresholds_at_their_edges(index, band):
 def test_bands_are_contiguous_and_ordered():
     bands = congestion.CONGESTION_BANDS
     assert bands[0].low == 1.0 and bands[-1].high == math.inf
-    for lower, upper in zip(bands, bands[1:], strict=False):
+    for lower, upper in itertools.pairwise(bands):
         assert lower.high == upper.low
 
 
@@ -67,5 +68,5 @@ def test_forecast_applies_yesterdays_change_and_stays_within_capacity():
 def test_occupancy_bands_cover_zero_to_full():
     bands = parking.OCCUPANCY_BANDS
     assert bands[0].low == 0 and bands[-1].low == 100
-    for lower, upper in zip(bands, bands[1:], strict=False):
+    for lower, upper in itertools.pairwise(bands):
         assert lower.high == upper.low
