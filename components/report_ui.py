@@ -25,7 +25,7 @@ TRANSLATED_MARK = "†"
 DROPDOWN_LABELS = {
     "select_all": "Select all · 全选",
     "deselect_all": "Deselect all · 全不选",
-    "selected_count": "{num_selected} selected · 已选 {num_selected} 项",
+    "selected_count": "{num_selected} selected · 已选",  # Dash fills the first placeholder only
     "search": "Search · 搜索",
     "clear_search": "Clear search · 清除搜索",
     "clear_selection": "Clear selection · 清除选择",
