@@ -70,10 +70,11 @@ def start_live_simulator(settings: Settings) -> bool:
 
 def _run(settings: Settings, _lock_file) -> None:
     engine = store.get_engine(settings.database_url)
-    try:
-        simulate.backfill_all(engine, progress=log.info)
-    except Exception:
-        log.exception("history backfill failed")
+    if settings.simulate_backfill:
+        try:
+            simulate.backfill_all(engine, progress=log.info)
+        except Exception:
+            log.exception("history backfill failed")
     while True:
         time.sleep(settings.refresh_seconds)
         try:
