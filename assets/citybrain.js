@@ -226,10 +226,27 @@ window.citybrain = window.citybrain || {};
         return theme;
     }
 
+    // Skip a refresh tick while the previous refresh still runs (Dash would drop its result), but
+    // not forever: a request lost to a network error never clears its busy flag.
+    const busySince = {};
+    function gate(name) {
+        return (n, busy) => {
+            const now = Date.now();
+            if (busy) {
+                busySince[name] = busySince[name] || now;
+                if (now - busySince[name] < 30000) { return window.dash_clientside.no_update; }
+            }
+            busySince[name] = null;
+            return n;
+        };
+    }
+
     cb.map = {roadStyle, onEachRoad, lotToLayer, lotCluster, stationToLayer, districtStyle};
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         citybrain: {
             applyLive: applyLive,
+            gateMap: gate("map"),
+            gatePanels: gate("panels"),
             applyLang: (lang) => setLang(lang),
             applyOverlays: (overlays, name) => { showIncidents((overlays || []).includes(name)); return (overlays || []).length; },
             applyTheme: (theme) => setTheme(theme),

@@ -76,7 +76,15 @@ def city_map(
         dl.Overlay(dl.LayerGroup(id=f"{map_id}-incidents"), name=INCIDENTS_OVERLAY, checked=True),
     ]
     return dl.Map(
-        [*base, dl.LayersControl(overlays, id=f"{map_id}-layers", collapsed=False), dl.ScaleControl(imperial=False)],
+        [
+            *base,
+            # `overlays` is given up front: dash-leaflet 1.1.3's control handlers read it before their own
+            # mount effect sets it, so the first box unchecked threw a TypeError and the list went wrong.
+            dl.LayersControl(
+                overlays, id=f"{map_id}-layers", collapsed=False, overlays=[o.name for o in overlays if o.checked]
+            ),
+            dl.ScaleControl(imperial=False),
+        ],
         id=map_id,
         center=list(center),
         zoom=zoom,

@@ -32,8 +32,11 @@ def shell(nav: Iterable[tuple[str, tuple[str, str]]], content) -> html.Div:
                     html.Button(
                         t("中文", "English"), id="app-lang-toggle", className="btn btn-ghost", title="Language / 语言"
                     ),
-                    html.Button(
-                        t("Dark", "深色"), id="app-theme-toggle", className="btn btn-ghost", title="Theme / 主题"
+                    html.Button(  # names the theme a click switches to, as the language button does
+                        [t("Dark", "深色", className="to-dark"), t("Light", "浅色", className="to-light")],
+                        id="app-theme-toggle",
+                        className="btn btn-ghost",
+                        title="Theme / 主题",
                     ),
                     html.Span(id="app-lang-applied", hidden=True),
                     html.Span(id="app-theme-applied", hidden=True),

@@ -32,6 +32,7 @@ def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_sec
                     updatemode="mouseup",
                     disabled=True,
                     tooltip={"always_visible": False},
+                    allow_direct_input=False,  # the raw step index (0-672) means nothing to an operator
                 ),
                 className="time-slider",
             ),

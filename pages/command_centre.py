@@ -159,6 +159,13 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
             dcc.Location(id=f"{P}-url", refresh=True),
             dcc.Store(id=f"{P}-city-key", data=info.key),
             dcc.Store(id=f"{P}-live"),
+            # Refresh ticks pass a browser-side gate: a tick that would supersede a still-running refresh is
+            # skipped, because Dash discards the result of a superseded callback (a slow server would
+            # otherwise never show any data). The busy flags are set while each refresh runs.
+            dcc.Store(id=f"{P}-tick-map"),
+            dcc.Store(id=f"{P}-tick-panels"),
+            dcc.Store(id=f"{P}-busy-map", data=False),
+            dcc.Store(id=f"{P}-busy-panels", data=False),
             dcc.Store(id=f"{P}-incident-meta", data=_incident_meta()),
             dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
             html.Span(id=f"{P}-applied", hidden=True),
@@ -193,7 +200,13 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                             html.Section(
                                 [
                                     html.H2(t("Key indicators", "关键指标")),
-                                    dcc.Loading(html.Div(id=f"{P}-kpis", className="kpi-grid"), delay_show=800),
+                                    # No dcc.Loading here: it hid the cards during every refresh slower
+                                    # than its delay; the cards are replaced in place instead.
+                                    html.Div(
+                                        html.Div(t("Loading…", "加载中…"), className="muted kpi-loading"),
+                                        id=f"{P}-kpis",
+                                        className="kpi-grid",
+                                    ),
                                 ],
                                 className="panel",
                             ),
@@ -259,10 +272,11 @@ def advance_playback(_n: int, step: int, last: int) -> int:
 @callback(
     Output(f"{P}-live", "data"),
     Output(f"{P}-time-label", "children"),
-    Input(f"{P}-refresh", "n_intervals"),
+    Input(f"{P}-tick-map", "data"),
     Input(f"{P}-mode", "value"),
     Input(f"{P}-slider", "value"),
     State(f"{P}-city-key", "data"),
+    running=[(Output(f"{P}-busy-map", "data"), True, False)],
 )
 def refresh_map(_n: int, mode: str, step: int, city: str):
     at = access.resolve_at(mode, step)
@@ -300,10 +314,11 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
 @callback(
     Output(f"{P}-kpis", "children"),
     Output(f"{P}-alerts", "children"),
-    Input(f"{P}-refresh", "n_intervals"),
+    Input(f"{P}-tick-panels", "data"),
     Input(f"{P}-mode", "value"),
     Input(f"{P}-slider", "value"),
     State(f"{P}-city-key", "data"),
+    running=[(Output(f"{P}-busy-panels", "data"), True, False)],
 )
 def refresh_panels(_n: int, mode: str, step: int, city: str):
     at = access.resolve_at(mode, step)
@@ -320,6 +335,14 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
     return cards, alert_view
 
 
+for _part in ("map", "panels"):
+    clientside_callback(
+        ClientsideFunction("citybrain", f"gate{_part.title()}"),
+        Output(f"{P}-tick-{_part}", "data"),
+        Input(f"{P}-refresh", "n_intervals"),
+        State(f"{P}-busy-{_part}", "data"),
+        prevent_initial_call=True,
+    )
 clientside_callback(
     ClientsideFunction("citybrain", "applyLive"),
     Output(f"{P}-applied", "children"),
