@@ -7,9 +7,12 @@ Runs against the real app in a subprocess (`served_app`); screenshots land in te
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import ARTIFACTS
 
@@ -40,8 +43,14 @@ def _query(page) -> dict[str, list[str]]:
     return parse_qs(urlparse(page.url).query)
 
 
-def _grid_rows(page, key: str) -> int:
-    return page.locator(f"div[id*='\"{key}\"'] .ag-center-cols-container .ag-row").count()
+def _grid_rows(page, key: str, expected: int) -> int:
+    """Rows the grid shows, once it shows `expected` (AG Grid renders rows after the page settles)."""
+    selector = f"div[id*='\"{key}\"'] .ag-center-cols-container .ag-row"
+    with contextlib.suppress(PlaywrightTimeout):  # the caller asserts the count actually shown
+        page.wait_for_function(
+            "([sel, n]) => document.querySelectorAll(sel).length === n", arg=[selector, expected], timeout=15_000
+        )
+    return page.locator(selector).count()
 
 
 def _text(page, selector: str) -> str:
@@ -62,7 +71,7 @@ def test_overview_miit_filter_from_url(served_app, page):
         "() => document.querySelectorAll('#pov-by-agency .bars path, #pov-by-year .bars path').length > 0"
     )
     assert "共 4 行" in _text(page, "span[id*='pov-pilots'].rg-count")
-    assert _grid_rows(page, "pov-pilots") == 4
+    assert _grid_rows(page, "pov-pilots", 4) == 4
     assert "首批国家信息消费试点市（县、区）" in _text(page, "div[id*='pov-pilots'].rg-grid")
     # the map: six leading cities and every City Brain place, with the six labelled
     labels = page.locator("#pov-map .rp-map-label").all_inner_texts()
@@ -86,7 +95,7 @@ def test_overview_miit_filter_from_url(served_app, page):
 def test_overview_without_filter_totals_572(served_app, page):
     _open(page, served_app, "/pilots", "#pov-answer strong")
     assert "572" in _text(page, "#pov-answer") and "报告总计 572 个" in _text(page, "#pov-answer")
-    assert _grid_rows(page, "pov-pilots") == 9
+    assert _grid_rows(page, "pov-pilots", 9) == 9
     stats = _text(page, ".rp-stats")
     assert "572" in stats and "23" in stats
     _no_console_errors(page)
@@ -114,7 +123,7 @@ def test_city_comparison_from_url_with_live_kpis(served_app, page):
     )
     assert "模拟" in _text(page, "#pcity-col-shanghai .rp-live")
     assert "报告未提供" in _text(page, "#pcity-col-shanghai .rp-live")
-    assert _grid_rows(page, "pcity-table") == 3
+    assert _grid_rows(page, "pcity-table", 3) == 3
     _shot(page, "cities")
     _english(page)
     assert "Started first: Shanghai (2011)" in _text(page, "#pcity-first")
@@ -132,7 +141,7 @@ def test_technologies_serving_sdg_11_open_a_card_and_survive_reload(served_app, 
     assert "出行" in techs and "健康" in techs and "电子支付" not in techs
     companies = _text(page, "#ptech-answer-companies")
     assert "万向 6" in companies and "表 2.10" in companies
-    assert _grid_rows(page, "ptech-list") == 11
+    assert _grid_rows(page, "ptech-list", 11) == 11
     # a click on a technology opens its card and writes it into the URL
     page.locator("div[id*='ptech-list'] .ag-pinned-left-cols-container .ag-row[row-index='0'] .ag-cell").click()
     page.wait_for_selector("#ptech-card-title", timeout=WAIT_MS)
@@ -143,7 +152,7 @@ def test_technologies_serving_sdg_11_open_a_card_and_survive_reload(served_app, 
     page.wait_for_selector("#ptech-card-title", timeout=FIRST_LOAD_MS)
     card = _text(page, "#ptech-card")
     assert "出行" in card and "万向" in card and "目标 11" in card and "表 2.11" in card
-    assert _grid_rows(page, "ptech-list") == 11
+    assert _grid_rows(page, "ptech-list", 11) == 11
     _shot(page, "technologies")
     _english(page)
     assert "11 of 16 technologies serve SDG 11" in _text(page, "#ptech-answer-techs")
@@ -162,7 +171,7 @@ def test_swapped_technology_tables_are_shown(served_app, page):
 
 def test_clearing_filters_rewrites_the_url(served_app, page):
     _open(page, served_app, "/pilots/technologies?sdg=11&company=alibaba&city=hangzhou", "#ptech-answer-techs")
-    assert _grid_rows(page, "ptech-list") == 2  # smart governance and health
+    assert _grid_rows(page, "ptech-list", 2) == 2  # smart governance and health
     page.locator("#ptech-clear").click()
     page.wait_for_function("() => location.search === ''", timeout=WAIT_MS)
     page.wait_for_function(
@@ -178,7 +187,7 @@ def test_where_alibaba_has_deployed_city_brain(served_app, page):
     page.wait_for_function("() => document.querySelectorAll('#pcb-map .rp-map-label').length === 5")
     labels = page.locator("#pcb-map .rp-map-label").all_inner_texts()
     assert "吉隆坡 · 阿里巴巴" in labels
-    assert _grid_rows(page, "pcb-deployments") == 5
+    assert _grid_rows(page, "pcb-deployments", 5) == 5
     figures = _text(page, "#pcb-figures")
     assert "476,000" in figures and "1,300" in figures and "281" in figures
     # CSV of the table as filtered: both languages and the sources, UTF-8 with BOM
@@ -214,7 +223,7 @@ def test_recommendations_filtered_by_challenge(served_app, page):
     assert "有 3 条建议针对该挑战" in _text(page, "#prec-answer")
     assert "治安和安全" in _text(page, "#prec-answer") and "5G" in _text(page, "#prec-answer")
     assert "本平台解读" in _text(page, "#prec-list")
-    assert _grid_rows(page, "prec-table") == 3
+    assert _grid_rows(page, "prec-table", 3) == 3
     _shot(page, "recommendations")
     _english(page)
     assert "3 recommendation(s) answer it" in _text(page, "#prec-answer")
