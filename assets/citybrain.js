@@ -150,10 +150,11 @@ window.citybrain = window.citybrain || {};
         if (!h || !map || !data) { return; }
         if (!state.incidentGroup) { state.incidentGroup = L.layerGroup(); state.incidentMarkers = {}; }
         const group = state.incidentGroup, markers = state.incidentMarkers, seen = new Set();
-        const cols = data.columns;
-        for (const values of data.rows) {
-            const r = {};
-            cols.forEach((c, k) => { r[c] = values[k]; });
+        const at = state.values ? state.values.at : Date.now() / 1000;
+        for (let k = 0; k < data.id.length; k++) {
+            const r = {id: data.id[k], kind: data.kinds[data.kind[k]], sev: data.sev[k], status: data.statuses[data.status[k]],
+                lon: data.lon[k], lat: data.lat[k], reported: at - data.age[k], district: data.districts[data.district[k]],
+                sim: data.sim[k] === 1};
             seen.add(r.id);
             let m = markers[r.id];
             if (!m) {

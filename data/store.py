@@ -377,7 +377,8 @@ def replace_road_segments(city: str, roads: Any) -> int:
 def read_frame(engine: Engine, query: Any) -> pd.DataFrame:
     with engine.connect() as conn:
         result = conn.execute(query)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        # Plain tuples: pandas probes each SQLAlchemy Row for array attributes, which costs ~30 %.
+        return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
 
 
 def feed_states(engine: Engine, city: str) -> dict[str, tuple[int, int | None]]:

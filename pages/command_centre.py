@@ -302,7 +302,7 @@ def refresh_map(_n: int, mode: str, step: int, city: str):
         "traffic": _strip(values["traffic"]),
         "parking": _strip(values["parking"]),
         "air_quality": _strip(values["air_quality"]),
-        "incidents": {k: values["incidents"][k] for k in ("columns", "rows")},
+        "incidents": _strip(values["incidents"]),
     }
     return payload, label
 

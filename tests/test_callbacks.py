@@ -42,7 +42,10 @@ def test_refresh_map_sends_values_not_geometry(cc, dash_app):
     assert set(payload) == {"at", "traffic", "parking", "air_quality", "incidents"}
     assert "coordinates" not in json.dumps(payload)  # geometry comes once, by URL
     assert len(payload["traffic"]["ci"]) >= 2000
-    assert payload["incidents"]["rows"], "open incidents expected in Hangzhou"
+    incidents = payload["incidents"]
+    assert incidents["id"], "open incidents expected in Hangzhou"
+    assert len({len(incidents[k]) for k in ("id", "kind", "sev", "status", "lon", "lat", "age", "district")}) == 1
+    assert all(incidents["statuses"][s] != "resolved" for s in incidents["status"])
     assert len(json.dumps(payload)) < 200_000  # a live refresh of all layers stays under 200 KB
     assert "Live" in _texts(label) and "实时" in _texts(label)
 
