@@ -1,0 +1,1134 @@
+"""Benchmark of the command centre for Hangzhou's default data (a measurement script, not a test).
+
+    python bench/run.py [--quick] [--json bench/out/results.json] [--data-dir DIR] [--settle]
+
+It prints a table (stdout; progress goes to stderr) and writes the same numbers to --json:
+1. start: a fresh temporary DATA_DIR (or --data-dir, reused and kept) served by `python app.py` on a
+   free port with SIMULATE_LIVE=1, SIMULATE_BACKFILL=0, REFRESH_SECONDS=10, timed until /healthz
+   answers 200 (on a fresh directory: first start = prepare + serve, acceptance target 60 s);
+2. static geometry: /geo/hangzhou/<layer>.json, raw and as served gzipped;
+3. payload: the refresh_map response (the live store of all four layers) split per layer, live now
+   and at the largest of the history steps sampled (rush hours first: most incidents are open then);
+4. latency of the two command-centre callbacks, POSTed to /_dash-update-component exactly as Dash
+   4.4.1's renderer builds the request: cold (history, a slider step not computed yet), warm (the
+   same request repeated) and live (an interval tick);
+5. requests per second at concurrency 4 (threads, http.client): warm refresh_map, roads geometry and
+   /healthz, against `python app.py` (werkzeug), then `gunicorn -w 2 app:server` on the same data;
+6. page open to all four layers drawn in headless Chromium (median of 5 fresh contexts).
+
+With SIMULATE_LIVE=1 the app's live-simulator thread first backfills the older history of the five
+other cities (SIMULATE_BACKFILL only matters without the live simulator); on a fresh data directory
+that runs for minutes after the app already serves, and competes for the CPU. The report says for
+each phase whether it was still running; `--settle` waits for it first (steady state, longer run),
+and `--data-dir` on a directory prepared before does not have it.
+
+Standard library and the project's own dependencies only (Playwright for the page timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parent.parent
+CITY = "hangzhou"
+GEOMETRY_LAYERS = ("districts", "roads", "parking", "air_quality")
+LIVE_LAYERS = ("traffic", "parking", "air_quality", "incidents")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+KB = 1000  # sizes are printed in kB = 1000 bytes
+
+TARGETS = {
+    "first_start_s": 60.0,  # fresh data dir: prepare + serve
+    "live_refresh_bytes": 200 * KB,  # refresh_map response (all four layers), uncompressed
+    "warm_callback_p95_ms": 50.0,
+    "page_drawn_s": 3.0,
+}
+
+# Bucket / history geometry of the app (data/store.py, data/simulate.py, access.history_window); only
+# used to read the simulator's progress from the SQLite file and to pick slider steps.
+BUCKET_S = 15 * 60
+HISTORY_S = 7 * 86400
+LOCAL_OFFSET_S = 8 * 3600  # China Standard Time
+
+
+def step_time(step: int, now: float) -> int:
+    """The instant the app shows for history slider `step` (access.resolve_at)."""
+    last = int(now // BUCKET_S * BUCKET_S)
+    return last - HISTORY_S + step * BUCKET_S + BUCKET_S - 1
+
+
+def local_label(at: int) -> str:
+    return time.strftime("%a %H:%M", time.gmtime(at + LOCAL_OFFSET_S))
+
+
+def plan_steps(last_step: int, now: float, n: int = 20) -> dict[str, Any]:
+    """Slider steps for cold and warm calls. No two calls share a step, and refresh_panels' cold
+    steps avoid each other's and refresh_map's "same time yesterday" (step - 96), so every cold call
+    is the first one for its instant.
+
+    refresh_map's cold steps span 25 hours at 75-minute spacing ending at the latest weekday 18:15
+    (local bucket start), which puts two of them on the rush-hour peaks of open incidents, 18:15 and
+    08:15, the live store's largest: those two go first, the rest in an order whose every prefix
+    spreads over the day."""
+    stride = 5
+    end = last_step
+    for candidate in range(last_step, n * stride - 1, -1):
+        local = time.gmtime(step_time(candidate, now) - (BUCKET_S - 1) + LOCAL_OFFSET_S)
+        if local.tm_wday < 5 and (local.tm_hour, local.tm_min) == (18, 15):
+            end = candidate
+            break
+    peaks = [0, 10 * 60 // (stride * 15)]  # 18:15 and ten hours earlier, 08:15
+    spread = peaks + sorted((k for k in range(n) if k not in peaks), key=lambda k: (k * 7) % n)
+    map_cold = [end - stride * k for k in spread]
+    used = set(map_cold)
+    map_warm = next(st for st in range(last_step - 1, 0, -1) if st not in used)
+    used.add(map_warm)
+    panels: list[int] = []
+    for st in range(last_step - 2, 96, -13):
+        if len(panels) > n:
+            break
+        if st not in used and st - 96 not in used:
+            panels.append(st)
+            used.update((st, st - 96))
+    return {"map_cold": map_cold, "map_warm": map_warm, "panels_cold": panels[:n], "panels_warm": panels[n]}
+
+
+PAGE_READY_JS = """() => {
+    const cb = window.citybrain, s = cb && cb.state;
+    if (!s || s.refreshes < 1 || !(s.incidentCount > 0)) { return false; }
+    for (const k of ["traffic", "parking", "air_quality"]) {
+        if (!s.registry[k] || Object.keys(s.registry[k]).length === 0) { return false; }
+    }
+    return performance.now();
+}"""
+
+PAGE_DETAIL_JS = """() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    const res = performance.getEntriesByType("resource");
+    const geo = res.filter(e => e.name.includes("/geo/"));
+    const s = window.citybrain.state;
+    return {
+        dcl: nav ? nav.domContentLoadedEventEnd : null,
+        geo_end: geo.length ? Math.max(...geo.map(e => e.responseEnd)) : null,
+        transfer_bytes: (nav ? nav.transferSize : 0) + res.reduce((a, e) => a + (e.transferSize || 0), 0),
+        requests: res.length + 1,
+        largest: res.map(e => [e.name.replace(location.origin, "").split("?")[0], e.transferSize || 0])
+            .sort((a, b) => b[1] - a[1]).slice(0, 4),
+        features: {traffic: Object.keys(s.registry.traffic).length, parking: Object.keys(s.registry.parking).length,
+                   air_quality: Object.keys(s.registry.air_quality).length, incidents: s.incidentCount},
+        time_origin: performance.timeOrigin,
+    };
+}"""
+
+
+@dataclass
+class Profile:
+    warm: int
+    cold: int
+    live: int
+    cold_budget_s: float  # cold samples of one callback stop early after this long (slow machine)
+    live_budget_s: float  # the same for live ticks (each waits for the next refresh-interval boundary)
+    rps_seconds: float
+    page_loads: int
+    page_budget_s: float  # page loads stop early after this long, once at least 3 (or all) are done
+
+
+FULL = Profile(
+    warm=50, cold=20, live=3, cold_budget_s=10, live_budget_s=20, rps_seconds=5, page_loads=5, page_budget_s=45
+)
+QUICK = Profile(
+    warm=10, cold=2, live=1, cold_budget_s=2, live_budget_s=0, rps_seconds=1, page_loads=2, page_budget_s=15
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes  # decoded (gunzipped) when the server compressed it
+    seconds: float  # request sent → whole body read (not decoded)
+    reconnected: bool = False
+    wire_bytes: int = 0  # body bytes as sent on the wire
+
+
+class Client:
+    """One http.client connection, kept alive when the server allows it (reopened when it closes)."""
+
+    def __init__(self, port: int, timeout: float = 120.0) -> None:
+        self.port = port
+        self.timeout = timeout
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.connects = 0
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        decode: bool = True,
+    ) -> Reply:
+        started = time.perf_counter()
+        for attempt in (1, 2):
+            fresh = self.conn.sock is None
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                response = self.conn.getresponse()
+                data = response.read()
+            except (ConnectionError, http.client.HTTPException, TimeoutError):
+                self.conn.close()
+                if attempt == 2 or fresh:
+                    raise
+                continue  # a kept-alive connection the server had dropped: retry once on a new one
+            if fresh:
+                self.connects += 1
+            elapsed = time.perf_counter() - started
+            if response.will_close:
+                self.conn.close()
+            head = {k.lower(): v for k, v in response.getheaders()}
+            wire = len(data)
+            if decode and head.get("content-encoding") == "gzip":
+                data = gzip.decompress(data)
+            return Reply(response.status, head, data, elapsed, fresh, wire)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+class Server:
+    """A server subprocess in its own process group (so gunicorn's workers stop with it)."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, port: int) -> None:
+        self.name, self.cmd, self.env, self.log_path, self.port = name, cmd, env, log_path, port
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self, timeout: float) -> float:
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            self.cmd, cwd=PROJECT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                client = Client(self.port, timeout=5)
+                reply = client.request("GET", "/healthz")
+                client.close()
+                if reply.status == 200:
+                    return time.perf_counter() - started
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def backfill_pending(sqlite_path: Path) -> list[str] | None:
+    """Cities whose older history the live simulator has not backfilled yet (None: unknown)."""
+    if not sqlite_path.exists():
+        return None
+    start = int((time.time() - HISTORY_S) // BUCKET_S * BUCKET_S)
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True, timeout=5)) as db:
+            rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'sim_oldest:%'").fetchall()
+    except sqlite3.Error:
+        return None
+    return sorted(key.split(":", 1)[1] for key, value in rows if int(value) > start)
+
+
+# --- Dash callbacks ------------------------------------------------------------------------------
+
+
+def _split_prop(s: str) -> dict[str, str]:
+    component, prop = s.rsplit(".", 1)
+    return {"id": component, "property": prop}
+
+
+class Dash:
+    """Builds /_dash-update-component requests the way dash-renderer 4.4.1 does (callbacks.ts)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        index = client.request("GET", "/")
+        match = re.search(rb'<script id="_dash-config" type="application/json">(.*?)</script>', index.body, re.S)
+        config = json.loads(match.group(1)) if match else {}
+        self.url = "/_dash-update-component"
+        if config.get("end_id"):  # the renderer echoes the page's signed end_id on every callback
+            self.url += "?endId=" + config["end_id"]
+        self.deps = json.loads(client.request("GET", "/_dash-dependencies").body)
+        # as Chromium's fetch sends it (minus br, which the standard library cannot decode)
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "gzip"}
+        self.layout = self._page_layout()
+
+    def dep(self, output_part: str) -> dict[str, Any]:
+        found = [d for d in self.deps if output_part in d["output"]]
+        if len(found) != 1:
+            raise LookupError(f"callback with output {output_part!r}: {len(found)} found")
+        return found[0]
+
+    def body(self, dep: dict[str, Any], values: dict[str, Any], changed: Iterable[str] = ()) -> bytes:
+        """`values` maps "id.prop" to the value in the browser's layout; a missing key is undefined."""
+        output = dep["output"]
+        multi = output.startswith("..")
+        outputs = [_split_prop(p) for p in output[2:-2].split("...")] if multi else [_split_prop(output)]
+
+        def fill(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            filled = []
+            for item in items:
+                entry = {"id": item["id"], "property": item["property"]}
+                key = f"{item['id']}.{item['property']}"
+                if key in values:
+                    entry["value"] = values[key]
+                filled.append(entry)
+            return filled
+
+        changed = list(changed)
+        payload: dict[str, Any] = {
+            "output": output,
+            "outputs": outputs if multi else outputs[0],
+            "inputs": fill(dep["inputs"]),
+            "changedPropIds": changed,
+            "parsedChangedPropsIds": changed,
+        }
+        if dep["state"]:
+            payload["state"] = fill(dep["state"])
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+    def post(self, body: bytes) -> Reply:
+        reply = self.client.request("POST", self.url, body, self.headers)
+        if reply.status != 200:
+            raise RuntimeError(f"callback answered {reply.status}: {reply.body[:500]!r}")
+        return reply
+
+    def _page_layout(self) -> dict[str, Any]:
+        """The command centre's layout as the pages callback sends it to the browser for "/"."""
+        dep = self.dep("_pages_content.children")
+        body = self.body(
+            dep,
+            {"_pages_location.pathname": "/", "_pages_location.search": ""},
+            ["_pages_location.pathname", "_pages_location.search"],
+        )
+        return json.loads(self.post(body).body)["response"]["_pages_content"]["children"]
+
+    def prop(self, component_id: str, prop: str) -> Any:
+        def walk(node: Any) -> Any:
+            if isinstance(node, list):
+                for child in node:
+                    found = walk(child)
+                    if found is not None:
+                        return found
+            elif isinstance(node, dict) and "props" in node:
+                props = node["props"]
+                if props.get("id") == component_id:
+                    return props
+                for value in props.values():
+                    found = walk(value)
+                    if found is not None:
+                        return found
+            return None
+
+        props = walk(self.layout)
+        if props is None:
+            raise LookupError(f"{component_id} not in the page layout")
+        return props.get(prop)
+
+
+@dataclass
+class Callbacks:
+    """Bodies of the two command-centre callbacks for the situations a browser produces."""
+
+    dash: Dash
+    map_dep: dict[str, Any] = field(init=False)
+    panels_dep: dict[str, Any] = field(init=False)
+    city: str = field(init=False)
+    last_step: int = field(init=False)
+    plan: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.map_dep = self.dash.dep("cc-live.data")
+        self.panels_dep = self.dash.dep("cc-kpis.children")
+        self.city = self.dash.prop("cc-city-key", "data")
+        self.last_step = int(self.dash.prop("cc-slider", "max"))
+        self.plan = plan_steps(self.last_step, time.time())
+
+    def live_tick(self, dep: dict[str, Any], n: int) -> bytes:
+        values = {
+            "cc-refresh.n_intervals": n,
+            "cc-mode.value": "live",
+            "cc-slider.value": self.last_step,
+            "cc-city-key.data": self.city,
+        }
+        return self.dash.body(dep, values, ["cc-refresh.n_intervals"])
+
+    def history(self, dep: dict[str, Any], step: int) -> bytes:
+        """The operator moved the slider to `step` in history mode (the interval is disabled there)."""
+        values = {"cc-mode.value": "history", "cc-slider.value": step, "cc-city-key.data": self.city}
+        return self.dash.body(dep, values, ["cc-slider.value"])
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def summary_ms(seconds: list[float]) -> dict[str, Any]:
+    ms = sorted(s * 1000 for s in seconds)
+    if not ms:
+        return {"n": 0}
+    p95 = statistics.quantiles(ms, n=100, method="inclusive")[94] if len(ms) > 1 else ms[0]
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(p95, 1),
+        "min_ms": round(ms[0], 1),
+        "max_ms": round(ms[-1], 1),
+        "mean_ms": round(statistics.fmean(ms), 1),
+    }
+
+
+def gz(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=6))
+
+
+# --- phases --------------------------------------------------------------------------------------
+
+
+def measure_geometry(client: Client) -> dict[str, Any]:
+    out = {}
+    for layer in GEOMETRY_LAYERS:
+        path = f"/geo/{CITY}/{layer}.json"
+        raw = client.request("GET", path)
+        served = client.request("GET", path, headers={"Accept-Encoding": "gzip, deflate, br"})
+        if raw.status != 200 or served.status != 200:
+            raise RuntimeError(f"{path}: {raw.status}/{served.status}")
+        out[layer] = {
+            "raw_bytes": len(raw.body),
+            "gzip_bytes": served.wire_bytes,
+            "served_encoding": served.headers.get("content-encoding", "identity"),
+            "features": len(json.loads(raw.body).get("features", [])),
+        }
+    return out
+
+
+def store_sizes(reply: Reply) -> dict[str, Any]:
+    """A refresh_map response: its size and the live store's size per layer (as the response holds it)."""
+    store = json.loads(reply.body)["response"]["cc-live"]["data"]
+    layers = {}
+    for layer in LIVE_LAYERS:
+        text = json.dumps(store[layer], separators=(",", ":")).encode()
+        layers[layer] = {
+            "bytes": len(text),
+            "gzip_bytes": gz(text),
+            "exact": text in reply.body,  # the same bytes appear in the response
+            "items": len(store[layer]["id"]) if layer == "incidents" else int(store[layer].get("n", 0)),
+        }
+    return {
+        "bytes": len(reply.body),
+        "gzip_bytes": gz(reply.body),
+        "wire_encoding": reply.headers.get("content-encoding", "identity"),
+        "wire_bytes": reply.wire_bytes,
+        "at_local": local_label(int(store["at"])),
+        "layers": layers,
+    }
+
+
+def payload_sizes(map_reply: Reply, panels_reply: Reply, cold_map: list[Reply]) -> dict[str, Any]:
+    largest = max(cold_map, key=lambda r: len(r.body), default=None)
+    return {
+        "refresh_map": store_sizes(map_reply),
+        # history at other times of day: the open-incident count, and so the size, follows the rush hours
+        "refresh_map_largest_history": store_sizes(largest) | {"samples": len(cold_map)} if largest else None,
+        "refresh_panels": {
+            "bytes": len(panels_reply.body),
+            "gzip_bytes": gz(panels_reply.body),
+            "wire_encoding": panels_reply.headers.get("content-encoding", "identity"),
+            "wire_bytes": panels_reply.wire_bytes,
+        },
+    }
+
+
+def sampled(calls: Iterable[Callable[[], Reply]], budget_s: float) -> list[Reply]:
+    """Run the calls in order until they are done or `budget_s` has passed (at least one runs)."""
+    stop_at = time.perf_counter() + budget_s
+    replies = []
+    for call in calls:
+        replies.append(call())
+        if time.perf_counter() > stop_at:
+            break
+    return replies
+
+
+def measure_callbacks(cbs: Callbacks, prof: Profile, refresh_s: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(latency per callback and case, payload sizes), from the same calls."""
+    dash = cbs.dash
+    second = Client(dash.client.port)
+
+    def post(client: Client, body: bytes) -> Reply:
+        reply = client.request("POST", dash.url, body, dash.headers)
+        if reply.status != 200:
+            raise RuntimeError(f"callback answered {reply.status}: {reply.body[:300]!r}")
+        return reply
+
+    # Live: at each refresh-interval boundary the browser fires both callbacks at once; the first
+    # viewer after a boundary computes the interval's values (the app keys them on it).
+    live: dict[str, list[Reply]] = {"refresh_map": [], "refresh_panels": []}
+    stop_at = time.perf_counter() + prof.live_budget_s
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tick") as pool:
+        for n in range(1, prof.live + 1):
+            time.sleep(refresh_s - time.time() % refresh_s + 0.02)
+            f_map = pool.submit(post, dash.client, cbs.live_tick(cbs.map_dep, n))
+            f_panels = pool.submit(post, second, cbs.live_tick(cbs.panels_dep, n))
+            live["refresh_map"].append(f_map.result())
+            live["refresh_panels"].append(f_panels.result())
+            if time.perf_counter() > stop_at:
+                break
+    second.close()
+
+    latency: dict[str, Any] = {}
+    cold_map: list[Reply] = []
+    for name, dep, cold_steps, warm_step in (
+        ("refresh_map", cbs.map_dep, cbs.plan["map_cold"], cbs.plan["map_warm"]),
+        ("refresh_panels", cbs.panels_dep, cbs.plan["panels_cold"], cbs.plan["panels_warm"]),
+    ):
+        cold_calls = (lambda step=step, dep=dep: dash.post(cbs.history(dep, step)) for step in cold_steps[: prof.cold])
+        cold = sampled(cold_calls, prof.cold_budget_s)
+        if name == "refresh_map":
+            cold_map = cold
+        body = cbs.history(dep, warm_step)
+        dash.post(body)  # prime
+        warm = [dash.post(body).seconds for _ in range(prof.warm)]
+        warm_summary = summary_ms(warm)
+        # Every live tick (each REFRESH_SECONDS) bumps the feed revisions that are part of every cache
+        # key, so a repeat straddling a tick is recomputed: count those.
+        warm_summary["recomputed"] = sum(x * 1000 > 4 * warm_summary["p50_ms"] for x in warm)
+        latency[name] = {
+            "cold": summary_ms([r.seconds for r in cold]),
+            "warm": warm_summary,
+            "live": summary_ms([r.seconds for r in live[name]]),
+        }
+    return latency, payload_sizes(live["refresh_map"][0], live["refresh_panels"][0], cold_map)
+
+
+def load_test(
+    port: int, method: str, path: str, body: bytes | None, headers: dict[str, str], seconds: float, concurrency: int
+) -> dict[str, Any]:
+    start_gate = threading.Barrier(concurrency + 1)
+    results: list[tuple[list[float], int, int, int]] = []
+    lock = threading.Lock()
+    stop_at = [0.0]
+
+    def worker() -> None:
+        client = Client(port, timeout=60)
+        latencies: list[float] = []
+        errors = 0
+        nbytes = 0
+        start_gate.wait()
+        while time.perf_counter() < stop_at[0]:
+            try:
+                reply = client.request(method, path, body, headers, decode=False)
+                if reply.status == 200:
+                    latencies.append(reply.seconds)
+                    nbytes += reply.wire_bytes
+                else:
+                    errors += 1
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                time.sleep(0.01)
+        with lock:
+            results.append((latencies, errors, nbytes, client.connects))
+        client.close()
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="load") as pool:
+        futures = [pool.submit(worker) for _ in range(concurrency)]
+        stop_at[0] = time.perf_counter() + seconds
+        started = time.perf_counter()
+        start_gate.wait()
+        for future in futures:
+            future.result(timeout=seconds + 120)
+        elapsed = time.perf_counter() - started
+    latencies = [x for r in results for x in r[0]]
+    return {
+        "requests": len(latencies),
+        "errors": sum(r[1] for r in results),
+        "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 1),
+        "mb_per_s": round(sum(r[2] for r in results) / elapsed / 1e6, 2),
+        "connections": sum(r[3] for r in results),
+        **{k: v for k, v in summary_ms(latencies).items() if k in ("p50_ms", "p95_ms", "max_ms")},
+    }
+
+
+def measure_throughput(port: int, cbs_body: bytes, dash_url: str, prof: Profile) -> dict[str, Any]:
+    json_headers = {"Content-Type": "application/json", "Accept": "application/json", "Accept-Encoding": "gzip"}
+    cases = {
+        "dash_refresh_map_warm": ("POST", dash_url, cbs_body, json_headers),
+        "geo_roads": ("GET", f"/geo/{CITY}/roads.json", None, {"Accept-Encoding": "gzip, deflate, br"}),
+        "healthz": ("GET", "/healthz", None, {}),
+    }
+    out = {}
+    for name, (method, path, body, headers) in cases.items():
+        # Warm-up at the same concurrency (not counted): every worker process has its own cache.
+        load_test(port, method, path, body, headers, min(1.0, prof.rps_seconds / 2), concurrency=4)
+        out[name] = load_test(port, method, path, body, headers, prof.rps_seconds, concurrency=4)
+    return out
+
+
+def measure_page(base: str, prof: Profile) -> dict[str, Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "playwright is not installed"}
+    if not Path(CHROMIUM).exists():
+        return {"skipped": f"no Chromium at {CHROMIUM}"}
+    runs: list[dict[str, Any]] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        version = browser.version
+        try:
+            stop_at = time.perf_counter() + prof.page_budget_s
+            for _ in range(prof.page_loads):
+                if len(runs) >= min(3, prof.page_loads) and time.perf_counter() > stop_at:
+                    break
+                context = browser.new_context(viewport={"width": 1600, "height": 900})
+                page = context.new_page()
+                errors: list[str] = []
+                live_responses: list[float] = []  # wall-clock ms when each cc-live response ended
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+
+                def finished(request, sink=live_responses) -> None:
+                    if "_dash-update-component" in request.url and "cc-live.data" in (request.post_data or ""):
+                        timing = request.timing
+                        sink.append(timing["startTime"] + timing["responseEnd"])
+
+                page.on("requestfinished", finished)
+                run: dict[str, Any] = {}
+                try:
+                    page.goto(base + "/", wait_until="commit", timeout=60_000)
+                    handle = page.wait_for_function(PAGE_READY_JS, polling="raf", timeout=60_000)
+                    run["drawn_s"] = round(handle.json_value() / 1000, 3)
+                    detail = page.evaluate(PAGE_DETAIL_JS)
+                    run["dom_content_loaded_s"] = round(detail["dcl"] / 1000, 3) if detail["dcl"] else None
+                    run["geometry_loaded_s"] = round(detail["geo_end"] / 1000, 3) if detail["geo_end"] else None
+                    if live_responses:
+                        run["first_live_response_s"] = round((min(live_responses) - detail["time_origin"]) / 1000, 3)
+                    run["transfer_bytes"] = detail["transfer_bytes"]
+                    run["requests"] = detail["requests"]
+                    run["largest_resources"] = detail["largest"]
+                    run["features"] = detail["features"]
+                except Exception as exc:  # a load that never draws is a result, not a crash
+                    run["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                    with contextlib.suppress(Exception):
+                        run["state"] = page.evaluate(
+                            "() => { const s = window.citybrain && window.citybrain.state; return s ? {refreshes: "
+                            "s.refreshes, incidents: s.incidentCount, traffic: Object.keys(s.registry.traffic).length,"
+                            " parking: Object.keys(s.registry.parking).length, air: Object.keys("
+                            "s.registry.air_quality).length} : null; }"
+                        )
+                run["page_errors"] = errors[:3]
+                runs.append(run)
+                log(f"  page load {len(runs)}: {run.get('drawn_s', run.get('error'))}")
+                context.close()
+        finally:
+            browser.close()
+    drawn = [r["drawn_s"] for r in runs if "drawn_s" in r]
+
+    def med(key: str) -> float | None:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    return {
+        "chromium": version,
+        "runs": runs,
+        "loads": len(runs),
+        "drawn": len(drawn),
+        "median_drawn_s": round(statistics.median(drawn), 3) if drawn else None,
+        "min_drawn_s": min(drawn) if drawn else None,
+        "max_drawn_s": max(drawn) if drawn else None,
+        "median_dom_content_loaded_s": med("dom_content_loaded_s"),
+        "median_geometry_loaded_s": med("geometry_loaded_s"),
+        "median_first_live_response_s": med("first_live_response_s"),
+        "median_transfer_bytes": med("transfer_bytes"),
+    }
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def table(headers: list[str], rows: list[list[Any]], align: str | None = None) -> list[str]:
+    cells = [[("—" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    align = align or "l" + "r" * (len(headers) - 1)
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=True))
+
+    return ["  " + fmt(headers), "  " + "  ".join("-" * w for w in widths), *("  " + fmt(r) for r in cells)]
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+
+def kb(n: int | float | None) -> str | None:
+    return None if n is None else f"{n / KB:,.1f} kB"
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        "City Brain benchmark — command centre, Hangzhou, default data",
+        f"machine: {m['cpus']} CPUs (usable {m['cpus_usable']}), Python {m['python']} ({m['python_impl']}), "
+        f"{m['platform']}",
+        f"         other processes: CPU {m.get('cpu_busy_before_pct')}% busy before the run, "
+        f"{m.get('cpu_busy_after_pct')}% after; load average {m['loadavg_start']} → {m.get('loadavg_end', '—')}",
+        f"         dash {m.get('dash', '?')}, chromium {results.get('page', {}).get('chromium', '—')}",
+        f"run: {results['mode']} profile, {results['started_at']}, data dir "
+        f"{'fresh temporary' if results['start']['fresh'] else 'reused ' + results['data_dir']}; "
+        "SIMULATE_LIVE=1 SIMULATE_BACKFILL=0 REFRESH_SECONDS=10",
+        f"code: {results.get('tree', 'unknown')}",
+        "",
+    ]
+    s = results["start"]
+    lines.append("1. Start (python app.py until GET /healthz = 200)")
+    first = s["first_start_s"]
+    rows = [
+        [
+            "first start, fresh data dir (prepare + serve)" if s["fresh"] else "start on existing data dir",
+            f"{first:.1f} s",
+            f"≤ {TARGETS['first_start_s']:.0f} s" if s["fresh"] else "",
+            verdict(first <= TARGETS["first_start_s"]) if s["fresh"] else "",
+        ],
+    ]
+    if s.get("prepare_s") is not None:
+        rows.append(["  of which data preparation (app log)", f"{s['prepare_s']:.1f} s", "", ""])
+    if s.get("gunicorn_start_s") is not None:
+        rows.append(["gunicorn -w 2 start on the same data", f"{s['gunicorn_start_s']:.1f} s", "", ""])
+    if s.get("settle_s") is not None:
+        rows.append(["waited for the history backfill (--settle)", f"{s['settle_s']:.1f} s", "", ""])
+    lines += table(["", "time", "target", ""], rows, "lrrl")
+    lines.append("")
+
+    g = results.get("geometry")
+    if g:
+        lines.append(f"2. Static geometry, GET /geo/{CITY}/<layer>.json (fetched once per page load)")
+        rows = [
+            [layer, v["features"], kb(v["raw_bytes"]), kb(v["gzip_bytes"]), v["served_encoding"]]
+            for layer, v in g.items()
+        ]
+        rows.append(
+            ["total", "", kb(sum(v["raw_bytes"] for v in g.values())), kb(sum(v["gzip_bytes"] for v in g.values())), ""]
+        )
+        lines += table(["layer", "features", "raw", "served gzip", "encoding"], rows, "lrrrl")
+        lines.append("")
+
+    p = results.get("payload")
+    if p:
+        live, peak = p["refresh_map"], p.get("refresh_map_largest_history")
+        target = TARGETS["live_refresh_bytes"]
+        lines.append(
+            "3. refresh_map response = the live store of all four layers, POST /_dash-update-component "
+            f"(target ≤ {kb(target)} uncompressed)"
+        )
+        headers = ["part", f"live now ({live['at_local']})", "bytes", "gzipped"]
+        if peak:
+            headers += [f"largest of {peak['samples']} history steps ({peak['at_local']})", "bytes", "gzipped"]
+        rows = []
+        for layer in LIVE_LAYERS:
+            row = [layer, f"{live['layers'][layer]['items']} items", kb(live["layers"][layer]["bytes"]),
+                   kb(live["layers"][layer]["gzip_bytes"])]  # fmt: skip
+            if peak:
+                row += [f"{peak['layers'][layer]['items']} items", kb(peak["layers"][layer]["bytes"]),
+                        kb(peak["layers"][layer]["gzip_bytes"])]  # fmt: skip
+            rows.append(row)
+        row = ["whole response", verdict(live["bytes"] <= target), kb(live["bytes"]), kb(live["gzip_bytes"])]
+        if peak:
+            row += [verdict(peak["bytes"] <= target), kb(peak["bytes"]), kb(peak["gzip_bytes"])]
+        rows.append(row)
+        lines += table(headers, rows, "l" + "rrr" * (2 if peak else 1))
+        pan = p["refresh_panels"]
+        lines.append(f"  refresh_panels response (KPIs + alerts): {kb(pan['bytes'])}, {kb(pan['gzip_bytes'])} gzipped")
+        lines.append(
+            f"  on the wire (requests sent with Accept-Encoding: gzip): {live['wire_encoding']}, "
+            f"{kb(live['wire_bytes'])} for the live refresh_map; 'gzipped' = what gzip -6 would give"
+        )
+        lines.append("")
+
+    lat = results.get("latency")
+    if lat:
+        lines.append("4. Callback latency, sequential, one client (ms)")
+        rows = []
+        case_text = {
+            "cold": "cold: history, new slider step",
+            "warm": "warm: same inputs repeated",
+            "live": "live: interval tick, both at once",
+        }
+        for name, cases in lat.items():
+            for case, v in cases.items():
+                target, ok = "", None
+                if case == "warm":
+                    target = f"p95 < {TARGETS['warm_callback_p95_ms']:.0f}"
+                    ok = v.get("p95_ms") is not None and v["p95_ms"] < TARGETS["warm_callback_p95_ms"]
+                rows.append(
+                    [
+                        name,
+                        case_text[case],
+                        v["n"],
+                        v.get("p50_ms"),
+                        v.get("p95_ms"),
+                        v.get("max_ms"),
+                        target,
+                        verdict(ok) if target else "",
+                    ]
+                )
+        lines += table(["callback", "case", "n", "p50", "p95", "max", "target", ""], rows, "llrrrrrl")
+        recomputed = ", ".join(f"{name} {c['warm'].get('recomputed', 0)}/{c['warm']['n']}" for name, c in lat.items())
+        lines.append(f"  warm repeats recomputed (> 4× p50; every live tick changes the cache keys): {recomputed}")
+        lines.append("")
+
+    tp = results.get("throughput")
+    if tp:
+        lines.append(
+            f"5. Throughput, concurrency 4, {results['profile']['rps_seconds']:.1f} s each "
+            "(http.client threads; req/s, p50/p95 ms)"
+        )
+        names = {
+            "dash_refresh_map_warm": "POST /_dash-update-component (refresh_map warm)",
+            "geo_roads": f"GET /geo/{CITY}/roads.json (gzip)",
+            "healthz": "GET /healthz",
+        }
+        servers = [k for k in ("werkzeug", "gunicorn") if k in tp]
+        headers = ["endpoint"]
+        for server in servers:
+            headers += [f"{server} req/s", "p50", "p95", "err"]
+        rows = []
+        for key, label in names.items():
+            row: list[Any] = [label]
+            for server in servers:
+                v = tp[server].get(key, {})
+                row += [v.get("rps"), v.get("p50_ms"), v.get("p95_ms"), v.get("errors")]
+            rows.append(row)
+        lines += table(headers, rows, "l" + "rrrr" * len(servers))
+        lines.append("  werkzeug = python app.py (threaded dev server); gunicorn = gunicorn -w 2 app:server (sync)")
+        counts = [v for server in servers for v in tp[server].values()]
+        if counts and all(v["connections"] >= v["requests"] for v in counts):
+            lines.append("  neither server kept connections alive (Connection: close): each request opened a new one")
+        lines.append("")
+
+    pg = results.get("page")
+    if pg:
+        lines.append("6. Page open to all four layers drawn, headless Chromium, fresh context each (s)")
+        if pg.get("skipped"):
+            lines.append(f"  skipped: {pg['skipped']}")
+        else:
+            ok = pg["median_drawn_s"] is not None and pg["median_drawn_s"] < TARGETS["page_drawn_s"]
+            rows = [
+                [
+                    "navigation start → drawn (median)",
+                    f"{pg['median_drawn_s']}" if pg["median_drawn_s"] is not None else None,
+                    f"< {TARGETS['page_drawn_s']:.0f}",
+                    verdict(ok),
+                ],
+                ["  min / max", f"{pg['min_drawn_s']} / {pg['max_drawn_s']}", "", ""],
+                ["  DOMContentLoaded (median)", pg["median_dom_content_loaded_s"], "", ""],
+                ["  geometry fetched (median)", pg["median_geometry_loaded_s"], "", ""],
+                ["  first live response received (median)", pg["median_first_live_response_s"], "", ""],
+                ["  transferred per load (median)", kb(pg["median_transfer_bytes"]), "", ""],
+                ["  loads drawn", f"{pg['drawn']}/{pg['loads']}", "", ""],
+            ]
+            lines += table(["", "value", "target", ""], rows, "lrrl")
+            largest = next((r["largest_resources"] for r in pg["runs"] if r.get("largest_resources")), [])
+            if largest:
+                names = ", ".join(f"{name.rsplit('/', 1)[-1]} {kb(size)}" for name, size in largest)
+                lines.append(f"  largest downloads: {names}")
+            for i, run in enumerate(pg["runs"], 1):
+                if "error" in run:
+                    lines.append(f"  load {i} failed: {run['error']} state={run.get('state')}")
+        lines.append("")
+
+    lines.append("Background history backfill (live-simulator thread) still running during:")
+    for phase in results["phases"]:
+        pend = phase["backfill_pending_before"], phase["backfill_pending_after"]
+        state = (
+            "unknown"
+            if pend[0] is None
+            else ("no" if not pend[0] and not pend[1] else f"yes ({len(pend[0])}→{len(pend[1] or [])} cities left)")
+        )
+        lines.append(f"  {phase['name']:<34} {phase['seconds']:6.1f} s   {state}")
+    lines.append(f"total run time {results['total_s']:.0f} s")
+    return "\n".join(lines)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """Share of all CPUs busy over `seconds` (from /proc/stat); before and after our servers run it
+    is the load other processes put on the machine, which the numbers here are sensitive to."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(x) for x in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(100 * (1 - (idle1 - idle0) / max(1, total1 - total0)), 1)
+
+
+def tree_state() -> str:
+    """The commit measured and how many files differ from it (read-only git calls)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head or '?'}" + (f" + {len(changed)} changed/untracked paths" if changed else " (clean)")
+
+
+def gunicorn_path() -> str:
+    beside = Path(sys.executable).parent / "gunicorn"
+    return str(beside) if beside.exists() else (shutil.which("gunicorn") or "gunicorn")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples (under 90 s on a fresh data dir)")
+    parser.add_argument("--json", type=Path, default=PROJECT / "bench" / "out" / "results.json", help="results file")
+    parser.add_argument("--data-dir", type=Path, help="reuse this DATA_DIR (kept) instead of a fresh temporary one")
+    parser.add_argument("--settle", action="store_true", help="wait for the simulator's history backfill first")
+    args = parser.parse_args(argv)
+    prof = QUICK if args.quick else FULL
+    run_started = time.perf_counter()
+
+    tmp = Path(tempfile.mkdtemp(prefix="citybrain-bench-"))
+    data_dir = args.data_dir.resolve() if args.data_dir else tmp / "data"
+    sqlite_path = data_dir / "citybrain.sqlite"
+    fresh = not sqlite_path.exists()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORT", "HOST")}
+    env |= {
+        "DATA_DIR": str(data_dir),
+        "SIMULATE_BACKFILL": "0",
+        "SIMULATE_LIVE": "1",
+        "REFRESH_SECONDS": "10",
+        "PYTHONUNBUFFERED": "1",
+    }
+    import dash as dash_pkg  # a project dependency; only its version is reported
+
+    results: dict[str, Any] = {
+        "mode": "quick" if args.quick else "full",
+        "profile": prof.__dict__,
+        "started_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "data_dir": str(data_dir),
+        "tree": tree_state(),
+        "targets": TARGETS,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpus_usable": len(os.sched_getaffinity(0)),
+            "python": platform.python_version(),
+            "python_impl": sys.executable,
+            "platform": platform.platform(),
+            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "cpu_busy_before_pct": cpu_busy(),
+            "dash": dash_pkg.__version__,
+        },
+        "start": {"fresh": fresh},
+        "phases": [],
+    }
+    servers: list[Server] = []
+
+    def phase(name: str, fn: Callable[[], Any]) -> Any:
+        before = backfill_pending(sqlite_path)
+        log(f"{name} ...")
+        started = time.perf_counter()
+        value = fn()
+        results["phases"].append(
+            {
+                "name": name,
+                "seconds": round(time.perf_counter() - started, 2),
+                "backfill_pending_before": before,
+                "backfill_pending_after": backfill_pending(sqlite_path),
+            }
+        )
+        return value
+
+    def on_term(_signum, _frame):
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
+    exit_code = 0
+    try:
+        # 1. start the app (first start on a fresh data dir)
+        port = free_port()
+        app = Server("python app.py", [sys.executable, "app.py"], env | {"PORT": str(port)}, tmp / "app.log", port)
+        servers.append(app)
+        results["start"]["first_start_s"] = round(phase("start python app.py", lambda: app.start(timeout=300)), 2)
+        ready = re.search(r"Data ready in ([0-9.]+)s", app.log_tail(100_000))
+        results["start"]["prepare_s"] = float(ready.group(1)) if ready else None
+        if args.settle:
+
+            def settle() -> float:
+                started = time.perf_counter()
+                while (pending := backfill_pending(sqlite_path)) and time.perf_counter() - started < 600:
+                    log(f"  waiting for the history backfill: {', '.join(pending)}")
+                    time.sleep(5)
+                return time.perf_counter() - started
+
+            results["start"]["settle_s"] = round(phase("settle (wait for backfill)", settle), 1)
+
+        client = Client(port)
+        dash = Dash(client)
+        cbs = Callbacks(dash)
+        # 2. geometry sizes, 3. + 4. callback payloads and latency
+        results["geometry"] = phase("static geometry sizes", lambda: measure_geometry(client))
+        refresh_s = int(env["REFRESH_SECONDS"])
+        results["latency"], results["payload"] = phase("callbacks", lambda: measure_callbacks(cbs, prof, refresh_s))
+        # 6. the page in a browser (against the werkzeug app, as `python app.py` serves it)
+        results["page"] = phase("page open in Chromium", lambda: measure_page(f"http://127.0.0.1:{port}", prof))
+        # 5. throughput: werkzeug, then gunicorn on the same data directory (the simulator moves with it)
+        warm_body = cbs.history(cbs.map_dep, cbs.plan["map_warm"])
+        results["throughput"] = {
+            "werkzeug": phase("throughput werkzeug", lambda: measure_throughput(port, warm_body, dash.url, prof))
+        }
+        client.close()
+        app.stop()
+        gport = free_port()
+        gunicorn = Server(
+            "gunicorn -w 2",
+            # no control socket: its default path is shared by every gunicorn of this user
+            [gunicorn_path(), "-w", "2", "-b", f"127.0.0.1:{gport}", "--no-control-socket", "app:server"],
+            env,
+            tmp / "gunicorn.log",
+            gport,
+        )
+        servers.append(gunicorn)
+        results["start"]["gunicorn_start_s"] = round(
+            phase("start gunicorn -w 2", lambda: gunicorn.start(timeout=180)), 2
+        )
+        gdash = Dash(Client(gport))  # its own end_id, as a new page load would get
+        gcbs = Callbacks(gdash)
+        gbody = gcbs.history(gcbs.map_dep, gcbs.plan["map_warm"])
+        results["throughput"]["gunicorn"] = phase(
+            "throughput gunicorn", lambda: measure_throughput(gport, gbody, gdash.url, prof)
+        )
+        gdash.client.close()
+    except Exception as exc:
+        exit_code = 1
+        log(f"FAILED: {type(exc).__name__}: {exc}")
+        for server in servers:
+            tail = server.log_tail(2000)
+            if tail:
+                log(f"--- last lines of {server.name} log ---\n{tail}")
+        results["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    results["machine"]["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    results["machine"]["cpu_busy_after_pct"] = cpu_busy()
+    results["total_s"] = round(time.perf_counter() - run_started, 1)
+    checks = {}
+    if "first_start_s" in results["start"] and fresh:
+        checks["first_start"] = results["start"]["first_start_s"] <= TARGETS["first_start_s"]
+    if "payload" in results:
+        checks["live_refresh_bytes"] = results["payload"]["refresh_map"]["bytes"] <= TARGETS["live_refresh_bytes"]
+        if results["payload"].get("refresh_map_largest_history"):
+            largest = results["payload"]["refresh_map_largest_history"]["bytes"]
+            checks["largest_history_refresh_bytes"] = largest <= TARGETS["live_refresh_bytes"]
+    for name, cases in results.get("latency", {}).items():
+        checks[f"{name}_warm_p95"] = cases["warm"]["p95_ms"] < TARGETS["warm_callback_p95_ms"]
+    page = results.get("page", {})
+    if page.get("median_drawn_s") is not None:
+        checks["page_drawn"] = page["median_drawn_s"] < TARGETS["page_drawn_s"]
+    results["checks"] = checks
+
+    if "start" in results and "first_start_s" in results["start"]:
+        print(render(results), flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        log(f"results written to {args.json}")
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
