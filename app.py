@@ -12,6 +12,7 @@ from data import access
 from data.bootstrap import prepare_data, start_live_simulator
 from data.config import load_settings
 from data.http import blueprint as data_blueprint
+from public import install as install_public
 
 INDEX = """<!DOCTYPE html>
 <html lang="zh-CN" data-lang="zh" data-theme="light">
@@ -43,6 +44,7 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
     )
     app.index_string = INDEX
     app.layout = lambda: shell(_nav(), dash.page_container)
+    install_public(app)  # /embed (a separate Dash app), /api/ogc, /share, security headers and rate limit
     if settings.simulate_live if live is None else live:
         start_live_simulator(settings)
     return app

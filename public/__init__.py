@@ -1,0 +1,37 @@
+"""The public side of City Brain: read-only embeds, the open data API and the hardening around them.
+
+`install(app)` is the only thing the operator app calls. It
+1. registers the OGC API - Features blueprint (/api/ogc/) and the /share page on the operator app;
+2. builds the embed app (`public.embed`) on a Flask server of its own and mounts it at /embed with
+   werkzeug's DispatcherMiddleware, so no operator route, layout or callback exists under /embed;
+3. lets the operator app take its `dash.callback` registrations now, before anything is served,
+   so the order of first requests can never matter;
+4. wraps the whole WSGI app in `public.security` (headers, rate limit, caching, compression).
+"""
+
+from __future__ import annotations
+
+import dash
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from public.settings import load_public_settings
+
+EMBED_MOUNT = "/embed"
+
+
+def install(app: dash.Dash) -> dash.Dash:
+    from public import ogc, security
+    from public import share as _share  # noqa: F401 - registers the /share page and its callbacks
+    from public.embed import create_embed_app
+
+    settings = load_public_settings()
+    server = app.server
+    server.register_blueprint(ogc.blueprint)
+    embed_app = create_embed_app()
+    # Dash hands the process-global `dash.callback` registrations to the first app that sets itself
+    # up. Let the operator app do so here, single-threaded; the embed app hides them in any case.
+    with server.app_context():
+        app._setup_server()
+    server.wsgi_app = security.install(DispatcherMiddleware(server.wsgi_app, {EMBED_MOUNT: embed_app.server}), settings)
+    server.extensions["citybrain_embed_app"] = embed_app
+    return embed_app
