@@ -18,7 +18,7 @@ import pandas as pd
 from flask_caching import Cache
 
 from data import store
-from data.cities import City, get_city
+from data.cities import CITIES, get_city
 from data.config import Settings, load_settings
 from data.geography import load_districts
 from data.rules import aqi as aqi_rules
@@ -453,7 +453,7 @@ def health() -> dict[str, Any]:
         return {"status": "error", "database": {"reachable": False, "error": type(exc).__name__}}
     now = int(time.time())
     layers: dict[str, dict[str, Any]] = {}
-    for city in _city_keys():
+    for city in CITIES:
         for layer, (_, newest) in store.feed_states(engine, city).items():
             age = None if newest is None else now - newest
             layers.setdefault(layer, {})[city] = {
@@ -465,16 +465,6 @@ def health() -> dict[str, Any]:
         "database": {"reachable": True, "backend": engine.dialect.name, "ping_ms": round(ping_ms, 2)},
         "layers": layers,
     }
-
-
-def _city_keys() -> list[str]:
-    from data.cities import CITIES
-
-    return list(CITIES)
-
-
-def city_info(city: str) -> City:
-    return get_city(city)
 
 
 def kpi_dicts(items: list[Kpi]) -> list[dict[str, Any]]:

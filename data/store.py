@@ -314,16 +314,6 @@ def write_observations(engine: Engine, city: str, layer: str, rows: Sequence[Map
     return len(rows)
 
 
-def write_incidents(engine: Engine, city: str, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert incidents; a `ref` already stored is left as it is (idempotent)."""
-    with engine.begin() as conn:
-        for start in range(0, len(rows), 20_000):
-            _upsert(conn, incident, rows[start : start + 20_000], ("ref",))
-        newest = max((r["reported_at"] for r in rows), default=None)
-        _bump_feed(conn, city, "incidents", newest)
-    return len(rows)
-
-
 def purge_before(engine: Engine, cutoff: int) -> None:
     with engine.begin() as conn:
         for table in OBSERVATION_TABLES.values():
