@@ -6,6 +6,7 @@ tests (and in the served app) points at the session's temporary data directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,33 +76,65 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def running_app(env: dict[str, str], log_path: Path, timeout_s: float = 120) -> Iterator[str]:
+    """`python app.py` in a subprocess with `env` on top of ours; yields its base URL once healthy."""
+    port = _free_port()
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=PROJECT,
+        env=os.environ | env | {"PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited: {log_path.read_text()[-2000:]}")
+            if time.time() > deadline:
+                raise RuntimeError(f"app did not become healthy within {timeout_s:.0f} s")
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def served_app(prepared):
     """The real app in a subprocess (live simulator on, 2-second refresh), on a copy of the store."""
     data_dir = SESSION_DIR / "served"
     shutil.copytree(prepared, data_dir, ignore=shutil.ignore_patterns("*.lock"))
-    port = _free_port()
-    env = os.environ | {"DATA_DIR": str(data_dir), "PORT": str(port), "SIMULATE_LIVE": "1", "REFRESH_SECONDS": "2"}
-    log = open(SESSION_DIR / "served.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited: {(SESSION_DIR / 'served.log').read_text()[-2000:]}")
-    else:
-        proc.kill()
-        raise RuntimeError("app did not become healthy within 90 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    env = {"DATA_DIR": str(data_dir), "SIMULATE_LIVE": "1", "REFRESH_SECONDS": "2"}
+    with running_app(env, SESSION_DIR / "served.log", 90) as base:
+        yield base
+
+
+def refresh_map_body(city: str) -> dict:
+    """The request the command centre's browser sends for its map refresh (live mode)."""
+    return {
+        "output": "..cc-live.data...cc-time-label.children..",
+        "outputs": [{"id": "cc-live", "property": "data"}, {"id": "cc-time-label", "property": "children"}],
+        "inputs": [
+            {"id": "cc-tick-map", "property": "data", "value": 1},
+            {"id": "cc-mode", "property": "value", "value": "live"},
+            {"id": "cc-slider", "property": "value", "value": 0},
+        ],
+        "state": [{"id": "cc-city-key", "property": "data", "value": city}],
+        "changedPropIds": ["cc-tick-map.data"],
+    }
 
 
 @pytest.fixture(scope="session")

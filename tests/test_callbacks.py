@@ -10,6 +10,7 @@ import pytest
 from dash import html, no_update
 
 from data import access
+from tests.conftest import refresh_map_body
 
 
 @pytest.fixture(scope="module")
@@ -113,17 +114,7 @@ def test_layout_for_unknown_city_explains_and_links(cc):
 
 
 def test_callback_answers_through_dashs_http_endpoint(client):
-    body = {
-        "output": "..cc-live.data...cc-time-label.children..",
-        "outputs": [{"id": "cc-live", "property": "data"}, {"id": "cc-time-label", "property": "children"}],
-        "inputs": [
-            {"id": "cc-refresh", "property": "n_intervals", "value": 1},
-            {"id": "cc-mode", "property": "value", "value": "live"},
-            {"id": "cc-slider", "property": "value", "value": 0},
-        ],
-        "state": [{"id": "cc-city-key", "property": "data", "value": "shenzhen"}],
-        "changedPropIds": ["cc-refresh.n_intervals"],
-    }
+    body = refresh_map_body("shenzhen")
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200
     data = response.get_json()["response"]["cc-live"]["data"]

@@ -14,8 +14,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -23,7 +21,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from public.embed import EmbedError, parse_embed_request, request_from_config
-from tests.conftest import _free_port
+from tests.conftest import running_app
 
 PROJECT = Path(__file__).resolve().parent.parent
 WAIT_MS = 45_000
@@ -141,34 +139,9 @@ def test_embed_index_is_per_language_and_unknown_paths_404(dash_app):
 
 @pytest.fixture(scope="module")
 def public_site(prepared, tmp_path_factory):
-    port = _free_port()
-    env = os.environ | {
-        "PORT": str(port),
-        "SIMULATE_LIVE": "0",
-        "REFRESH_SECONDS": "2",
-        "PUBLIC_RATE_LIMIT": "100000/minute",
-    }
-    log_path = tmp_path_factory.mktemp("public_site") / "app.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited: {log_path.read_text()[-2000:]}")
-    else:
-        proc.kill()
-        raise RuntimeError("app did not become healthy within 120 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    env = {"SIMULATE_LIVE": "0", "REFRESH_SECONDS": "2", "PUBLIC_RATE_LIMIT": "100000/minute"}
+    with running_app(env, tmp_path_factory.mktemp("public_site") / "app.log") as base:
+        yield base
 
 
 class _Host(BaseHTTPRequestHandler):

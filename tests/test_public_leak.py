@@ -21,6 +21,7 @@ import pytest
 from data import access, store
 from public import data as public_data
 from public import queries
+from tests.conftest import refresh_map_body
 
 CANARY = {
     "notes": "CANARY-NOTE caller says the driver is drunk",
@@ -224,17 +225,7 @@ def test_no_operator_field_or_value_reaches_any_public_route(dash_app, tainted_s
 
 def test_embed_answers_no_operator_callback(dash_app):
     client = dash_app.server.test_client()
-    body = {
-        "output": "..cc-live.data...cc-time-label.children..",
-        "outputs": [{"id": "cc-live", "property": "data"}, {"id": "cc-time-label", "property": "children"}],
-        "inputs": [
-            {"id": "cc-refresh", "property": "n_intervals", "value": 1},
-            {"id": "cc-mode", "property": "value", "value": "live"},
-            {"id": "cc-slider", "property": "value", "value": 0},
-        ],
-        "state": [{"id": "cc-city-key", "property": "data", "value": "hangzhou"}],
-        "changedPropIds": ["cc-refresh.n_intervals"],
-    }
+    body = refresh_map_body("hangzhou")
     response = client.post("/embed/_dash-update-component", json=body, environ_base={"REMOTE_ADDR": _ip()})
     assert response.status_code == 404 and "cc-live" not in response.get_data(as_text=True)
     for path in ("/embed/_dash-update-component", "/embed/../_dash-layout"):
