@@ -7,11 +7,13 @@ import logging
 import dash
 from flask import Flask
 
+import auth
 from components.shell import shell
-from data import access
+from data import access, alerting
 from data.bootstrap import prepare_data, start_live_simulator
 from data.config import load_settings
 from data.http import blueprint as data_blueprint
+from data.http_incidents import blueprint as incidents_api
 from public import install as install_public
 
 INDEX = """<!DOCTYPE html>
@@ -21,9 +23,16 @@ INDEX = """<!DOCTYPE html>
 </html>"""
 
 
-def _nav() -> list[tuple[str, tuple[str, str]]]:
+def _nav(user: auth.users.User | None) -> list[tuple[str, tuple[str, str]]]:
+    """The pages this visitor may open, in their order."""
     pages = sorted(dash.page_registry.values(), key=lambda p: p.get("order", 99))
-    return [(p["relative_path"], p["nav"]) for p in pages if p.get("nav")]
+    allowed = [p for p in pages if p.get("access") == "public" or (user and user.can(p.get("access", "viewer")))]
+    return [(p["relative_path"], p["nav"]) for p in allowed if p.get("nav")]
+
+
+def _layout():
+    user = auth.current_user()
+    return shell(_nav(user), dash.page_container, user)
 
 
 def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
@@ -32,6 +41,8 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
     server = Flask(__name__)
     access.cache.init_app(server, config=access.cache_config(settings))
     server.register_blueprint(data_blueprint)
+    server.register_blueprint(incidents_api)
+    auth.install(server)  # sign-in, sessions and the role gate in front of every route and callback
     if prepare:
         prepare_data(settings)
     app = dash.Dash(
@@ -43,10 +54,11 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
         update_title=None,
     )
     app.index_string = INDEX
-    app.layout = lambda: shell(_nav(), dash.page_container)
+    app.layout = _layout
     install_public(app)  # /embed (a separate Dash app), /api/ogc, /share, security headers and rate limit
     if settings.simulate_live if live is None else live:
         start_live_simulator(settings)
+        alerting.start(server, settings)  # rules that open incidents from the data (ALERT_RULES=0: off)
     return app
 
 

@@ -9,7 +9,8 @@ from dash import html
 from components.i18n import LAYERS, t
 
 TEMPLATES: dict[str, tuple[str, str]] = {
-    "urgent_not_dispatched": ("{n} urgent incidents waiting over 60 s for dispatch", "{n} 起紧急事件超过 60 秒未派遣"),
+    "sla_ack_breach": ("{n} incidents not acknowledged within their SLA", "{n} 起事件超时未确认"),
+    "sla_dispatch_breach": ("{n} incidents not dispatched within their SLA", "{n} 起事件超时未派遣"),
     "aqi_heavy": (
         "{n} stations heavily polluted (AQI > 200, max {d})",
         "{n} 个站点重度及以上污染（AQI > 200，最高 {d}）",

@@ -38,14 +38,18 @@ INCIDENT_KINDS: dict[str, Pair] = {
     "pollution_exceedance": ("Pollution exceedance", "污染超标"),
     "manhole_cover": ("Manhole cover alarm", "井盖异常"),
     "gas_sensor": ("Gas sensor alarm", "燃气报警"),
+    "parking_full": ("Car park full", "停车场满位"),
+    "sensor_offline": ("Sensor silent", "传感器离线"),
 }
 
 SEVERITIES: list[Pair] = [("Low", "低"), ("Medium", "中"), ("High", "高"), ("Critical", "紧急")]
 STATUSES: dict[str, Pair] = {
     "new": ("New", "新事件"),
+    "acknowledged": ("Acknowledged", "已确认"),
     "dispatched": ("Dispatched", "已派遣"),
     "on_scene": ("On scene", "已到场"),
     "resolved": ("Resolved", "已处置"),
+    "closed": ("Closed", "已关闭"),
 }
 LOT_KINDS: dict[str, Pair] = {
     "commercial": ("Commercial", "商业"),

@@ -8,8 +8,23 @@ from dash import ClientsideFunction, Input, Output, State, clientside_callback, 
 
 from components.i18n import t
 
+ROLE_LABELS = {"viewer": ("viewer", "查看"), "operator": ("operator", "值班员"), "supervisor": ("supervisor", "值班长"),
+               "admin": ("admin", "管理员")}  # fmt: skip
 
-def shell(nav: Iterable[tuple[str, tuple[str, str]]], content) -> html.Div:
+
+def _account(user) -> html.Span:
+    if user is None:
+        return html.A(t("Sign in", "登录"), href="/login", className="btn btn-ghost", id="app-signin")
+    return html.Span(
+        [
+            html.Span([user.name, " · ", t(*ROLE_LABELS.get(user.role, (user.role, user.role)))], id="app-user"),
+            html.A(t("Sign out", "退出"), href="/logout", className="btn btn-ghost", id="app-signout"),
+        ],
+        className="account",
+    )
+
+
+def shell(nav: Iterable[tuple[str, tuple[str, str]]], content, user=None) -> html.Div:
     return html.Div(
         [
             dcc.Store(id="app-lang", storage_type="local", data="zh"),
@@ -38,6 +53,7 @@ def shell(nav: Iterable[tuple[str, tuple[str, str]]], content) -> html.Div:
                         className="btn btn-ghost",
                         title="Theme / 主题",
                     ),
+                    _account(user),
                     html.Span(id="app-lang-applied", hidden=True),
                     html.Span(id="app-theme-applied", hidden=True),
                 ],

@@ -22,12 +22,14 @@ from data.cities import CITIES, get_city
 from data.config import Settings, load_settings
 from data.geography import load_districts
 from data.rules import aqi as aqi_rules
-from data.rules import congestion, parking
+from data.rules import congestion, parking, sla
+from data.rules import workflow as workflow_rules
 from data.simulate import DAY, HISTORY_DAYS, HOUR, LOCAL_OFFSET, floor_bucket
 
 B = store.BUCKET_SECONDS
 cache = Cache()
-STATUSES = ("new", "dispatched", "on_scene", "resolved")
+STATUSES = workflow_rules.STATES
+RESOLVED = STATUSES.index("resolved")
 
 
 def cache_config(settings: Settings) -> dict[str, Any]:
@@ -311,26 +313,60 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def _status_codes(df: pd.DataFrame, at: int) -> np.ndarray:
+    """Each incident's state at `at` as an index into STATUSES (vectorised `status_at`)."""
+    codes = np.zeros(len(df), dtype=int)
+    for code, state in enumerate(STATUSES[1:], start=1):
+        reached = pd.to_numeric(df[workflow_rules.STATE_TIMESTAMP[state]], errors="coerce").to_numpy(dtype=float)
+        codes = np.where(~np.isnan(reached) & (reached <= at), code, codes)
+    return codes
+
+
+def _step_times(df: pd.DataFrame, column: str, at: int) -> np.ndarray:
+    """A workflow timestamp per incident, NaN when it has not happened by `at`."""
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    return np.where(values <= at, values, np.nan)
+
+
+def _sla_columns(df: pd.DataFrame, at: int) -> dict[str, np.ndarray]:
+    """Per incident: ack/dispatch targets, breach flags and the next deadline (NaN when none is left)."""
+    reported = df["reported_at"].to_numpy(dtype=float)
+    ack_target, dispatch_target = sla.current().arrays(
+        df["kind"].to_numpy(dtype=str), df["severity"].to_numpy(dtype=int)
+    )
+    acked = _step_times(df, "acknowledged_at", at)
+    dispatched = _step_times(df, "dispatched_at", at)
+    resolved = _step_times(df, "resolved_at", at)
+    # Resolving without dispatch (a false alarm, say) ends the dispatch clock too.
+    dispatch_done = np.where(np.isnan(dispatched), resolved, dispatched)
+    ack_due, dispatch_due = reported + ack_target, reported + dispatch_target
+    next_due = np.where(np.isnan(acked), ack_due, np.where(np.isnan(dispatch_done), dispatch_due, np.nan))
+    return {
+        "ack_s": acked - reported,
+        "dispatch_s": dispatched - reported,
+        "resolve_s": resolved - reported,
+        "ack_breach": sla.breached(reported, acked, ack_target, at),
+        "dispatch_breach": sla.breached(reported, dispatch_done, dispatch_target, at),
+        "next_due": next_due,
+    }
+
+
 @cache.memoize()
 def _incidents(city: str, at: int, revision: int) -> dict[str, Any]:
-    """Open incidents at `at`, column-wise with lookup tables (about 35 bytes an incident on the wire)."""
+    """Open incidents at `at`, column-wise with lookup tables (about 40 bytes an incident on the wire)."""
     day_start = (at + LOCAL_OFFSET) // DAY * DAY - LOCAL_OFFSET
     df = store.incidents_between(_engine(), city, day_start, at)
-
-    def reached(column: str) -> np.ndarray:
-        values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
-        return ~np.isnan(values) & (values <= at)
-
-    resolved, on_scene, dispatched = reached("resolved_at"), reached("on_scene_at"), reached("dispatched_at")
-    status = np.select([resolved, on_scene, dispatched], [3, 2, 1], default=0)  # index into STATUSES
+    status = _status_codes(df, at)
     reported = df["reported_at"].to_numpy(dtype=np.int64)
     today = reported >= day_start
-    dispatch_s = (pd.to_numeric(df["dispatched_at"], errors="coerce").to_numpy(dtype=float) - reported)[
-        today & dispatched
-    ]
-    open_rows = df[status < 3]
+    times = _sla_columns(df, at)
+    dispatch_s = times["dispatch_s"][today & ~np.isnan(times["dispatch_s"])]
+    is_open = status < RESOLVED
+    open_rows = df[is_open]
     kinds, kind_idx = np.unique(open_rows["kind"].to_numpy(dtype=str), return_inverse=True)
     districts, district_idx = np.unique(open_rows["district"].fillna("").to_numpy(dtype=str), return_inverse=True)
+    due = times["next_due"][is_open]
+    breach = (times["ack_breach"] | times["dispatch_breach"])[is_open]
     return {
         "kinds": kinds.tolist(),
         "statuses": list(STATUSES),
@@ -338,16 +374,21 @@ def _incidents(city: str, at: int, revision: int) -> dict[str, Any]:
         "id": open_rows["id"].astype(int).tolist(),
         "kind": kind_idx.tolist(),
         "sev": open_rows["severity"].astype(int).tolist(),
-        "status": status[status < 3].tolist(),
+        "status": status[is_open].tolist(),
         "lon": open_rows["lon"].round(4).tolist(),
         "lat": open_rows["lat"].round(4).tolist(),
         "age": (at - open_rows["reported_at"].astype(np.int64)).tolist(),
         "district": district_idx.tolist(),
         "sim": open_rows["simulated"].astype(int).tolist(),
+        "ops": (open_rows["crew"] == "operator").astype(int).tolist(),
+        # Seconds to the next SLA deadline (negative: overdue), None when no deadline is left.
+        "due": [None if np.isnan(d) else int(d - at) for d in due],
+        "breach": breach.astype(int).tolist(),
         "kpi": {
             "open": len(open_rows),
             "today": int(today.sum()),
             "median_dispatch_s": float(np.median(dispatch_s)) if len(dispatch_s) else None,
+            "breaches_open": int(breach.sum()),
             "newest": int(reported.max()) if len(df) else None,
         },
     }
@@ -479,20 +520,15 @@ class Alert:
     detail: str = ""
 
 
-ACK_TARGET_S = 60  # Haidian answers a reported emergency within 60 seconds (report, ch. 3.3.2.3)
-
-
 def alerts(city: str, at: int) -> list[Alert]:
     """Operator alerts derived from the data at `at`, most urgent first."""
     values, inc = live_values(city, at), incidents(city, at)
     found: list[Alert] = []
-    waiting = [
-        k
-        for k, (status, sev, age) in enumerate(zip(inc["status"], inc["sev"], inc["age"], strict=True))
-        if STATUSES[status] == "new" and sev >= 3 and age > ACK_TARGET_S
-    ]
-    if waiting:
-        found.append(Alert("urgent_not_dispatched", "critical", len(waiting)))
+    overdue = [s for s, due in zip(inc["status"], inc["due"], strict=True) if due is not None and due < 0]
+    if overdue.count(0):
+        found.append(Alert("sla_ack_breach", "critical", overdue.count(0)))
+    if overdue.count(1):
+        found.append(Alert("sla_dispatch_breach", "critical", overdue.count(1)))
     stations = values["air_quality"]["stations"]
     heavy = [s for s in stations if s["aqi"] is not None and s["aqi"] > 200]
     if heavy:
@@ -542,3 +578,174 @@ def stale_sensors(city: str, at: int) -> dict[str, list[dict[str, Any]]]:
             {"id": int(frame["id"].iloc[i]), "name": str(frame[name_column].iloc[i])} for i in values[layer]["stale"]
         ]
     return out
+
+
+# --- incident operations (queue, performance, handover, audit) -------------------------------------
+
+
+def _ops_engine():
+    return _engine()
+
+
+@cache.memoize()
+def _queue(city: str | None, at: int, include_closed: bool, revision: int) -> list[dict[str, Any]]:
+    from data import ops_store
+
+    df = ops_store.incident_rows(_ops_engine(), city, at - DAY, at)
+    df = df[df["reported_at"] <= at]
+    if df.empty:
+        return []
+    status = _status_codes(df, at)
+    times = _sla_columns(df, at)
+    keep = (status < len(STATUSES) - 1) | include_closed
+    out = df.assign(
+        status=[STATUSES[k] for k in status],
+        due_at=times["next_due"],
+        ack_breach=times["ack_breach"],
+        dispatch_breach=times["dispatch_breach"],
+    )[keep]
+    # Simulated crews' incidents close themselves when resolved; operator ones wait to be closed.
+    columns = ["id", "ref", "city", "kind", "severity", "district", "status", "reported_at", "due_at",
+               "ack_breach", "dispatch_breach", "unit", "resolution_code", "crew", "version", "simulated", "lon", "lat",
+               "source"]  # fmt: skip
+    out = out[columns].replace({np.nan: None})
+    return out.to_dict("records")
+
+
+def incident_queue(city: str | None, at: int, include_closed: bool = False) -> list[dict[str, Any]]:
+    """The incidents an operator works on at `at` (last 24 h and anything still not closed), newest first.
+
+    Each row has its state, the time of its next SLA deadline (`due_at`, None when none is left) and
+    its version. `at` is rounded up to the refresh interval, so what was just written is included.
+    """
+    key = get_city(city).key if city else None
+    revision = sum(_revision(c, "incidents") for c in ([key] if key else CITIES))
+    quantum = load_settings().refresh_seconds
+    return _queue(key, -(-int(at) // quantum) * quantum, include_closed, revision)
+
+
+SHIFT_STARTS_H = (0, 8, 16)  # local-time shift starts (China Standard Time)
+
+
+def shift_of(t: np.ndarray | int) -> np.ndarray:
+    """The shift (index into SHIFT_STARTS_H) a time falls in."""
+    hour = ((np.asarray(t, dtype=np.int64) + LOCAL_OFFSET) % DAY) // HOUR
+    return np.searchsorted(np.array(SHIFT_STARTS_H), hour, side="right") - 1
+
+
+def shift_bounds(at: int) -> tuple[int, int]:
+    """Start and end (epoch seconds) of the shift holding `at`."""
+    index = int(shift_of(at))
+    day_start = (at + LOCAL_OFFSET) // DAY * DAY - LOCAL_OFFSET
+    start = day_start + SHIFT_STARTS_H[index] * HOUR
+    end = day_start + (SHIFT_STARTS_H[index + 1] * HOUR if index + 1 < len(SHIFT_STARTS_H) else DAY)
+    return start, end
+
+
+def shift_label(start: int) -> str:
+    hour = ((start + LOCAL_OFFSET) % DAY) // HOUR
+    length = 24 // len(SHIFT_STARTS_H)
+    return f"{hour:02d}:00–{(hour + length) % 24:02d}:00"
+
+
+@cache.memoize()
+def _performance(city: str | None, since: int, until: int, revision: int) -> dict[str, list[dict[str, Any]]]:
+    from data import ops_store
+
+    df = ops_store.incident_rows(_ops_engine(), city, since, until)
+    df = df[(df["reported_at"] >= since) & (df["reported_at"] <= until)]
+    if df.empty:
+        return {"kind": [], "district": [], "shift": [], "crew": [], "all": []}
+    t = _sla_columns(df, until)
+    frame = pd.DataFrame(
+        {
+            "kind": df["kind"].to_numpy(),
+            "district": df["district"].fillna("").replace("", "—").to_numpy(),
+            "shift": [shift_label(shift_bounds(int(r))[0]) for r in df["reported_at"]],
+            "crew": df["crew"].to_numpy(),
+            "all": "all",
+            "ack_s": t["ack_s"],
+            "dispatch_s": t["dispatch_s"],
+            "resolve_s": t["resolve_s"],
+            "ack_ok": ~t["ack_breach"],
+            "dispatch_ok": ~t["dispatch_breach"],
+            "breached": t["ack_breach"] | t["dispatch_breach"],
+        }
+    )
+
+    def by(column: str) -> list[dict[str, Any]]:
+        g = frame.groupby(column)
+        table = pd.DataFrame(
+            {
+                "incidents": g.size(),
+                "median_ack_s": g["ack_s"].median(),
+                "median_dispatch_s": g["dispatch_s"].median(),
+                "median_resolve_s": g["resolve_s"].median(),
+                "ack_sla_pct": g["ack_ok"].mean() * 100,
+                "dispatch_sla_pct": g["dispatch_ok"].mean() * 100,
+                "breaches": g["breached"].sum(),
+            }
+        ).round(1)
+        return table.reset_index().rename(columns={column: "group"}).replace({np.nan: None}).to_dict("records")
+
+    return {name: by(name) for name in ("all", "kind", "district", "shift", "crew")}
+
+
+def incident_performance(city: str | None, since: int, until: int) -> dict[str, list[dict[str, Any]]]:
+    """Time to acknowledge, dispatch and resolve (medians, seconds) and SLA compliance (%) of the
+    incidents reported in [since, until], overall and by type, district, shift and crew."""
+    key = get_city(city).key if city else None
+    revision = sum(_revision(c, "incidents") for c in ([key] if key else CITIES))
+    quantum = load_settings().refresh_seconds
+    return _performance(key, since, int(until // quantum * quantum), revision)
+
+
+def handover(city: str | None, start: int, end: int) -> dict[str, Any]:
+    """A shift's record: incidents opened, closed and breached in [start, end] and what is still open."""
+    from data import ops_store
+
+    key = get_city(city).key if city else None
+    df = ops_store.incident_rows(_ops_engine(), key, start, end)
+    df = df[df["reported_at"] <= end]
+    if df.empty:
+        return {"opened": [], "closed": [], "breached": [], "still_open": [], "start": start, "end": end}
+    status = _status_codes(df, end)
+    t = _sla_columns(df, end)
+    closed_at = pd.to_numeric(df["closed_at"], errors="coerce").to_numpy(dtype=float)
+    rows = df.assign(status=[STATUSES[k] for k in status], breached=t["ack_breach"] | t["dispatch_breach"])
+    rows = rows[["id", "ref", "city", "kind", "severity", "district", "status", "reported_at", "unit",
+                 "resolution_code", "crew", "breached"]].replace({np.nan: None})  # fmt: skip
+    reported = df["reported_at"].to_numpy()
+    in_shift = (reported >= start) & (reported <= end)
+
+    def pick(mask: np.ndarray) -> list[dict[str, Any]]:
+        return rows[mask].to_dict("records")
+
+    return {
+        "start": start,
+        "end": end,
+        "opened": pick(in_shift),
+        "closed": pick((closed_at >= start) & (closed_at <= end)),
+        "breached": pick(in_shift & rows["breached"].to_numpy(dtype=bool)),
+        "still_open": pick(status < len(STATUSES) - 1),
+    }
+
+
+def audit_log(since: int, until: int, incident_id: int | None = None) -> list[dict[str, Any]]:
+    """Audit entries in [since, until], newest first (uncached: the record must be exact)."""
+    from data import ops_store
+
+    df = ops_store.audit_entries(_ops_engine(), since, until, "incident" if incident_id else None,
+                                 str(incident_id) if incident_id else None)  # fmt: skip
+    return df.to_dict("records") if len(df) else []
+
+
+def incident_focus(incident_id: str | int) -> dict[str, Any] | None:
+    """Where an incident is (city, lon, lat), for flying the map to it; None if there is no such incident."""
+    from data import ops_store
+
+    try:
+        row = ops_store.get_incident(_ops_engine(), int(incident_id))
+    except (TypeError, ValueError):
+        return None
+    return {"city": row["city"], "lon": row["lon"], "lat": row["lat"]} if row else None

@@ -322,6 +322,7 @@ def validate_incident(row: Mapping[str, Any], cat: Catalogue, now: float) -> tup
         "resolved_at": None,
         "source": "feed",
         "simulated": False,
+        "crew": "operator",  # a reported event waits for an operator to take it
     }
 
 

@@ -62,6 +62,8 @@ INCIDENT_KINDS: dict[str, tuple[float, tuple[float, float, float, float], float]
 # Median seconds from report to dispatch by severity: urgent ones answered within a minute (Haidian).
 DISPATCH_MEDIAN_S = {1: 240.0, 2: 120.0, 3: 60.0, 4: 40.0}
 TRAVEL_MEDIAN_S = {1: 600.0, 2: 480.0, 3: 360.0, 4: 270.0}
+# Simulated call-takers acknowledge before they dispatch; urgent calls faster (report: answered in 60 s).
+ACK_MEDIAN_S = {1: 50.0, 2: 35.0, 3: 20.0, 4: 15.0}
 
 Progress = Callable[[str], None]
 
@@ -221,6 +223,7 @@ _SEVERITY_CUM = np.cumsum([INCIDENT_KINDS[k][1] for k in _KINDS], axis=1)
 _RESOLVE_MEDIAN_S = np.array([INCIDENT_KINDS[k][2] * 60.0 for k in _KINDS])
 _DISPATCH = np.array([0.0] + [DISPATCH_MEDIAN_S[s] for s in (1, 2, 3, 4)])
 _TRAVEL = np.array([0.0] + [TRAVEL_MEDIAN_S[s] for s in (1, 2, 3, 4)])
+_ACK = np.array([0.0] + [ACK_MEDIAN_S[s] for s in (1, 2, 3, 4)])
 
 
 def incidents_for_bucket(city: City, bucket: int, places: IncidentPlaces) -> list[tuple]:
@@ -240,6 +243,8 @@ def incidents_for_bucket(city: City, bucket: int, places: IncidentPlaces) -> lis
     dispatched = reported + rng.lognormal(np.log(_DISPATCH[severity]), 0.5).astype(int)
     on_scene = dispatched + rng.lognormal(np.log(_TRAVEL[severity]), 0.35).astype(int)
     resolved = on_scene + rng.lognormal(np.log(_RESOLVE_MEDIAN_S[kind]), 0.6).astype(int)
+    # Drawn last so the earlier draws (and every stored history) stay as they were.
+    acknowledged = reported + np.minimum(dispatched - reported, rng.lognormal(np.log(_ACK[severity]), 0.5).astype(int))
     return list(
         zip(
             [f"sim-{city.key}-{bucket}-{i}" for i in range(n)],
@@ -255,6 +260,8 @@ def incidents_for_bucket(city: City, bucket: int, places: IncidentPlaces) -> lis
             resolved.tolist(),
             ["simulator"] * n,
             [True] * n,
+            acknowledged.tolist(),
+            resolved.tolist(),  # simulated crews close an incident when they resolve it
             strict=True,
         )
     )
@@ -285,6 +292,8 @@ INCIDENT_COLUMNS = (
     "resolved_at",
     "source",
     "simulated",
+    "acknowledged_at",
+    "closed_at",
 )
 
 

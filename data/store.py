@@ -37,7 +37,7 @@ from data.config import load_settings
 
 BUCKET_SECONDS = 15 * 60
 LAYERS = ("traffic", "parking", "air_quality", "incidents")
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 metadata = MetaData()
 
@@ -142,9 +142,29 @@ incident = Table(
     Column("resolved_at", Integer, nullable=True),
     Column("source", String(32), nullable=False),
     Column("simulated", Boolean, nullable=False),
+    # The workflow (issue 7). Status at any time derives from these timestamps, so history mode
+    # shows an incident as it stood then. Simulated crews come with pre-drawn times; operator
+    # incidents (crew "operator") get them from actions, guarded by `version`.
+    Column("acknowledged_at", Integer, nullable=True),
+    Column("closed_at", Integer, nullable=True),
+    Column("crew", String(16), nullable=False, default="simulated", server_default="simulated"),
+    Column("unit", Text, nullable=True),
+    Column("resolution_code", String(32), nullable=True),
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
+    Column("alert_key", String(128), nullable=True),  # rule:object of an incident opened by an alert rule
 )
 Index("ix_incident_city_reported", incident.c.city, incident.c.reported_at)
 Index("ix_incident_city_resolved", incident.c.city, incident.c.resolved_at)
+Index("ix_incident_crew_closed", incident.c.crew, incident.c.closed_at)
+# At most one open incident per alert rule and object: the de-duplication guard, also under races.
+Index(
+    "ux_incident_open_alert",
+    incident.c.city,
+    incident.c.alert_key,
+    unique=True,
+    sqlite_where=text("alert_key IS NOT NULL AND closed_at IS NULL"),
+    postgresql_where=text("alert_key IS NOT NULL AND closed_at IS NULL"),
+)
 
 feed_state = Table(
     "feed_state",
@@ -227,9 +247,38 @@ def dispose_engines() -> None:
 
 
 def create_schema(engine: Engine) -> None:
+    """Create missing tables, add columns that later versions introduced, record the version."""
+    import data.ops_store  # registers the users, workflow and audit tables on `metadata`
+
+    _add_missing_columns(engine)
     metadata.create_all(engine)
+    data.ops_store.install_guards(engine)
     with engine.begin() as conn:
         _set_meta(conn, "schema_version", SCHEMA_VERSION)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Schema upgrades keep data: a store made by an older version gets the new columns."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateColumn
+
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in present]
+        with engine.begin() as conn:
+            for column in missing:
+                ddl = CreateColumn(column).compile(dialect=engine.dialect)
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+            if table is incident and any(c.name == "closed_at" for c in missing):
+                # Version 1 had no acknowledge/close steps: simulated crews acknowledged on dispatch.
+                conn.execute(
+                    incident.update()
+                    .where(incident.c.crew == "simulated")
+                    .values(acknowledged_at=incident.c.dispatched_at, closed_at=incident.c.resolved_at)
+                )
 
 
 def _set_meta(conn: Connection, key: str, value: str) -> None:
@@ -318,7 +367,8 @@ def purge_before(engine: Engine, cutoff: int) -> None:
     with engine.begin() as conn:
         for table in OBSERVATION_TABLES.values():
             conn.execute(table.delete().where(table.c.bucket < cutoff))
-        conn.execute(incident.delete().where(incident.c.reported_at < cutoff))
+        # Operator incidents are records of what people did: retention of observations does not apply.
+        conn.execute(incident.delete().where(incident.c.reported_at < cutoff, incident.c.crew == "simulated"))
 
 
 def replace_road_segments(city: str, roads: Any) -> int:
@@ -411,12 +461,12 @@ def arrivals_between(engine: Engine, city: str, start_bucket: int, end_bucket: i
 
 
 def incidents_between(engine: Engine, city: str, start: int, end: int) -> pd.DataFrame:
-    """Incidents reported in [start, end] plus those reported earlier and still open at `end`."""
+    """Incidents reported in [start, end] plus those reported earlier and not yet closed at `end`."""
     c = incident.c
     q = select(incident).where(
         c.city == city,
         c.reported_at <= end,
-        (c.reported_at >= start) | (c.resolved_at.is_(None)) | (c.resolved_at > end),
+        (c.reported_at >= start) | (c.closed_at.is_(None)) | (c.closed_at > end),
     )
     return read_frame(engine, q)
 

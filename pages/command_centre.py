@@ -29,6 +29,8 @@ dash.register_page(
     title="City Brain · Command centre",
     nav=("Command centre", "指挥中心"),
     order=0,
+    access="viewer",
+    id_prefix="cc",
 )
 
 log = logging.getLogger(__name__)
@@ -142,11 +144,17 @@ def _unknown_city(city: str) -> html.Div:
     )
 
 
-def layout(city: str | None = None, **_query: Any) -> html.Div:
+def layout(city: str | None = None, incident: str | None = None, **_query: Any) -> html.Div:
+    focus = access.incident_focus(incident) if incident else None  # ?incident=ID: the map flies to it
+    if focus and not city:
+        city = focus["city"]
     try:
         info = get_city(city)
     except UnknownCityError:
         return _unknown_city(str(city))
+    centre, zoom = (
+        ((focus["lat"], focus["lon"]), 17) if focus and focus["city"] == info.key else (info.center, info.zoom)
+    )
     settings = load_settings()
     window = access.history_window()
     version = access.static_version(info.key)
@@ -186,8 +194,8 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                     html.Div(
                         city_map(
                             f"{P}-map",
-                            info.center,
-                            info.zoom,
+                            centre,
+                            zoom,
                             urls,
                             _hideouts(),
                             settings.tile_url,

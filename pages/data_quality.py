@@ -22,6 +22,8 @@ dash.register_page(
     title="City Brain · Data quality",
     nav=("Data quality", "数据质量"),
     order=5,
+    access="viewer",
+    id_prefix="dq",
 )
 
 log = logging.getLogger(__name__)

@@ -43,6 +43,8 @@ dash.register_page(
     title="City Brain · Smart-city pilots",
     nav=("Pilots (report)", "试点（报告）"),
     order=10,
+    access="public",  # the report's data is public
+    id_prefix="pov",
 )
 
 P = "pov"

@@ -31,7 +31,13 @@ from data import access
 from data import report_data as rd
 
 dash.register_page(
-    __name__, path="/pilots/cities", name="City comparison", title="City Brain · City comparison", order=11
+    __name__,
+    path="/pilots/cities",
+    name="City comparison",
+    title="City Brain · City comparison",
+    order=11,
+    access="public",
+    id_prefix="pcity",
 )
 
 P = "pcity"

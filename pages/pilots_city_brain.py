@@ -31,7 +31,13 @@ from data.config import load_settings
 from pages.pilots import STATUS_LABELS, six_city_outlines
 
 dash.register_page(
-    __name__, path="/pilots/city-brain", name="City Brain developers", title="City Brain · Developers", order=13
+    __name__,
+    path="/pilots/city-brain",
+    name="City Brain developers",
+    title="City Brain · Developers",
+    order=13,
+    access="public",
+    id_prefix="pcb",
 )
 
 P = "pcb"

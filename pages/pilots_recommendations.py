@@ -27,7 +27,13 @@ from components.report_ui import (
 from data import report_data as rd
 
 dash.register_page(
-    __name__, path="/pilots/recommendations", name="Recommendations", title="City Brain · Recommendations", order=14
+    __name__,
+    path="/pilots/recommendations",
+    name="Recommendations",
+    title="City Brain · Recommendations",
+    order=14,
+    access="public",
+    id_prefix="prec",
 )
 
 P = "prec"

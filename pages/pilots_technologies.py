@@ -38,7 +38,13 @@ from components.report_ui import (
 from data import report_data as rd
 
 dash.register_page(
-    __name__, path="/pilots/technologies", name="Technology explorer", title="City Brain · Urban technologies", order=12
+    __name__,
+    path="/pilots/technologies",
+    name="Technology explorer",
+    title="City Brain · Urban technologies",
+    order=12,
+    access="public",
+    id_prefix="ptech",
 )
 
 P = "ptech"

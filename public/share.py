@@ -162,6 +162,8 @@ dash.register_page(
     title="City Brain · Share a map",
     nav=("Share a map", "分享地图"),
     order=90,
+    access="public",
+    id_prefix="sh",
     layout=layout,
 )
 

@@ -30,6 +30,7 @@ os.environ.update(
         "REFRESH_SECONDS": "10",
         "INGEST_API_KEYS": "test-key-1,test-key-2",
         "INGEST_MAX_BYTES": "200000",
+        "ALERT_RULES": "0",  # tests run the alert rules themselves
     }
 )
 os.environ.pop("DATABASE_URL", None)
@@ -54,6 +55,10 @@ def prepared() -> Path:
     from data.config import load_settings
 
     prepare_data(load_settings(), progress=lambda _m: None)
+    from data import users
+
+    for role in ROLES:  # one account per role, before the served app copies the store
+        users.add_user(role, role, PASSWORD)
     return Path(os.environ["DATA_DIR"])
 
 
@@ -65,8 +70,27 @@ def dash_app(prepared):
     return app_module.app
 
 
+ROLES = ("viewer", "operator", "supervisor", "admin")
+PASSWORD = "correct horse battery"  # every test account's password; user name = role
+
+
+def signed_in_client(dash_app, role: str):
+    """A Flask test client with a session of the account named `role`."""
+    test_client = dash_app.server.test_client()
+    response = test_client.post("/login", data={"name": role, "password": PASSWORD})
+    assert response.status_code == 302, response.data[:300]
+    return test_client
+
+
 @pytest.fixture()
 def client(dash_app):
+    """Signed in as an operator: the command centre's callbacks and routes need a session."""
+    return signed_in_client(dash_app, "operator")
+
+
+@pytest.fixture()
+def anon_client(dash_app):
+    """No session: what the public (and an attacker) can reach."""
     return dash_app.server.test_client()
 
 
@@ -152,6 +176,11 @@ def browser():
 def page(browser, request):
     """A fresh browser page; console errors are collected and a screenshot is kept after the test."""
     context = browser.new_context(viewport={"width": 1600, "height": 900})
+    if "served_app" in request.fixturenames and not request.node.get_closest_marker("anonymous"):
+        # Sign in as an operator: the browser context keeps the session cookie for every page.
+        base = request.getfixturevalue("served_app")
+        answer = context.request.post(base + "/login", form={"name": "operator", "password": PASSWORD})
+        assert answer.ok, answer.status
     pg = context.new_page()
     pg.console_errors = []
     pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)

@@ -12,9 +12,12 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.anonymous  # the report's pages are public: they must work without signing in
 
 FIRST_LOAD_MS = 60_000
 WAIT_MS = 20_000

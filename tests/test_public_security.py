@@ -25,7 +25,10 @@ def _ip() -> str:
 
 @pytest.fixture(scope="module")
 def client(dash_app):
-    return dash_app.server.test_client()
+    """Signed in, so the operator pages answer; public routes behave the same either way."""
+    from tests.conftest import signed_in_client
+
+    return signed_in_client(dash_app, "viewer")
 
 
 def get(client, path: str, ip: str | None = None, **kwargs):
@@ -185,7 +188,7 @@ def test_public_hosts_see_only_public_routes(dash_app):
         assert status(path, "maps.example.cn:443") == 404, path
     assert status("/api/ogc/conformance", "maps.example.cn") == 200
     assert status("/embed/_dash-layout", "maps.example.cn") == 200
-    assert status("/", "ops.internal") == 200
+    assert status("/", "ops.internal") == 302  # reaches the app, which asks for sign-in
 
 
 # --- caching and compression ----------------------------------------------------------------------

@@ -1,0 +1,124 @@
+"""Incident API for other systems: list incidents, act on one, export the audit log.
+
+    GET  /api/v1/incidents?city=&status=&kind=&severity=&district=&max_age_s=&include_closed=1
+    GET  /api/v1/incidents/<id>
+    POST /api/v1/incidents/<id>/actions   {"action": ..., "version": n, "unit"|"resolution_code"|"note": ...}
+    GET  /api/v1/units?city=&kind=
+    GET  /api/v1/audit.csv?since=&until=  (supervisors)
+
+The sign-in gate (auth) has already answered 401 to a request without a session or a valid
+`Authorization: Bearer` token; roles are checked here and in data/workflow.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from data import access, workflow
+from data.cities import UnknownCityError, get_city
+from data.rules.workflow import STATES
+
+blueprint = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": code, "message": message, **extra}), status
+
+
+def _filters(rows: list[dict[str, Any]], args: Any, now: int) -> list[dict[str, Any]]:
+    def many(name: str) -> set[str] | None:
+        values = {v for raw in args.getlist(name) for v in raw.split(",") if v}
+        return values or None
+
+    statuses, kinds, districts, severities = many("status"), many("kind"), many("district"), many("severity")
+    if statuses and not statuses <= set(STATES):
+        raise ValueError(f"status must be among {', '.join(STATES)}")
+    if severities and not severities <= {"1", "2", "3", "4"}:
+        raise ValueError("severity must be 1..4")
+    max_age = args.get("max_age_s", type=int)
+    return [
+        r
+        for r in rows
+        if (not statuses or r["status"] in statuses)
+        and (not kinds or r["kind"] in kinds)
+        and (not districts or r["district"] in districts)
+        and (not severities or str(r["severity"]) in severities)
+        and (max_age is None or now - r["reported_at"] <= max_age)
+    ]
+
+
+@blueprint.get("/incidents")
+def list_incidents():
+    now = int(time.time())
+    try:
+        city = get_city(request.args["city"]).key if request.args.get("city") else None
+        rows = access.incident_queue(city, now, include_closed=request.args.get("include_closed") == "1")
+        rows = _filters(rows, request.args, now)
+    except (UnknownCityError, ValueError) as exc:
+        return _error(400, "bad_request", str(exc))
+    limit = min(max(request.args.get("limit", 1000, type=int), 1), 10_000)
+    for r in rows:
+        r["sla_left_s"] = None if r["due_at"] is None else int(r["due_at"] - now)
+    return jsonify({"at": now, "count": len(rows), "incidents": rows[:limit]})
+
+
+@blueprint.get("/incidents/<int:incident_id>")
+def get_incident(incident_id: int):
+    from data import ops_store, store
+
+    row = ops_store.get_incident(store.get_engine(), incident_id)
+    if row is None:
+        return _error(404, "not_found", f"no incident {incident_id}")
+    return jsonify(workflow._public(row, int(time.time())) | {"history": workflow.history(incident_id)})
+
+
+@blueprint.post("/incidents/<int:incident_id>/actions")
+def post_action(incident_id: int):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("action"), str):
+        return _error(400, "bad_request", 'send JSON {"action": ..., "version": n, ...}')
+    version = body.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        return _error(400, "bad_request", "version must be an integer")
+    params = {k: body[k] for k in ("unit", "resolution_code", "note") if isinstance(body.get(k), str)}
+    try:
+        incident = workflow.act(incident_id, body["action"], version, g.get("user"), params)
+    except workflow.ActionError as exc:
+        return _error(exc.status, exc.code, str(exc), incident=exc.current)
+    return jsonify({"incident": incident})
+
+
+@blueprint.get("/units")
+def list_units():
+    try:
+        return jsonify(workflow.unit_choices(request.args.get("city", ""), request.args.get("kind", "")))
+    except UnknownCityError as exc:
+        return _error(400, "bad_request", str(exc))
+
+
+AUDIT_COLUMNS = ("id", "at", "actor", "entity", "entity_id", "action", "before", "after", "note")
+
+
+@blueprint.get("/audit.csv")
+def audit_csv():
+    user = g.get("user")
+    if user is None or not user.can("supervisor"):
+        return _error(403, "forbidden", "the audit log is for supervisors")
+    now = int(time.time())
+    since = request.args.get("since", now - 7 * 86400, type=int)
+    until = request.args.get("until", now, type=int)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, AUDIT_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for entry in reversed(access.audit_log(since, until)):
+        writer.writerow(entry | {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(entry["at"]))})
+    return Response(
+        "\ufeff" + out.getvalue(),  # a BOM so spreadsheet programs read the Chinese correctly
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=audit-{since}-{until}.csv"},
+    )

@@ -1,0 +1,165 @@
+"""Users, roles, passwords and API tokens — and the command line that manages them.
+
+    python -m data.users add NAME --role ROLE   # password from standard input
+    python -m data.users token NAME             # prints a new bearer token for scripts
+    python -m data.users list | disable NAME | enable NAME
+
+Passwords are hashed with werkzeug.security (scrypt); tokens are random and stored as SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from data import ops_store, store
+from data.config import load_settings
+from data.rules.workflow import ROLES, role_at_least
+
+MIN_PASSWORD_LENGTH = 8
+MAX_FAILURES = 5  # failed sign-ins per name ...
+LOCK_SECONDS = 15 * 60  # ... within this window lock the name for the rest of it
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+
+    def can(self, role: str) -> bool:
+        return role_at_least(self.role, role)
+
+
+class UserError(ValueError):
+    pass
+
+
+def _engine():
+    settings = load_settings()
+    engine = store.get_engine(settings.database_url)
+    store.create_schema(engine)
+    return engine
+
+
+def check_name(name: str) -> str:
+    name = name.strip().lower()
+    if not 2 <= len(name) <= 64 or not set(name) <= NAME_CHARS:
+        raise UserError("a user name is 2–64 characters: a-z, 0-9, '.', '_' or '-'")
+    return name
+
+
+def add_user(name: str, role: str, password: str, actor: str = "cli") -> User:
+    name = check_name(name)
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    ops_store.save_user(_engine(), name, role, generate_password_hash(password), actor, int(time.time()))
+    return User(name, role)
+
+
+def has_users() -> bool:
+    return ops_store.count_users(_engine()) > 0
+
+
+def new_token(name: str, actor: str = "cli") -> str:
+    engine = _engine()
+    row = ops_store.get_user(engine, check_name(name))
+    if row is None or row["disabled"]:
+        raise UserError(f"no enabled user {name!r}")
+    token = "cb_" + secrets.token_urlsafe(32)
+    ops_store.add_token(engine, row["name"], _token_hash(token), actor, int(time.time()))
+    return token
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_for_token(token: str) -> User | None:
+    if not token.startswith("cb_") or len(token) > 100:
+        return None
+    row = ops_store.user_for_token(_engine(), _token_hash(token), int(time.time()))
+    return User(row["name"], row["role"]) if row else None
+
+
+def current_user(name: str) -> User | None:
+    """The user behind a session, re-read so a disabled user or changed role takes effect at once."""
+    row = ops_store.get_user(_engine(), name)
+    return User(row["name"], row["role"]) if row and not row["disabled"] else None
+
+
+class LoginLocked(Exception):
+    pass
+
+
+def authenticate(name: str, password: str, remote: str = "", now: float | None = None) -> User | None:
+    """The user if name and password match; None otherwise. Raises LoginLocked after MAX_FAILURES."""
+    now = int(now or time.time())
+    engine = _engine()
+    key = name.strip().lower()[:64]
+    if ops_store.login_failures_since(engine, key, now - LOCK_SECONDS) >= MAX_FAILURES:
+        raise LoginLocked(key)
+    row = ops_store.get_user(engine, key)
+    # Check a hash even for unknown names, so timing does not tell which names exist.
+    ok = check_password_hash(row["password_hash"] if row else _DUMMY_HASH, password) and row is not None
+    if not ok or row["disabled"]:
+        ops_store.record_login_failure(engine, key, remote, now)
+        return None
+    ops_store.clear_login_failures(engine, key)
+    return User(row["name"], row["role"])
+
+
+_DUMMY_HASH = generate_password_hash("not a password")
+
+
+def _read_password(stream=sys.stdin) -> str:
+    if stream.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Again: "):
+            raise UserError("the two passwords differ")
+        return first
+    return stream.readline().rstrip("\r\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m data.users", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", help="add a user or change a user's role and password (password from stdin)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    sub.add_parser("token", help="print a new bearer token for NAME").add_argument("name")
+    sub.add_parser("list", help="list users and roles")
+    sub.add_parser("disable", help="stop a user signing in (and revoke their tokens)").add_argument("name")
+    sub.add_parser("enable", help="let a disabled user sign in again").add_argument("name")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "add":
+            user = add_user(args.name, args.role, _read_password())
+            print(f"saved user {user.name} ({user.role})")
+        elif args.command == "token":
+            print(new_token(args.name))
+        elif args.command == "list":
+            for row in ops_store.list_users(_engine()):
+                print("\t".join([row["name"], row["role"], *(["disabled"] if row["disabled"] else [])]))
+        else:
+            name, disable = check_name(args.name), args.command == "disable"
+            if not ops_store.set_disabled(_engine(), name, disable, "cli", int(time.time())):
+                raise UserError(f"no user {args.name!r}")
+            print(f"{args.command}d {args.name}")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""Operator actions on incidents: the state machine applied to the store, with versions and audit.
+
+Pages and the HTTP API call `act`; it checks the role and the move (data/rules/workflow.py),
+writes with an optimistic version check and appends to the audit log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from data import ops_store, store
+from data.cities import get_city
+from data.config import load_settings
+from data.rules import workflow as rules
+from data.users import User
+
+# Simulated unit roster per city (the report names the agencies, not their units): unit prefix,
+# agency (en, zh), how many, and the incident kinds it handles.
+UNIT_TYPES: tuple[tuple[str, str, str, int, tuple[str, ...]], ...] = (
+    ("TP", "Traffic police", "交警", 12, ("traffic_accident", "abnormal_congestion", "vehicle_breakdown")),
+    ("CM", "City management", "城管", 8, ("illegal_parking", "parking_full", "road_obstruction")),
+    ("RM", "Road maintenance", "路政", 6, ("road_obstruction", "manhole_cover", "vehicle_breakdown")),
+    ("EP", "Environmental inspection", "环境监察", 4, ("pollution_exceedance",)),
+    ("GS", "Gas emergency", "燃气抢修", 3, ("gas_sensor",)),
+    ("IT", "Sensor maintenance", "设备运维", 3, ("sensor_offline",)),
+)
+
+
+UNIT_PREFIX = {"hangzhou": "HZ", "shanghai": "SH", "beijing": "BJ", "guangzhou": "GZ", "shenzhen": "SZ",
+               "xiongan": "XA"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    agency_en: str
+    agency_zh: str
+    kinds: tuple[str, ...]
+
+
+def units(city: str) -> list[Unit]:
+    key = get_city(city).key
+    prefix = UNIT_PREFIX.get(key, key[:2].upper())
+    return [
+        Unit(f"{prefix}-{code}-{n:02d}", en, zh, kinds)
+        for code, en, zh, count, kinds in UNIT_TYPES
+        for n in range(1, count + 1)
+    ]
+
+
+def unit_choices(city: str, kind: str, at: int | None = None) -> list[dict[str, Any]]:
+    """Units for an incident of `kind`: suited ones first, each marked busy if on an open incident."""
+    at = int(at or time.time())
+    engine = store.get_engine(load_settings().database_url)
+    open_rows = ops_store.incident_rows(engine, get_city(city).key, at, at)
+    busy = set(open_rows.loc[open_rows["resolved_at"].isna() & open_rows["unit"].notna(), "unit"])
+    found = units(city)
+    found.sort(key=lambda u: (kind not in u.kinds, u.code in busy, u.code))
+    return [{"code": u.code, "en": u.agency_en, "zh": u.agency_zh, "suited": kind in u.kinds, "busy": u.code in busy}
+            for u in found]  # fmt: skip
+
+
+class ActionError(Exception):
+    """An action refused: `status` is the HTTP status that says why (403, 404, 409, 422)."""
+
+    def __init__(self, status: int, code: str, message: str, current: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.current = status, code, current
+
+
+def state_of(row: dict[str, Any], at: int | None = None) -> str:
+    return rules.status_at(row, int(at or time.time()))
+
+
+def act(incident_id: int, action: str, version: int | None, user: User | None, params: dict[str, Any] | None = None,
+        now: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Apply one action as `user`; returns the stored incident after it. Raises ActionError."""
+    now = int(now or time.time())
+    params = params or {}
+    engine = store.get_engine(load_settings().database_url)
+    row = ops_store.get_incident(engine, incident_id)
+    if row is None:
+        raise ActionError(404, "not_found", f"no incident {incident_id}")
+    state = rules.status_at(row, now)
+    if row["crew"] != "operator" and action != "note":
+        raise ActionError(409, "simulated_crew", "a simulated crew handles this incident; only notes can be added")
+    # Order of refusals: the role first, then a stale version (the caller's view is out of date,
+    # whatever else is wrong with the request), then the move itself.
+    try:
+        change, refused = rules.plan(action, state, user.role if user else None, now, params), None
+    except rules.WorkflowError as exc:
+        if exc.code == "forbidden":
+            raise ActionError(403, exc.code, str(exc), _public(row, now)) from None
+        change, refused = None, exc
+    if action != "note" and (version is None or int(version) != row["version"]):
+        raise ActionError(409, "stale_version", _stale_message(row, now), _public(row, now))
+    if refused is not None or change is None:
+        status = 409 if refused.code == "invalid_transition" else 422
+        raise ActionError(status, refused.code, str(refused), _public(row, now))
+    try:
+        stored = ops_store.apply_incident_change(
+            engine, incident_id, version, change.values, user.name, action, now, change.from_state, change.to_state,
+            note=str(params.get("note") or "")[:2000],
+        )  # fmt: skip
+    except ops_store.StaleVersion as exc:
+        raise ActionError(409, "stale_version", _stale_message(exc.current, now), _public(exc.current, now)) from None
+    return _public(stored, now)
+
+
+def _stale_message(row: dict[str, Any] | None, now: int) -> str:
+    if row is None:
+        return "the incident changed"
+    return (
+        f"Incident {row['id']} was changed by someone else (now version {row['version']}, "
+        f"{rules.status_at(row, now)}); review it and try again."
+    )
+
+
+def _public(row: dict[str, Any] | None, now: int) -> dict[str, Any] | None:
+    """The incident as the API and pages show it: stored columns plus its current status."""
+    if row is None:
+        return None
+    return {k: (bool(v) if k == "simulated" else v) for k, v in row.items()} | {"status": rules.status_at(row, now)}
+
+
+def history(incident_id: int) -> list[dict[str, Any]]:
+    """The audit entries of one incident, oldest first."""
+    engine = store.get_engine(load_settings().database_url)
+    frame = ops_store.audit_entries(engine, 0, 2**62, "incident", str(incident_id))
+    return frame.sort_values("id").to_dict("records") if len(frame) else []
+
+
+def incident(incident_id: int, at: int | None = None) -> dict[str, Any] | None:
+    """One incident with its current status, or None."""
+    engine = store.get_engine(load_settings().database_url)
+    return _public(ops_store.get_incident(engine, incident_id), int(at or time.time()))
+
+
+def allowed_actions(row: dict[str, Any], user: User | None, at: int | None = None) -> set[str]:
+    """The actions `user` may take on the incident now (what the page enables; `act` checks again)."""
+    state = rules.status_at(row, int(at or time.time()))
+    found = set()
+    for name, spec in rules.ACTIONS.items():
+        if row.get("crew") != "operator" and name != "note":
+            continue
+        needed = "supervisor" if state in spec.supervisor_from else spec.role
+        if state in spec.from_states and user is not None and user.can(needed):
+            found.add(name)
+    return found
