@@ -588,10 +588,10 @@ def _ops_engine():
 
 
 @cache.memoize()
-def _queue(city: str | None, at: int, include_closed: bool, revision: int) -> list[dict[str, Any]]:
+def _queue(city: str | None, at: int, include_closed: bool, crew: str | None, revision: int) -> list[dict[str, Any]]:
     from data import ops_store
 
-    df = ops_store.incident_rows(_ops_engine(), city, at - DAY, at)
+    df = ops_store.incident_rows(_ops_engine(), city, at - DAY, at, crew=crew, open_only=not include_closed)
     df = df[df["reported_at"] <= at]
     if df.empty:
         return []
@@ -612,7 +612,9 @@ def _queue(city: str | None, at: int, include_closed: bool, revision: int) -> li
     return out.to_dict("records")
 
 
-def incident_queue(city: str | None, at: int, include_closed: bool = False) -> list[dict[str, Any]]:
+def incident_queue(
+    city: str | None, at: int, include_closed: bool = False, crew: str | None = None
+) -> list[dict[str, Any]]:
     """The incidents an operator works on at `at` (last 24 h and anything still not closed), newest first.
 
     Each row has its state, the time of its next SLA deadline (`due_at`, None when none is left) and
@@ -621,7 +623,7 @@ def incident_queue(city: str | None, at: int, include_closed: bool = False) -> l
     key = get_city(city).key if city else None
     revision = sum(_revision(c, "incidents") for c in ([key] if key else CITIES))
     quantum = load_settings().refresh_seconds
-    return _queue(key, -(-int(at) // quantum) * quantum, include_closed, revision)
+    return _queue(key, -(-int(at) // quantum) * quantum, include_closed, crew, revision)
 
 
 SHIFT_STARTS_H = (0, 8, 16)  # local-time shift starts (China Standard Time)

@@ -215,12 +215,18 @@ def get_incident(engine: Engine, incident_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def incident_rows(engine: Engine, city: str | None, since: int, until: int) -> pd.DataFrame:
-    """Incidents reported in [since, until] or reported earlier and not closed by `until`."""
+def incident_rows(
+    engine: Engine, city: str | None, since: int, until: int, crew: str | None = None, open_only: bool = False
+) -> pd.DataFrame:
+    """Incidents reported in [since, until] or reported earlier and not closed by `until`
+    (with `open_only`, just those not closed by `until`; with `crew`, only that crew's)."""
     c = incident.c
+    still_open = c.closed_at.is_(None) | (c.closed_at > until)
     q = select(incident).where(
-        c.reported_at <= until, (c.reported_at >= since) | c.closed_at.is_(None) | (c.closed_at > until)
+        c.reported_at <= until, still_open if open_only else (c.reported_at >= since) | still_open
     )
+    if crew:
+        q = q.where(c.crew == crew)
     if city:
         q = q.where(c.city == city)
     return read_frame(engine, q.order_by(c.reported_at.desc()))

@@ -107,11 +107,14 @@ def _action_panel() -> html.Div:
                     html.Label(t("Resolution code", "处置结果"), htmlFor=f"{P}-act-code"),
                     dcc.Dropdown(
                         id=f"{P}-act-code",
-                        options=[{"label": t(*RESOLUTION_LABELS[c]), "value": c} for c in rules.RESOLUTION_CODES],
+                        options=[
+                            {"label": t(*RESOLUTION_LABELS[c]), "value": c, "search": " ".join(RESOLUTION_LABELS[c])}
+                            for c in rules.RESOLUTION_CODES
+                        ],
                         placeholder="—",
                     ),
-                    html.Label(t("Note", "备注"), htmlFor=f"{P}-act-note"),
-                    dcc.Textarea(id=f"{P}-act-note", className="note-input", maxLength=2000),
+                    html.Label(t("Note", "备注"), htmlFor=f"{P}-act-text"),
+                    dcc.Textarea(id=f"{P}-act-text", className="note-input", maxLength=2000),
                     html.Div(buttons, className="action-buttons"),
                     html.Div(id=f"{P}-act-msg", className="action-msg", role="alert"),
                 ],
@@ -147,7 +150,6 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                                 "animateRows": False,
                                 "rowHeight": 34,
                                 "context": GRID_LABELS,
-                                "overlayNoRowsTemplate": "No incidents · 暂无事件",
                             },
                             className="ag-theme-alpine incident-grid",
                             style={"height": "62vh"},
@@ -188,9 +190,8 @@ def _city(value: str | None) -> str | None:
 )
 def refresh_queue(_n: int | None, city: str | None, scope: list[str] | None, _done: Any) -> list[dict[str, Any]]:
     scope = scope or []
-    rows = access.incident_queue(_city(city), int(time.time()), include_closed="closed" in scope)
-    if "ops" in scope:
-        rows = [r for r in rows if r["crew"] == "operator"]
+    crew = "operator" if "ops" in scope else None
+    rows = access.incident_queue(_city(city), int(time.time()), include_closed="closed" in scope, crew=crew)
     return rows[:3000]
 
 
@@ -228,12 +229,12 @@ def show_detail(selected: list[dict[str, Any]] | None, _done: Any):
 @callback(
     Output(f"{P}-act-msg", "children"),
     Output(f"{P}-act-done", "data"),
-    Output(f"{P}-act-note", "value"),
+    Output(f"{P}-act-text", "value"),
     *[Input(f"{P}-act-{a}", "n_clicks") for a in ACTIONS],
     State(f"{P}-selected", "data"),
     State(f"{P}-act-unit", "value"),
     State(f"{P}-act-code", "value"),
-    State(f"{P}-act-note", "value"),
+    State(f"{P}-act-text", "value"),
     prevent_initial_call=True,
 )
 def act(*args: Any):

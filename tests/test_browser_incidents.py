@@ -1,0 +1,116 @@
+"""An operator takes an incident from new to closed in the browser, and the map flies to it."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+from tests.test_browser import FIRST_LOAD_MS, MAP_READY, VIEW
+
+GRID_READY = "() => document.querySelectorAll('#inc-grid .ag-row').length > 0"
+
+
+def _report_incident(base: str, severity: int = 4) -> str:
+    """A feed reports an accident in Hangzhou; returns its ref."""
+    ref = f"browser-{time.time_ns()}"
+    row = {"ref": ref, "kind": "traffic_accident", "severity": severity, "lon": 120.17, "lat": 30.26,
+           "reported_at": int(time.time())}  # fmt: skip
+    request = urllib.request.Request(
+        base + "/api/v1/ingest/incidents",
+        data=json.dumps([row]).encode(),
+        headers={"Content-Type": "application/json", "X-API-Key": "test-key-1"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert json.load(answer)["accepted"] == 1
+    return ref
+
+
+def _press(page, action: str, expect_status_zh: str) -> None:
+    page.click(f"#inc-act-{action}")
+    page.wait_for_function(
+        "(s) => (document.querySelector('#inc-detail .status-chip') || {}).textContent?.includes(s)",
+        arg=expect_status_zh,
+        timeout=20_000,
+    )
+
+
+def _choose(page, dropdown: str, text: str) -> None:
+    page.click(f"#{dropdown}")
+    page.locator(f"#{dropdown} ~ * .dash-dropdown-option, .dash-dropdown-option").filter(has_text=text).first.click()
+
+
+def test_operator_takes_an_incident_from_new_to_closed(served_app, page):
+    _report_incident(served_app)
+    page.goto(served_app + "/incidents?city=hangzhou")
+    page.wait_for_function(GRID_READY, timeout=FIRST_LOAD_MS)
+    assert "operator" in page.inner_text("#app-user")
+    # The newest accident is critical and unacknowledged: the SLA column sorts it to the top.
+    row = page.locator("#inc-grid .ag-center-cols-container .ag-row").filter(has_text="交通事故").first
+    row.locator(".ag-cell[col-id='kind']").click()
+    page.wait_for_selector("#inc-detail .status-chip")
+    assert "新事件" in page.inner_text("#inc-detail .status-chip")
+    incident_id = page.inner_text("#inc-detail .detail-title").split("#")[-1].strip()
+
+    _press(page, "acknowledge", "已确认")
+    assert page.is_disabled("#inc-act-acknowledge") and not page.is_disabled("#inc-act-dispatch")
+    page.click("#inc-act-unit")
+    page.keyboard.type("HZ-TP-02")
+    page.keyboard.press("Enter")
+    _press(page, "dispatch", "已派遣")
+    _press(page, "arrive", "已到场")
+    page.click("#inc-act-code")
+    page.keyboard.type("已清除")
+    page.keyboard.press("Enter")
+    page.fill("#inc-act-text", "lane reopened")
+    _press(page, "resolve", "已处置")
+    _press(page, "close", "已关闭")
+
+    history = page.inner_text("#inc-history")
+    for word in ("确认", "派遣", "到场", "处置完毕", "关闭", "operator", "lane reopened", "HZ-TP-02"):
+        assert word in history, (word, history)
+    assert "HZ-TP-02" in page.inner_text("#inc-detail")
+    page.screenshot(path="tests/artifacts/incident_closed.png")
+
+    # The record went through the API's state too: closed, version 6 (five moves), the note kept.
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    request = urllib.request.Request(
+        f"{served_app}/api/v1/incidents/{incident_id}",
+        headers={"Cookie": f"citybrain_session={cookies['citybrain_session']}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        stored = json.load(answer)
+    assert stored["status"] == "closed" and stored["version"] == 6 and stored["unit"] == "HZ-TP-02"
+    assert [h["action"] for h in stored["history"]] == ["acknowledge", "dispatch", "arrive", "resolve", "close"]
+    assert page.console_errors == [], page.console_errors
+
+    # "Show on map" flies the command centre to the incident.
+    page.click("#inc-show-on-map")
+    page.wait_for_function(MAP_READY, timeout=FIRST_LOAD_MS)
+    view = page.evaluate(VIEW)
+    assert view["zoom"] == 17 and abs(view["lat"] - 30.26) < 0.001 and abs(view["lng"] - 120.17) < 0.001
+
+
+def test_sign_in_page_and_sign_out(served_app, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(served_app + "/incidents")
+    assert "/login" in page.url
+    page.fill("#login-name", "viewer")
+    page.fill("#login-password", "wrong password")
+    page.click("#login-submit")
+    assert "用户名或密码错误" in page.inner_text(".login-error")
+    page.screenshot(path="tests/artifacts/login_error.png")
+    from tests.conftest import PASSWORD
+
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_function(GRID_READY + " || document.querySelector('#inc-grid')", timeout=FIRST_LOAD_MS)
+    assert page.url.endswith("/incidents")
+    assert page.is_disabled("#inc-act-bulk") is False  # visible, but the server refuses a viewer
+    nav = page.inner_text("nav.nav")
+    assert "事件处置" in nav and "交接班" not in nav and "审计" not in nav  # a viewer's pages only
+    page.click("#app-signout")
+    page.goto(served_app + "/")
+    assert "/login" in page.url
+    context.close()
