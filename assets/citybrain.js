@@ -132,7 +132,8 @@ window.citybrain = window.citybrain || {};
 
     // --- incidents: a marker group owned here, diffed by id on every refresh ---------------------
     function incidentIcon(r, h) {
-        return L.divIcon({className: "cb-incident cb-sev-" + r.sev + " cb-status-" + r.status, iconSize: [26, 26],
+        return L.divIcon({className: "cb-incident cb-sev-" + r.sev + " cb-status-" + r.status + (r.breach ? " cb-breach" : ""),
+            iconSize: [26, 26],
             iconAnchor: [13, 13], html: "<img alt='' src='" + h.icon_base + r.kind + ".svg'>"});
     }
     function incidentPopup(r, h) {
@@ -143,7 +144,13 @@ window.citybrain = window.citybrain || {};
             row(tr(L_.status), esc(tr(h.statuses[r.status]))),
             row(tr(L_.age), age + " min"),
             row(tr(L_.district), fmt(r.district)),
+            row(tr(L_.sla), slaText(r.dueAt, L_)),
         ], r.sim ? tr(L_.simulated) : "");
+    }
+    function slaText(dueAt, L_) {  // the next SLA deadline, counted from the browser's clock
+        if (dueAt === null) { return "—"; }
+        const left = Math.round(dueAt - Date.now() / 1000);
+        return left >= 0 ? left + " s" : esc(tr(L_.overdue)) + " " + Math.ceil(-left / 60) + " min";
     }
     function syncIncidents(data) {
         const h = state.incidentHideout, map = state.map;
@@ -154,7 +161,8 @@ window.citybrain = window.citybrain || {};
         for (let k = 0; k < data.id.length; k++) {
             const r = {id: data.id[k], kind: data.kinds[data.kind[k]], sev: data.sev[k], status: data.statuses[data.status[k]],
                 lon: data.lon[k], lat: data.lat[k], reported: at - data.age[k], district: data.districts[data.district[k]],
-                sim: data.sim[k] === 1};
+                sim: data.sim[k] === 1, breach: data.breach ? data.breach[k] === 1 : false,
+                dueAt: data.due && data.due[k] !== null ? at + data.due[k] : null};
             seen.add(r.id);
             let m = markers[r.id];
             if (!m) {
@@ -162,7 +170,7 @@ window.citybrain = window.citybrain || {};
                 m.bindPopup(() => incidentPopup(m._cbRow, h));
                 markers[r.id] = m;
                 group.addLayer(m);
-            } else if (m._cbRow.status !== r.status || m._cbRow.sev !== r.sev) {
+            } else if (m._cbRow.status !== r.status || m._cbRow.sev !== r.sev || m._cbRow.breach !== r.breach) {
                 m.setIcon(incidentIcon(r, h));
             }
             m._cbRow = r;

@@ -102,4 +102,6 @@ POPUP_LABELS: dict[str, Pair] = {
     "severity": ("Severity", "严重程度"),
     "status": ("Status", "状态"),
     "age": ("Reported", "已发生"),
+    "sla": ("SLA deadline in", "处置时限剩余"),
+    "overdue": ("overdue by", "已超时"),
 }

@@ -583,15 +583,11 @@ def stale_sensors(city: str, at: int) -> dict[str, list[dict[str, Any]]]:
 # --- incident operations (queue, performance, handover, audit) -------------------------------------
 
 
-def _ops_engine():
-    return _engine()
-
-
 @cache.memoize()
 def _queue(city: str | None, at: int, include_closed: bool, crew: str | None, revision: int) -> list[dict[str, Any]]:
     from data import ops_store
 
-    df = ops_store.incident_rows(_ops_engine(), city, at - DAY, at, crew=crew, open_only=not include_closed)
+    df = ops_store.incident_rows(_engine(), city, at - DAY, at, crew=crew, open_only=not include_closed)
     df = df[df["reported_at"] <= at]
     if df.empty:
         return []
@@ -654,7 +650,7 @@ def shift_label(start: int) -> str:
 def _performance(city: str | None, since: int, until: int, revision: int) -> dict[str, list[dict[str, Any]]]:
     from data import ops_store
 
-    df = ops_store.incident_rows(_ops_engine(), city, since, until)
+    df = ops_store.incident_rows(_engine(), city, since, until)
     df = df[(df["reported_at"] >= since) & (df["reported_at"] <= until)]
     if df.empty:
         return {"kind": [], "district": [], "shift": [], "crew": [], "all": []}
@@ -707,7 +703,7 @@ def handover(city: str | None, start: int, end: int) -> dict[str, Any]:
     from data import ops_store
 
     key = get_city(city).key if city else None
-    df = ops_store.incident_rows(_ops_engine(), key, start, end)
+    df = ops_store.incident_rows(_engine(), key, start, end)
     df = df[df["reported_at"] <= end]
     if df.empty:
         return {"opened": [], "closed": [], "breached": [], "still_open": [], "start": start, "end": end}
@@ -737,7 +733,7 @@ def audit_log(since: int, until: int, incident_id: int | None = None) -> list[di
     """Audit entries in [since, until], newest first (uncached: the record must be exact)."""
     from data import ops_store
 
-    df = ops_store.audit_entries(_ops_engine(), since, until, "incident" if incident_id else None,
+    df = ops_store.audit_entries(_engine(), since, until, "incident" if incident_id else None,
                                  str(incident_id) if incident_id else None)  # fmt: skip
     return df.to_dict("records") if len(df) else []
 
@@ -747,7 +743,7 @@ def incident_focus(incident_id: str | int) -> dict[str, Any] | None:
     from data import ops_store
 
     try:
-        row = ops_store.get_incident(_ops_engine(), int(incident_id))
+        row = ops_store.get_incident(_engine(), int(incident_id))
     except (TypeError, ValueError):
         return None
     return {"city": row["city"], "lon": row["lon"], "lat": row["lat"]} if row else None

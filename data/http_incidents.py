@@ -69,12 +69,10 @@ def list_incidents():
 
 @blueprint.get("/incidents/<int:incident_id>")
 def get_incident(incident_id: int):
-    from data import ops_store, store
-
-    row = ops_store.get_incident(store.get_engine(), incident_id)
+    row = workflow.incident(incident_id)
     if row is None:
         return _error(404, "not_found", f"no incident {incident_id}")
-    return jsonify(workflow._public(row, int(time.time())) | {"history": workflow.history(incident_id)})
+    return jsonify(row | {"history": workflow.history(incident_id)})
 
 
 @blueprint.post("/incidents/<int:incident_id>/actions")

@@ -286,6 +286,20 @@ def validate_air_quality(row: Mapping[str, Any], cat: Catalogue, now: float) -> 
     return city, {"bucket": t // 3600 * 3600, "station_id": station_id, **values, "observed_at": t}
 
 
+@lru_cache(maxsize=8)
+def _district_lookup(city: str) -> Callable:
+    from data.sensors import district_lookup
+
+    return district_lookup(get_city(city))
+
+
+def _district_of(city: str, lon: float, lat: float) -> str:
+    """The district an event lies in (from the shipped outlines), so operators can sort by it."""
+    import numpy as np
+
+    return _district_lookup(city)(np.array([lon]), np.array([lat]))[0]
+
+
 def validate_incident(row: Mapping[str, Any], cat: Catalogue, now: float) -> tuple[str, dict]:
     ref = str(row.get("ref") or "").strip()
     if not ref or len(ref) > 64:
@@ -315,7 +329,7 @@ def validate_incident(row: Mapping[str, Any], cat: Catalogue, now: float) -> tup
         "severity": severity,
         "lon": lon,
         "lat": lat,
-        "district": "",
+        "district": _district_of(city, lon, lat),
         "reported_at": t,
         "dispatched_at": None,
         "on_scene_at": None,
