@@ -16,7 +16,9 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,6 +122,102 @@ def served_app(prepared):
     env = {"DATA_DIR": str(data_dir), "SIMULATE_LIVE": "1", "REFRESH_SECONDS": "2"}
     with running_app(env, SESSION_DIR / "served.log", 90) as base:
         yield base
+
+
+# --- PostgreSQL + PostGIS and Redis ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL 15 cluster (PostGIS available) on a free loopback port; fails if missing."""
+    from tests import servers
+
+    try:
+        server = servers.start_postgres()
+    except servers.ServerMissing as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A throwaway redis-server on a free loopback port; fails if missing."""
+    from tests import servers
+
+    try:
+        server = servers.start_redis()
+    except servers.ServerMissing as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_prepared(pg_server) -> str:
+    """A PostGIS database prepared once per session: sensors of the six cities and their last 26 hours
+    (enough for live views and "same time yesterday"); returns its SQLAlchemy URL."""
+    from data import simulate, store
+    from data.cities import CITIES
+
+    url = pg_server.create_database("citybrain")
+    engine = store.get_engine(url)
+    store.create_schema(engine)
+    for city in CITIES.values():
+        simulate.ensure_sensors(engine, city, lambda _m: None)
+    now = time.time()
+    for city in CITIES.values():
+        simulate.advance_city(engine, city, now, None, 26 / 24)
+    store.set_meta(engine, "prepared", "1")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_cache_app(redis_server):
+    """A Flask app whose flask-caching cache is Redis, as the served app's is when REDIS_URL is set."""
+    from flask import Flask
+
+    from data import access
+
+    app = Flask("citybrain-tests-redis")
+    access.cache.init_app(
+        app,
+        config={
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": redis_server.url,
+            "CACHE_DEFAULT_TIMEOUT": 600,
+            "CACHE_KEY_PREFIX": "citybrain:",
+        },
+    )
+    return app
+
+
+@dataclass
+class Backend:
+    name: str  # "sqlite" (embedded store, in-process cache) or "postgresql" (PostGIS + Redis)
+    engine: Any
+    app: Any  # the Flask app whose cache `data.access` uses inside the test
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, monkeypatch) -> Iterator[Backend]:
+    """Runs a test against the embedded store and against PostGIS + Redis, inside an app context.
+
+    For PostgreSQL the environment names the session's database and Redis, so everything reading
+    the settings (`store.get_engine()`, the access layer, ingest) uses them during the test."""
+    from data import store
+    from public import data as public_data
+
+    if request.param == "sqlite":
+        app = request.getfixturevalue("dash_app").server
+    else:
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("pg_prepared"))
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_server").url)
+        app = request.getfixturevalue("pg_cache_app")
+    public_data.clear_caches()
+    with app.app_context():
+        yield Backend(request.param, store.get_engine(), app)
+    public_data.clear_caches()
 
 
 def refresh_map_body(city: str) -> dict:
