@@ -747,6 +747,9 @@ def incidents_reported_at(engine: Engine, city: str, reported_at: int, columns: 
 # --- ingest -------------------------------------------------------------------------------------
 
 
+INGEST_LOCK_KEY = 0x43697479  # PostgreSQL advisory lock taken by every ingest batch ("City")
+
+
 def write_ingest_batch(
     engine: Engine,
     source: str,
@@ -763,6 +766,10 @@ def write_ingest_batch(
     """
     counts: dict[str, tuple[int, int]] = {}
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # SQLite's write lock serialises batches; PostgreSQL (READ COMMITTED) would let two
+            # concurrent batches both see a row as new. One transaction-scoped lock does the same.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK_KEY})
         for layer in sorted(set(parts) | set(rejected)):
             # Writing first takes SQLite's write lock before any read, so concurrent batches
             # serialise instead of deadlocking on a read-to-write lock upgrade.

@@ -79,12 +79,16 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(env: dict[str, str], log_path: Path, timeout_s: float = 120) -> Iterator[str]:
-    """`python app.py` in a subprocess with `env` on top of ours; yields its base URL once healthy."""
+def running_app(
+    env: dict[str, str], log_path: Path, timeout_s: float = 120, args: tuple[str, ...] = ("app.py",)
+) -> Iterator[str]:
+    """`python app.py` in a subprocess with `env` on top of ours; yields its base URL once healthy.
+
+    `args` replaces `app.py` (e.g. `-m gunicorn -b 127.0.0.1:{port} app:server`); `{port}` is filled in."""
     port = _free_port()
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "app.py"],
+        [sys.executable, *(a.format(port=port) for a in args)],
         cwd=PROJECT,
         env=os.environ | env | {"PORT": str(port)},
         stdout=log,
@@ -174,21 +178,18 @@ def pg_prepared(pg_server) -> str:
 
 @pytest.fixture(scope="session")
 def pg_cache_app(redis_server):
-    """A Flask app whose flask-caching cache is Redis, as the served app's is when REDIS_URL is set."""
+    """A Flask app whose cache is configured as the served app's is when REDIS_URL is set (Redis)."""
+    import dataclasses
+
     from flask import Flask
 
     from data import access
+    from data.config import load_settings
 
     app = Flask("citybrain-tests-redis")
-    access.cache.init_app(
-        app,
-        config={
-            "CACHE_TYPE": "RedisCache",
-            "CACHE_REDIS_URL": redis_server.url,
-            "CACHE_DEFAULT_TIMEOUT": 600,
-            "CACHE_KEY_PREFIX": "citybrain:",
-        },
-    )
+    config = access.cache_config(dataclasses.replace(load_settings(), redis_url=redis_server.url))
+    assert config["CACHE_TYPE"] == "RedisCache"
+    access.cache.init_app(app, config=config)
     return app
 
 
