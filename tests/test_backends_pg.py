@@ -123,6 +123,18 @@ def test_ogc_bbox_selects_incident_notices_by_their_published_location(backend):
     assert {f["id"] for f in inside} == {f["id"] for f in everything if _inside(*f["geometry"]["coordinates"])}
 
 
+def test_an_ingested_incident_is_found_by_bbox_at_once(backend):
+    ref = f"bbox-test-{backend.name}-{time.time_ns()}"
+    t = int(time.time()) - 60
+    row = {"ref": ref, "kind": "road_obstruction", "severity": 2, "lon": 120.15, "lat": 30.25, "reported_at": t}
+    assert ingest.ingest_rows("incidents", [row], "json").accepted == 1
+    near, far, columns = (120.14, 30.24, 120.16, 30.26), (120.0, 30.0, 120.01, 30.01), ("id", "reported_at", "lon")
+    found = store.incidents_page(backend.engine, "hangzhou", columns, start=t, end=t, bbox=near)
+    assert (found["lon"] == 120.15).any()
+    missed = store.incidents_page(backend.engine, "hangzhou", columns, start=t, end=t, bbox=far)
+    assert not (missed["lon"] == 120.15).any()
+
+
 # --- ingest on both stores ----------------------------------------------------------------------
 
 
