@@ -73,6 +73,34 @@ def test_the_embedded_store_has_no_geometry_columns(prepared):
     assert not store.is_spatial(store.get_engine())
 
 
+def test_postgresql_without_postgis_works_like_the_embedded_store(pg_server, monkeypatch):
+    """A role that may not CREATE EXTENSION postgis (not a trusted extension) gets no geometry
+    columns; the bbox is then filtered by the app, as on SQLite."""
+    import psycopg
+
+    from data import simulate
+    from data.cities import CITIES
+
+    with psycopg.connect(pg_server.url(driver="postgresql"), autocommit=True) as conn:
+        conn.execute("CREATE ROLE plain LOGIN")
+        conn.execute("CREATE DATABASE plain OWNER plain")
+    url = pg_server.url("plain").replace("citybrain@", "plain@")
+    engine = store.get_engine(url)
+    store.create_schema(engine)  # tries CREATE EXTENSION postgis, is refused, goes on without it
+    assert not store.is_spatial(engine) and store.get_meta(engine, "schema_version") == store.SCHEMA_VERSION
+    simulate.ensure_sensors(engine, CITIES["hangzhou"], lambda _m: None)
+    simulate.advance_city(engine, CITIES["hangzhou"], time.time(), None, 1 / 24)
+    with pytest.raises(ValueError, match="PostGIS"):
+        store.count_observations_between(engine, "traffic", "hangzhou", 0, 2**31 - 1, bbox=BBOX)
+    monkeypatch.setenv("DATABASE_URL", url)
+    public_data.clear_caches()
+    coll = public_data.COLLECTIONS["traffic"]
+    features, matched = public_data.observation_items(coll, "hangzhou", BBOX, public_data.Window(), 0, 10_000)
+    expected = set(public_data.sensors("hangzhou", "traffic").ids_in(BBOX))
+    assert matched == len(features) == len(expected) > 0
+    public_data.clear_caches()
+
+
 def test_geometry_is_encoded_by_the_database_on_postgis(backend):
     roads = store.sensors(backend.engine, "traffic", "hangzhou", geojson=True)
     assert ("geojson" in roads) == (backend.name == "postgresql")
@@ -289,7 +317,19 @@ def test_gunicorn_workers_serve_from_postgis_and_redis(pg_prepared, redis_server
         "SIMULATE_BACKFILL": "0",
         "PUBLIC_RATE_LIMIT": "12/hour",
     }
-    args = ("-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}", "--timeout", "120", "app:server")
+    # (--no-control-socket: other gunicorns on this machine may use the default socket path)
+    args = (
+        "-m",
+        "gunicorn",
+        "-w",
+        "2",
+        "-b",
+        "127.0.0.1:{port}",
+        "--no-control-socket",
+        "--timeout",
+        "120",
+        "app:server",
+    )
     log = SESSION_DIR / "gunicorn.log"
     cache = redis.Redis.from_url(redis_server.url)
     cache.flushdb()
