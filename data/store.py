@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     create_engine,
     event,
     func,
@@ -341,24 +342,17 @@ def _upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], k
 
 
 def _bump_feed(conn: Connection, city: str, layer: str, newest: int | None) -> None:
-    current = conn.execute(
-        select(feed_state.c.revision, feed_state.c.newest_observed_at).where(
-            feed_state.c.city == city, feed_state.c.layer == layer
+    """Revision + 1, keeping the newest observation time: one upsert, so concurrent writers on
+    PostgreSQL never lose a bump, fail on the first row, or move `newest_observed_at` back."""
+    stored = feed_state.c.newest_observed_at
+    best = stored if newest is None else case((stored.is_(None) | (stored < newest), newest), else_=stored)
+    stmt = _insert_for(conn, feed_state).values(city=city, layer=layer, revision=1, newest_observed_at=newest)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["city", "layer"],
+            set_={"revision": feed_state.c.revision + 1, "newest_observed_at": best},
         )
-    ).first()
-    if current is None:
-        conn.execute(feed_state.insert().values(city=city, layer=layer, revision=1, newest_observed_at=newest))
-    else:
-        best = (
-            max(x for x in (current.newest_observed_at, newest) if x is not None)
-            if (current.newest_observed_at is not None or newest is not None)
-            else None
-        )
-        conn.execute(
-            feed_state.update()
-            .where(feed_state.c.city == city, feed_state.c.layer == layer)
-            .values(revision=feed_state.c.revision + 1, newest_observed_at=best)
-        )
+    )
 
 
 # --- writes -------------------------------------------------------------------------------------

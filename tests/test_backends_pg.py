@@ -233,6 +233,30 @@ def test_concurrent_ingest_loses_nothing_and_duplicates_nothing(backend):
     assert set(stored.loc[stored["observed_at"] == t, "segment_id"]) == set(segs)
 
 
+def test_concurrent_writes_to_a_new_feed_count_every_revision(backend):
+    engine, city = backend.engine, f"t{time.time_ns() % 10**12}"  # a feed nobody has written yet
+    bucket = store.bucket_of(time.time()) - 40 * 86400
+    errors = []
+
+    def write(k: int) -> None:
+        row = {"city": city, "bucket": bucket, "segment_id": k, "speed_kmh": 30.0, "observed_at": bucket + k}
+        try:
+            store.write_observations(engine, city, "traffic", [row])
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert store.feed_states(engine, city)["traffic"] == (8, bucket + 8)
+    with engine.begin() as conn:
+        conn.execute(store.traffic_obs.delete().where(store.traffic_obs.c.city == city))
+        conn.execute(store.feed_state.delete().where(store.feed_state.c.city == city))
+
+
 # --- Redis --------------------------------------------------------------------------------------
 
 OTHER_WORKER = """
