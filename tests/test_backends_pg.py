@@ -101,6 +101,27 @@ def test_postgresql_without_postgis_works_like_the_embedded_store(pg_server, mon
     public_data.clear_caches()
 
 
+def test_imported_roads_get_their_geometry_on_postgis(pg_server, monkeypatch):
+    import geopandas as gpd
+    import shapely
+
+    monkeypatch.setenv("DATABASE_URL", pg_server.create_database("roads"))
+    roads = gpd.GeoDataFrame(
+        {"name": ["A", "B"], "road_class": ["primary", "secondary"], "lanes": [2, 1], "free_flow_kmh": [50.0, 40.0]},
+        geometry=[
+            shapely.LineString([(115.90, 39.00), (115.95, 39.01)]),
+            shapely.LineString([(116.00, 39.05), (116.02, 39.06)]),
+        ],
+        crs="EPSG:4326",
+    )
+    assert store.replace_road_segments("xiongan", roads) == 2  # the importer's write (python -m data.import_roads)
+    engine = store.get_engine()
+    assert store.is_spatial(engine)
+    [hit] = store.sensor_ids_in_bbox(engine, "traffic", "xiongan", (115.89, 38.99, 115.96, 39.02))
+    encoded = store.sensors(engine, "traffic", "xiongan", geojson=True).set_index("id").loc[hit, "geojson"]
+    assert json.loads(encoded)["coordinates"] == [[115.9, 39.0], [115.95, 39.01]]
+
+
 def test_geometry_is_encoded_by_the_database_on_postgis(backend):
     roads = store.sensors(backend.engine, "traffic", "hangzhou", geojson=True)
     assert ("geojson" in roads) == (backend.name == "postgresql")
