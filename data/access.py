@@ -93,12 +93,12 @@ def _geometry(city: str, layer: str, version: str) -> str:
     if layer == "districts":
         return json.dumps(load_districts(city), ensure_ascii=False, separators=(",", ":"))
     if layer == "roads":
-        df = store.sensors(engine, "traffic", city)
+        df = store.sensors(engine, "traffic", city, geojson=True)
         features = [
             {
                 "type": "Feature",
                 "id": int(r.id),
-                "geometry": {"type": "LineString", "coordinates": json.loads(r.coords)},
+                "geometry": _geometry_of(r, "LineString", r.coords),
                 "properties": {
                     "i": i,
                     "name": r.name,
@@ -111,12 +111,12 @@ def _geometry(city: str, layer: str, version: str) -> str:
             for i, r in enumerate(df.itertuples(index=False))
         ]
     elif layer == "parking":
-        df = store.sensors(engine, "parking", city)
+        df = store.sensors(engine, "parking", city, geojson=True)
         features = [
             {
                 "type": "Feature",
                 "id": int(r.id),
-                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                "geometry": _geometry_of(r, "Point", [r.lon, r.lat]),
                 "properties": {
                     "i": i,
                     "name": r.name,
@@ -130,12 +130,12 @@ def _geometry(city: str, layer: str, version: str) -> str:
             for i, r in enumerate(df.itertuples(index=False))
         ]
     elif layer == "air_quality":
-        df = store.sensors(engine, "air_quality", city)
+        df = store.sensors(engine, "air_quality", city, geojson=True)
         features = [
             {
                 "type": "Feature",
                 "id": int(r.id),
-                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                "geometry": _geometry_of(r, "Point", [r.lon, r.lat]),
                 "properties": {
                     "i": i,
                     "code": r.code,
@@ -149,6 +149,15 @@ def _geometry(city: str, layer: str, version: str) -> str:
     else:
         raise KeyError(layer)
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _geometry_of(row: Any, kind: str, coordinates: Any) -> dict[str, Any]:
+    """The feature's geometry: as the database encoded it (PostGIS `geojson`), else from its columns
+    (`coordinates`, or their JSON text)."""
+    encoded = getattr(row, "geojson", None)
+    if encoded is not None:
+        return json.loads(encoded)
+    return {"type": kind, "coordinates": json.loads(coordinates) if isinstance(coordinates, str) else coordinates}
 
 
 GEOMETRY_LAYERS = ("districts", "roads", "parking", "air_quality")

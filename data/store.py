@@ -24,11 +24,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     create_engine,
     event,
     func,
+    literal_column,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.engine import Connection, Engine
 
@@ -254,7 +257,77 @@ def create_schema(engine: Engine) -> None:
     metadata.create_all(engine)
     data.ops_store.install_guards(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            _create_spatial(conn)
         _set_meta(conn, "schema_version", SCHEMA_VERSION)
+    _spatial.pop(engine.url.render_as_string(), None)
+
+
+# --- PostGIS ------------------------------------------------------------------------------------
+# On PostgreSQL with PostGIS, the sensor and incident tables get a generated geometry column (SRID
+# 4326, computed by the database from the WGS84 columns every writer already fills) and a GiST
+# index; bbox filters and GeoJSON encoding then run in the database. The columns are not part of
+# the SQLAlchemy tables above, so SQLite and every `select(table)` are unchanged.
+
+SPATIAL_COLUMNS: dict[str, tuple[str, str]] = {
+    "road_segment": (
+        "LineString",
+        """ST_SetSRID(ST_GeomFromGeoJSON('{"type":"LineString","coordinates":' || coords || '}'), 4326)""",
+    ),
+    "parking_lot": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
+    "aq_station": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
+    "incident": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
+}
+_spatial: dict[str, bool] = {}
+
+
+def _create_spatial(conn: Connection) -> None:
+    """Geometry columns and GiST indexes when PostGIS is installed in the database (or can be)."""
+    available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
+    if available is None:
+        return
+    installed = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first()
+    if installed is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        except Exception:  # not allowed for this role: stay without geometry columns
+            return
+    for table, (kind, expression) in SPATIAL_COLUMNS.items():
+        conn.execute(
+            text(
+                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS geom geometry({kind}, 4326) "
+                f"GENERATED ALWAYS AS ({expression}) STORED"
+            )
+        )
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table}_geom ON {table} USING gist (geom)"))
+
+
+def is_spatial(engine: Engine) -> bool:
+    """True when the store has PostGIS geometry columns (PostgreSQL with PostGIS)."""
+    key = engine.url.render_as_string()
+    if key not in _spatial:
+        if engine.dialect.name != "postgresql":
+            _spatial[key] = False
+        else:
+            with engine.connect() as conn:
+                _spatial[key] = conn.execute(
+                    text(
+                        "SELECT count(*) FROM information_schema.columns "
+                        "WHERE table_schema = current_schema() AND column_name = 'geom' "
+                        "AND table_name IN ('road_segment', 'parking_lot', 'aq_station', 'incident')"
+                    )
+                ).scalar() == len(SPATIAL_COLUMNS)
+    return _spatial[key]
+
+
+def _geom(table: Table) -> Any:
+    return literal_column(f"{table.name}.geom")
+
+
+def _envelope(bbox: Sequence[float], margin: float = 0.0) -> Any:
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    return func.ST_MakeEnvelope(minx - margin, miny - margin, maxx + margin, maxy + margin, 4326)
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -318,24 +391,17 @@ def _upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], k
 
 
 def _bump_feed(conn: Connection, city: str, layer: str, newest: int | None) -> None:
-    current = conn.execute(
-        select(feed_state.c.revision, feed_state.c.newest_observed_at).where(
-            feed_state.c.city == city, feed_state.c.layer == layer
+    """Revision + 1, keeping the newest observation time: one upsert, so concurrent writers on
+    PostgreSQL never lose a bump, fail on the first row, or move `newest_observed_at` back."""
+    stored = feed_state.c.newest_observed_at
+    best = stored if newest is None else case((stored.is_(None) | (stored < newest), newest), else_=stored)
+    stmt = _insert_for(conn, feed_state).values(city=city, layer=layer, revision=1, newest_observed_at=newest)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["city", "layer"],
+            set_={"revision": feed_state.c.revision + 1, "newest_observed_at": best},
         )
-    ).first()
-    if current is None:
-        conn.execute(feed_state.insert().values(city=city, layer=layer, revision=1, newest_observed_at=newest))
-    else:
-        best = (
-            max(x for x in (current.newest_observed_at, newest) if x is not None)
-            if (current.newest_observed_at is not None or newest is not None)
-            else None
-        )
-        conn.execute(
-            feed_state.update()
-            .where(feed_state.c.city == city, feed_state.c.layer == layer)
-            .values(revision=feed_state.c.revision + 1, newest_observed_at=best)
-        )
+    )
 
 
 # --- writes -------------------------------------------------------------------------------------
@@ -445,9 +511,17 @@ def observations(engine: Engine, layer: str, city: str, bucket: int) -> pd.DataF
     return read_frame(engine, select(table).where(table.c.city == city, table.c.bucket == bucket))
 
 
-def sensors(engine: Engine, layer: str, city: str) -> pd.DataFrame:
-    table = {"traffic": road_segment, "parking": parking_lot, "air_quality": aq_station}[layer]
-    return read_frame(engine, select(table).where(table.c.city == city).order_by(table.c.id))
+SENSOR_TABLES: dict[str, Table] = {"traffic": road_segment, "parking": parking_lot, "air_quality": aq_station}
+
+
+def sensors(engine: Engine, layer: str, city: str, geojson: bool = False) -> pd.DataFrame:
+    """A city's sensors of one layer, by id. With `geojson` on a PostGIS store, a `geojson` column
+    holds each geometry encoded by the database (ST_AsGeoJSON, 6 decimals); elsewhere it is absent."""
+    table = SENSOR_TABLES[layer]
+    columns = [table]
+    if geojson and is_spatial(engine):
+        columns.append(func.ST_AsGeoJSON(_geom(table), 6).label("geojson"))
+    return read_frame(engine, select(*columns).where(table.c.city == city).order_by(table.c.id))
 
 
 def arrivals_between(engine: Engine, city: str, start_bucket: int, end_bucket: int) -> pd.DataFrame:
@@ -500,19 +574,224 @@ def bulk_replace(
         conn.execute(
             table.delete().where(table.c.city == city, table.c.bucket >= from_bucket, table.c.bucket < to_bucket)
         )
-        if rows:
+        if rows and conn.dialect.name == "postgresql":
+            _copy_rows(conn, table, columns, rows)
+        elif rows:
             conn.exec_driver_sql(_insert_sql(engine, table, columns), rows)
         _bump_feed(conn, city, layer, newest)
+
+
+def _copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+    """PostgreSQL's COPY (psycopg 3), several times faster than INSERTs for a backfill's rows."""
+    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def insert_incidents_once(engine: Engine, city: str, columns: Sequence[str], rows: list[tuple]) -> None:
     """Insert incidents in one transaction; a `ref` already stored is skipped (idempotent)."""
     with engine.begin() as conn:
-        conn.exec_driver_sql(_insert_sql(engine, incident, columns) + " ON CONFLICT (ref) DO NOTHING", rows)
+        if conn.dialect.name == "postgresql":  # COPY into a scratch table, then one INSERT .. SELECT
+            names = ", ".join(columns)
+            conn.exec_driver_sql("CREATE TEMP TABLE incident_load (LIKE incident INCLUDING DEFAULTS) ON COMMIT DROP")
+            _copy_rows(conn, Table("incident_load", MetaData()), columns, rows)
+            conn.exec_driver_sql(
+                f"INSERT INTO incident ({names}) SELECT {names} FROM incident_load ON CONFLICT (ref) DO NOTHING"
+            )
+        else:
+            conn.exec_driver_sql(_insert_sql(engine, incident, columns) + " ON CONFLICT (ref) DO NOTHING", rows)
         _bump_feed(conn, city, "incidents", max(r[columns.index("reported_at")] for r in rows))
 
 
+# --- open data API reads: paged, counted and filtered by bbox in the database --------------------
+# The API pages through time ranges and counts matches without loading them (Hangzhou has ~30,000
+# events a day). Callers name the columns they may read (public/ keeps those lists). A bbox is
+# filtered by PostGIS (GiST index, ST_Intersects) when the store has geometry columns; on SQLite
+# observations are filtered by the sensor ids the caller found, incidents by their lon/lat.
+
+
+def observation_bucket_range(engine: Engine, layer: str, city: str) -> tuple[int | None, int | None]:
+    """(oldest, newest) bucket stored for a city's layer (two index lookups)."""
+    table = OBSERVATION_TABLES[layer]
+    with engine.connect() as conn:
+        oldest = conn.execute(select(func.min(table.c.bucket)).where(table.c.city == city)).scalar()
+        newest = conn.execute(select(func.max(table.c.bucket)).where(table.c.city == city)).scalar()
+    return oldest, newest
+
+
+def sensor_ids_in_bbox(engine: Engine, layer: str, city: str, bbox: Sequence[float]) -> list[int]:
+    """Ids of a city's sensors whose geometry intersects bbox (lon/lat, WGS84); needs PostGIS."""
+    if not is_spatial(engine):
+        raise ValueError("bbox filtering in the database needs PostGIS")
+    table = SENSOR_TABLES[layer]
+    with engine.connect() as conn:
+        return list(conn.execute(_sensors_in_bbox(table, city, bbox).order_by(table.c.id)).scalars())
+
+
+def _sensors_in_bbox(table: Table, city: str, bbox: Sequence[float]) -> Any:
+    envelope = _envelope(bbox)
+    return select(table.c.id).where(
+        table.c.city == city, _geom(table).op("&&")(envelope), func.ST_Intersects(_geom(table), envelope)
+    )
+
+
+def _observation_where(
+    engine: Engine,
+    layer: str,
+    city: str,
+    first: int,
+    last: int,
+    sensor_ids: Sequence[int] | None,
+    bbox: Sequence[float] | None,
+) -> tuple[Table, list[Any]]:
+    table = OBSERVATION_TABLES[layer]
+    sensor = table.c[SENSOR_COLUMN[layer]]
+    clauses = [table.c.city == city, table.c.bucket >= first, table.c.bucket <= last]
+    if sensor_ids is not None:
+        clauses.append(sensor.in_(list(sensor_ids)))
+    if bbox is not None:
+        if not is_spatial(engine):
+            raise ValueError("bbox filtering in the database needs PostGIS; pass sensor_ids")
+        clauses.append(sensor.in_(_sensors_in_bbox(SENSOR_TABLES[layer], city, bbox)))
+    return table, clauses
+
+
+def observations_between(
+    engine: Engine,
+    layer: str,
+    city: str,
+    first: int,
+    last: int,
+    columns: Sequence[str],
+    *,
+    sensor_ids: Sequence[int] | None = None,
+    bbox: Sequence[float] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Observations with first <= bucket <= last (of `sensor_ids`, or of the sensors intersecting
+    `bbox`), ordered by (bucket, sensor): one page of them, with only `columns`."""
+    table, where = _observation_where(engine, layer, city, first, last, sensor_ids, bbox)
+    query = (
+        select(*(table.c[c] for c in columns))
+        .where(*where)
+        .order_by(table.c.bucket, table.c[SENSOR_COLUMN[layer]])
+        .offset(offset)
+    )
+    return read_frame(engine, query if limit is None else query.limit(limit))
+
+
+def count_observations_between(
+    engine: Engine,
+    layer: str,
+    city: str,
+    first: int,
+    last: int,
+    *,
+    sensor_ids: Sequence[int] | None = None,
+    bbox: Sequence[float] | None = None,
+) -> int:
+    table, where = _observation_where(engine, layer, city, first, last, sensor_ids, bbox)
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar() or 0)
+
+
+def _incident_selection(
+    engine: Engine,
+    columns: Sequence[str],
+    city: str,
+    *,
+    open_at: int | None,
+    start: int | None,
+    end: int | None,
+    bbox: Sequence[float] | None,
+    bbox_margin: float,
+    oldest: int,
+) -> Any:
+    """A subquery of the incidents a selection takes, with `columns`.
+
+    bbox: lon in [minx - margin, maxx + margin), lat likewise (a margin of half the published
+    rounding filters the rounded values); on PostGIS the GiST index finds the candidates first.
+    Open at an instant: reported by then and not yet resolved, read through the (city, resolved_at)
+    index as two disjoint parts (resolved later / never); `reported_at + 0` keeps the planner off the
+    reported_at index, which would scan a week of events. Otherwise: reported within [start, end].
+    """
+    c = incident.c
+    common = [c.city == city]
+    if bbox is not None:
+        minx, miny, maxx, maxy = bbox
+        common += [
+            c.lon >= minx - bbox_margin,
+            c.lon < maxx + bbox_margin,
+            c.lat >= miny - bbox_margin,
+            c.lat < maxy + bbox_margin,
+        ]
+        if is_spatial(engine):
+            common.append(_geom(incident).op("&&")(_envelope(bbox, bbox_margin)))
+    selected = [c[name] for name in columns]
+    if open_at is None:
+        return select(*selected).where(*common, c.reported_at >= start, c.reported_at <= end).subquery()
+    reported = [(c.reported_at + 0) <= open_at, (c.reported_at + 0) >= oldest]
+    later = select(*selected).where(*common, c.resolved_at > open_at, *reported)
+    never = select(*selected).where(*common, c.resolved_at.is_(None), *reported)
+    return union_all(later, never).subquery()
+
+
+def incidents_page(
+    engine: Engine,
+    city: str,
+    columns: Sequence[str],
+    *,
+    open_at: int | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    bbox: Sequence[float] | None = None,
+    bbox_margin: float = 0.0,
+    oldest: int = 0,
+    offset: int = 0,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Incidents a selection takes (see `_incident_selection`), ordered by (reported_at, id): one page.
+    `columns` must include `id` and `reported_at`."""
+    sub = _incident_selection(
+        engine, columns, city, open_at=open_at, start=start, end=end, bbox=bbox, bbox_margin=bbox_margin, oldest=oldest
+    )
+    # On the union, `+ 0` stops SQLite from pushing the order into each part (it would then walk
+    # the reported_at index instead of the resolved_at one); a sort of the few open ones is cheap.
+    first = sub.c.reported_at + 0 if open_at is not None else sub.c.reported_at
+    query = select(sub).order_by(first, sub.c.id).offset(offset)
+    return read_frame(engine, query if limit is None else query.limit(limit))
+
+
+def count_incidents(
+    engine: Engine,
+    city: str,
+    *,
+    open_at: int | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    bbox: Sequence[float] | None = None,
+    bbox_margin: float = 0.0,
+    oldest: int = 0,
+) -> int:
+    sub = _incident_selection(
+        engine, ("id",), city, open_at=open_at, start=start, end=end, bbox=bbox, bbox_margin=bbox_margin, oldest=oldest
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(sub)).scalar() or 0)
+
+
+def incidents_reported_at(engine: Engine, city: str, reported_at: int, columns: Sequence[str]) -> pd.DataFrame:
+    c = incident.c
+    query = select(*(c[name] for name in columns)).where(c.city == city, c.reported_at == reported_at)
+    return read_frame(engine, query)
+
+
 # --- ingest -------------------------------------------------------------------------------------
+
+
+INGEST_LOCK_KEY = 0x43697479  # PostgreSQL advisory lock taken by every ingest batch ("City")
 
 
 def write_ingest_batch(
@@ -531,6 +810,10 @@ def write_ingest_batch(
     """
     counts: dict[str, tuple[int, int]] = {}
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # SQLite's write lock serialises batches; PostgreSQL (READ COMMITTED) would let two
+            # concurrent batches both see a row as new. One transaction-scoped lock does the same.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK_KEY})
         for layer in sorted(set(parts) | set(rejected)):
             # Writing first takes SQLite's write lock before any read, so concurrent batches
             # serialise instead of deadlocking on a read-to-write lock upgrade.

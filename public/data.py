@@ -486,24 +486,33 @@ def observation_items(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of a sensor collection's features and how many match in all."""
     key = city_key(city)
-    ids = sensors(key, coll.layer).ids_in(bbox)
+    # PostGIS filters the bbox in the database; without it, the sensors' cached shapes give the ids.
+    in_db = bbox is not None and queries.spatial()
+    area = tuple(float(v) for v in bbox) if in_db else None
+    ids = None if in_db else sensors(key, coll.layer).ids_in(bbox)
     buckets = _bucket_range(coll, key, window, time.time())
     if buckets is None or ids == []:
         return [], 0
     revision = store.feed_states(store.get_engine(), key).get(coll.layer, (0, None))[0]
-    matched = _count_observations(coll.layer, key, *buckets, None if ids is None else tuple(ids), revision)
+    matched = _count_observations(coll.layer, key, *buckets, None if ids is None else tuple(ids), area, revision)
     if offset >= matched:
         return [], matched
-    frame = queries.observations_between(coll.layer, key, *buckets, ids, offset, limit)
+    frame = queries.observations_between(coll.layer, key, *buckets, ids, offset, limit, bbox=area)
     return _observation_features(coll, key, frame), matched
 
 
 @lru_cache(maxsize=256)
 def _count_observations(
-    layer: str, city: str, first: int, last: int, ids: tuple[int, ...] | None, _revision: int
+    layer: str,
+    city: str,
+    first: int,
+    last: int,
+    ids: tuple[int, ...] | None,
+    bbox: tuple[float, ...] | None,
+    _revision: int,
 ) -> int:
     """Counted once per feed revision, so paging through a large result does not count it again."""
-    return queries.count_observations_between(layer, city, first, last, ids)
+    return queries.count_observations_between(layer, city, first, last, ids, bbox)
 
 
 def observation_item(coll: Collection, city: str, feature_id: str) -> dict[str, Any] | None:

@@ -16,7 +16,9 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,12 +103,16 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(env: dict[str, str], log_path: Path, timeout_s: float = 120) -> Iterator[str]:
-    """`python app.py` in a subprocess with `env` on top of ours; yields its base URL once healthy."""
+def running_app(
+    env: dict[str, str], log_path: Path, timeout_s: float = 120, args: tuple[str, ...] = ("app.py",)
+) -> Iterator[str]:
+    """`python app.py` in a subprocess with `env` on top of ours; yields its base URL once healthy.
+
+    `args` replaces `app.py` (e.g. `-m gunicorn -b 127.0.0.1:{port} app:server`); `{port}` is filled in."""
     port = _free_port()
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "app.py"],
+        [sys.executable, *(a.format(port=port) for a in args)],
         cwd=PROJECT,
         env=os.environ | env | {"PORT": str(port)},
         stdout=log,
@@ -144,6 +150,99 @@ def served_app(prepared):
     env = {"DATA_DIR": str(data_dir), "SIMULATE_LIVE": "1", "REFRESH_SECONDS": "2"}
     with running_app(env, SESSION_DIR / "served.log", 90) as base:
         yield base
+
+
+# --- PostgreSQL + PostGIS and Redis ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL 15 cluster (PostGIS available) on a free loopback port; fails if missing."""
+    from tests import servers
+
+    try:
+        server = servers.start_postgres()
+    except servers.ServerMissing as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A throwaway redis-server on a free loopback port; fails if missing."""
+    from tests import servers
+
+    try:
+        server = servers.start_redis()
+    except servers.ServerMissing as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_prepared(pg_server) -> str:
+    """A PostGIS database prepared once per session: sensors of the six cities and their last 26 hours
+    (enough for live views and "same time yesterday"); returns its SQLAlchemy URL."""
+    from data import simulate, store
+    from data.cities import CITIES
+
+    url = pg_server.create_database("citybrain")
+    engine = store.get_engine(url)
+    store.create_schema(engine)
+    for city in CITIES.values():
+        simulate.ensure_sensors(engine, city, lambda _m: None)
+    now = time.time()
+    for city in CITIES.values():
+        simulate.advance_city(engine, city, now, None, 26 / 24)
+    store.set_meta(engine, "prepared", "1")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_cache_app(redis_server):
+    """A Flask app whose cache is configured as the served app's is when REDIS_URL is set (Redis)."""
+    import dataclasses
+
+    from flask import Flask
+
+    from data import access
+    from data.config import load_settings
+
+    app = Flask("citybrain-tests-redis")
+    config = access.cache_config(dataclasses.replace(load_settings(), redis_url=redis_server.url))
+    assert config["CACHE_TYPE"] == "RedisCache"
+    access.cache.init_app(app, config=config)
+    return app
+
+
+@dataclass
+class Backend:
+    name: str  # "sqlite" (embedded store, in-process cache) or "postgresql" (PostGIS + Redis)
+    engine: Any
+    app: Any  # the Flask app whose cache `data.access` uses inside the test
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, monkeypatch) -> Iterator[Backend]:
+    """Runs a test against the embedded store and against PostGIS + Redis, inside an app context.
+
+    For PostgreSQL the environment names the session's database and Redis, so everything reading
+    the settings (`store.get_engine()`, the access layer, ingest) uses them during the test."""
+    from data import store
+    from public import data as public_data
+
+    if request.param == "sqlite":
+        app = request.getfixturevalue("dash_app").server
+    else:
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("pg_prepared"))
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_server").url)
+        app = request.getfixturevalue("pg_cache_app")
+    public_data.clear_caches()
+    with app.app_context():
+        yield Backend(request.param, store.get_engine(), app)
+    public_data.clear_caches()
 
 
 def refresh_map_body(city: str) -> dict:

@@ -1,4 +1,8 @@
-"""The data-access layer: store writes, simulator shape, cached reads and their keys."""
+"""The data-access layer: store writes, simulator shape, cached reads and their keys.
+
+Tests taking `backend` run twice: on the embedded SQLite store with the in-process cache, and on
+PostgreSQL + PostGIS with the Redis cache (servers started by the session, see tests/servers.py).
+"""
 
 from __future__ import annotations
 
@@ -71,8 +75,8 @@ def test_hangzhou_perceives_about_30000_events_a_day(prepared):
     assert np.median((dispatched - reported)[urgent]) <= 60  # Haidian: answered within 60 s
 
 
-def test_every_city_has_the_minimum_sensor_scale(prepared):
-    engine = store.get_engine()
+def test_every_city_has_the_minimum_sensor_scale(backend):
+    engine = backend.engine
     for key in CITIES:
         assert len(store.sensors(engine, "traffic", key)) >= 2000
         assert len(store.sensors(engine, "parking", key)) >= 500
@@ -82,13 +86,13 @@ def test_every_city_has_the_minimum_sensor_scale(prepared):
     assert (~real["simulated"].astype(bool)).sum() >= 10  # the real 2017 national stations are kept
 
 
-def test_hangzhou_car_parks_add_up_to_the_reports_476000_spaces(prepared):
-    lots = store.sensors(store.get_engine(), "parking", "hangzhou")
+def test_hangzhou_car_parks_add_up_to_the_reports_476000_spaces(backend):
+    lots = store.sensors(backend.engine, "parking", "hangzhou")
     assert lots["capacity"].sum() == pytest.approx(476_000, rel=0.01)
 
 
-def test_live_tick_adds_only_reported_incidents(prepared):
-    engine = store.get_engine()
+def test_live_tick_adds_only_reported_incidents(backend):
+    engine = backend.engine
     now = time.time()
     simulate.advance_city(engine, HANGZHOU, now)
     with engine.connect() as conn:
@@ -101,8 +105,8 @@ def test_live_tick_adds_only_reported_incidents(prepared):
 # --- store ------------------------------------------------------------------------------------
 
 
-def test_observation_writes_are_idempotent_and_bump_the_revision(prepared):
-    engine = store.get_engine()
+def test_observation_writes_are_idempotent_and_bump_the_revision(backend):
+    engine = backend.engine
     seg = int(store.sensors(engine, "traffic", "xiongan")["id"].iloc[0])
     bucket = simulate.floor_bucket(time.time()) - 50 * simulate.DAY  # far outside the simulated window
     row = {"city": "xiongan", "bucket": bucket, "segment_id": seg, "speed_kmh": 33.0, "observed_at": bucket + 60}
@@ -114,8 +118,8 @@ def test_observation_writes_are_idempotent_and_bump_the_revision(prepared):
     assert store.feed_states(engine, "xiongan")["traffic"][0] == before + 2
 
 
-def test_a_failing_batch_writes_nothing(prepared):
-    engine = store.get_engine()
+def test_a_failing_batch_writes_nothing(backend):
+    engine = backend.engine
     bucket = simulate.floor_bucket(time.time()) - 60 * simulate.DAY
     good = {"city": "xiongan", "bucket": bucket, "segment_id": 1, "speed_kmh": 30.0, "observed_at": bucket}
     bad = good | {"segment_id": 2, "speed_kmh": None}  # NOT NULL violation part-way through the batch
@@ -135,7 +139,7 @@ def test_unknown_city_is_a_clear_error(prepared):
     assert get_city("Xiong-an").key == "xiongan"
 
 
-def test_live_values_align_with_the_geometry(dash_app):
+def test_live_values_align_with_the_geometry(backend):
     at = int(time.time())
     values = access.live_values("hangzhou", at)
     roads = json.loads(access.geometry_json("hangzhou", "roads"))["features"]
@@ -149,7 +153,7 @@ def test_live_values_align_with_the_geometry(dash_app):
     assert set(station["iaqi"]) == {"pm25", "pm10", "o3", "no2", "so2", "co"}
 
 
-def test_reads_are_cached_and_keys_differ_by_parameter(dash_app, monkeypatch):
+def test_reads_are_cached_and_keys_differ_by_parameter(backend, monkeypatch):
     calls = []
     original = store.observations
 
@@ -159,53 +163,50 @@ def test_reads_are_cached_and_keys_differ_by_parameter(dash_app, monkeypatch):
 
     monkeypatch.setattr(store, "observations", counting)
     at = int(time.time()) - 3 * 3600
-    with dash_app.server.app_context():
-        access.cache.clear()
-        first = access.live_values("hangzhou", at)
-        n_first = len(calls)
-        assert n_first > 0
-        again = access.live_values("hangzhou", at)
-        assert len(calls) == n_first and again == first  # served from the cache
-        access.live_values("shanghai", at)  # another city: another key
-        assert any(c[1] == "shanghai" for c in calls[n_first:])
-        n_city = len(calls)
-        access.live_values("hangzhou", at - 3600)  # another bucket: another key
-        assert len(calls) > n_city
+    access.cache.clear()
+    first = access.live_values("hangzhou", at)
+    n_first = len(calls)
+    assert n_first > 0
+    again = access.live_values("hangzhou", at)
+    assert len(calls) == n_first and again == first  # served from the cache
+    access.live_values("shanghai", at)  # another city: another key
+    assert any(c[1] == "shanghai" for c in calls[n_first:])
+    n_city = len(calls)
+    access.live_values("hangzhou", at - 3600)  # another bucket: another key
+    assert len(calls) > n_city
 
 
-def test_a_write_invalidates_the_cached_entry(dash_app):
-    engine = store.get_engine()
+def test_a_write_invalidates_the_cached_entry(backend):
+    engine = backend.engine
     at = int(time.time()) - 2 * 3600
     bucket = simulate.floor_bucket(at)
-    with dash_app.server.app_context():
-        before = access.live_values("guangzhou", at)["traffic"]
-        obs = store.observations(engine, "traffic", "guangzhou", bucket)
-        first = obs.iloc[0]
-        store.write_observations(
-            engine,
-            "guangzhou",
-            "traffic",
-            [
-                {
-                    "city": "guangzhou",
-                    "bucket": bucket,
-                    "segment_id": int(first.segment_id),
-                    "speed_kmh": 3.0,
-                    "observed_at": int(first.observed_at),
-                }
-            ],
-        )
-        after = access.live_values("guangzhou", at)["traffic"]
+    before = access.live_values("guangzhou", at)["traffic"]
+    obs = store.observations(engine, "traffic", "guangzhou", bucket)
+    first = obs.iloc[0]
+    store.write_observations(
+        engine,
+        "guangzhou",
+        "traffic",
+        [
+            {
+                "city": "guangzhou",
+                "bucket": bucket,
+                "segment_id": int(first.segment_id),
+                "speed_kmh": 3.0,
+                "observed_at": int(first.observed_at),
+            }
+        ],
+    )
+    after = access.live_values("guangzhou", at)["traffic"]
     segs = store.sensors(engine, "traffic", "guangzhou")
     i = int(np.flatnonzero(segs["id"].to_numpy() == int(first.segment_id))[0])
     assert after["ci"][i] != before["ci"][i]
     assert after["ci"][i] == pytest.approx(segs["free_flow_kmh"].iloc[i] / 3.0, rel=0.01)
 
 
-def test_kpis_have_units_yesterday_and_freshness(dash_app):
+def test_kpis_have_units_yesterday_and_freshness(backend):
     at = int(time.time())
-    with dash_app.server.app_context():
-        kpis = {k.key: k for k in access.kpis("hangzhou", at)}
+    kpis = {k.key: k for k in access.kpis("hangzhou", at)}
     assert set(kpis) == {
         "congestion_index",
         "mean_speed",
@@ -225,10 +226,9 @@ def test_kpis_have_units_yesterday_and_freshness(dash_app):
     assert kpis["worst_station"].value >= kpis["city_aqi"].value - 60
 
 
-def test_kpis_turn_stale_when_the_data_stops(dash_app):
+def test_kpis_turn_stale_when_the_data_stops(backend):
     future = int(time.time()) + 3 * 3600  # nothing has been observed for three hours by then
-    with dash_app.server.app_context():
-        kpis = {k.key: k for k in access.kpis("hangzhou", future)}
+    kpis = {k.key: k for k in access.kpis("hangzhou", future)}
     assert kpis["mean_speed"].stale and kpis["city_aqi"].stale
 
 

@@ -20,7 +20,6 @@ import pytest
 
 from data import access, store
 from public import data as public_data
-from public import queries
 from tests.conftest import refresh_map_body
 
 CANARY = {
@@ -78,10 +77,11 @@ def _clear(dash_app) -> None:
 
 @pytest.fixture()
 def tainted_store(dash_app, monkeypatch):
-    """Every DataFrame read from the store (by the data layer or the public queries) gets canary columns."""
-    read_frame, frame = store.read_frame, queries._frame
+    """Every DataFrame read from the store (by the data layer or the public queries) gets canary columns.
+
+    All of them pass through `store.read_frame` (the public queries are store functions too)."""
+    read_frame = store.read_frame
     monkeypatch.setattr(store, "read_frame", lambda *a, **k: _with_canaries(read_frame(*a, **k)))
-    monkeypatch.setattr(queries, "_frame", lambda *a, **k: _with_canaries(frame(*a, **k)))
     _clear(dash_app)
     yield
     monkeypatch.undo()

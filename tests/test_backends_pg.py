@@ -1,0 +1,404 @@
+"""The scaled deployment: PostgreSQL + PostGIS, Redis and gunicorn, on servers the session starts.
+
+PostGIS must do real work (geometry columns, GiST indexes, bbox filters, GeoJSON); the open data
+API's bbox, ingest (quarantine, duplicates, all-or-nothing, concurrent writers) must behave the same
+on both stores (`backend` runs a test on each); Redis must be shared by processes (cache and the
+public rate limit); and `gunicorn -w 2 app:server` must serve the app from PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import redis
+from sqlalchemy import func, select, text
+from werkzeug.test import Client
+
+from data import access, ingest, store
+from data.ingest import utc_iso
+from public import data as public_data
+from public import security
+from public.settings import load_public_settings
+from tests.conftest import PROJECT, SESSION_DIR, refresh_map_body, running_app
+
+BBOX = (120.1, 30.2, 120.2, 30.3)  # central Hangzhou
+
+
+def _inside(lon: float, lat: float, bbox=BBOX) -> bool:
+    return bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
+
+
+def _count(engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar()
+
+
+# --- PostGIS ------------------------------------------------------------------------------------
+
+
+def test_postgis_has_geometry_columns_and_gist_indexes(pg_prepared):
+    engine = store.get_engine(pg_prepared)
+    assert store.is_spatial(engine)
+    with engine.connect() as conn:
+        for table, (kind, _) in store.SPATIAL_COLUMNS.items():
+            found = conn.execute(
+                text("SELECT type, srid FROM geometry_columns WHERE f_table_name = :t AND f_geometry_column = 'geom'"),
+                {"t": table},
+            ).one()
+            assert tuple(found) == (kind.upper(), 4326)
+            index = conn.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE tablename = :t AND indexname = :i"),
+                {"t": table, "i": f"ix_{table}_geom"},
+            ).scalar()
+            assert index is not None and "USING gist (geom)" in index
+        # The database derives each geometry from the columns the writers fill.
+        lon, lat, x, y = conn.execute(text("SELECT lon, lat, ST_X(geom), ST_Y(geom) FROM incident LIMIT 1")).one()
+        assert (x, y) == (lon, lat)
+        encoded, coords = conn.execute(
+            text("SELECT ST_AsGeoJSON(geom, 6), coords FROM road_segment WHERE city = 'hangzhou' ORDER BY id LIMIT 1")
+        ).one()
+        assert json.loads(encoded)["coordinates"] == json.loads(coords)
+
+
+def test_the_embedded_store_has_no_geometry_columns(prepared):
+    assert not store.is_spatial(store.get_engine())
+
+
+def test_postgresql_without_postgis_works_like_the_embedded_store(pg_server, monkeypatch):
+    """A role that may not CREATE EXTENSION postgis (not a trusted extension) gets no geometry
+    columns; the bbox is then filtered by the app, as on SQLite."""
+    import psycopg
+
+    from data import simulate
+    from data.cities import CITIES
+
+    with psycopg.connect(pg_server.url(driver="postgresql"), autocommit=True) as conn:
+        conn.execute("CREATE ROLE plain LOGIN")
+        conn.execute("CREATE DATABASE plain OWNER plain")
+    url = pg_server.url("plain").replace("citybrain@", "plain@")
+    engine = store.get_engine(url)
+    store.create_schema(engine)  # tries CREATE EXTENSION postgis, is refused, goes on without it
+    assert not store.is_spatial(engine) and store.get_meta(engine, "schema_version") == store.SCHEMA_VERSION
+    simulate.ensure_sensors(engine, CITIES["hangzhou"], lambda _m: None)
+    simulate.advance_city(engine, CITIES["hangzhou"], time.time(), None, 1 / 24)
+    with pytest.raises(ValueError, match="PostGIS"):
+        store.count_observations_between(engine, "traffic", "hangzhou", 0, 2**31 - 1, bbox=BBOX)
+    monkeypatch.setenv("DATABASE_URL", url)
+    public_data.clear_caches()
+    coll = public_data.COLLECTIONS["traffic"]
+    features, matched = public_data.observation_items(coll, "hangzhou", BBOX, public_data.Window(), 0, 10_000)
+    expected = set(public_data.sensors("hangzhou", "traffic").ids_in(BBOX))
+    assert matched == len(features) == len(expected) > 0
+    public_data.clear_caches()
+
+
+def test_imported_roads_get_their_geometry_on_postgis(pg_server, monkeypatch):
+    import geopandas as gpd
+    import shapely
+
+    monkeypatch.setenv("DATABASE_URL", pg_server.create_database("roads"))
+    roads = gpd.GeoDataFrame(
+        {"name": ["A", "B"], "road_class": ["primary", "secondary"], "lanes": [2, 1], "free_flow_kmh": [50.0, 40.0]},
+        geometry=[
+            shapely.LineString([(115.90, 39.00), (115.95, 39.01)]),
+            shapely.LineString([(116.00, 39.05), (116.02, 39.06)]),
+        ],
+        crs="EPSG:4326",
+    )
+    assert store.replace_road_segments("xiongan", roads) == 2  # the importer's write (python -m data.import_roads)
+    engine = store.get_engine()
+    assert store.is_spatial(engine)
+    [hit] = store.sensor_ids_in_bbox(engine, "traffic", "xiongan", (115.89, 38.99, 115.96, 39.02))
+    encoded = store.sensors(engine, "traffic", "xiongan", geojson=True).set_index("id").loc[hit, "geojson"]
+    assert json.loads(encoded)["coordinates"] == [[115.9, 39.0], [115.95, 39.01]]
+
+
+def test_geometry_is_encoded_by_the_database_on_postgis(backend):
+    roads = store.sensors(backend.engine, "traffic", "hangzhou", geojson=True)
+    assert ("geojson" in roads) == (backend.name == "postgresql")
+    features = json.loads(access.geometry_json("hangzhou", "roads"))["features"]
+    assert len(features) == len(roads)
+    assert features[0]["geometry"] == {"type": "LineString", "coordinates": json.loads(roads["coords"].iloc[0])}
+    lots = json.loads(access.geometry_json("hangzhou", "parking"))["features"]
+    assert lots[3]["geometry"]["coordinates"] == pytest.approx([float(x) for x in _lonlat(backend, 3)], abs=1e-6)
+
+
+def _lonlat(backend, k: int) -> tuple[float, float]:
+    lots = store.sensors(backend.engine, "parking", "hangzhou")
+    return lots["lon"].iloc[k], lots["lat"].iloc[k]
+
+
+# --- the open data API's bbox on both stores ----------------------------------------------------
+
+
+@pytest.mark.parametrize("collection", ["traffic", "parking"])
+def test_ogc_bbox_selects_the_sensors_intersecting_it(backend, monkeypatch, collection):
+    coll = public_data.COLLECTIONS[collection]
+    expected = set(public_data.sensors("hangzhou", coll.layer).ids_in(BBOX))  # shapely on the cached shapes
+    assert 0 < len(expected) < len(public_data.sensors("hangzhou", coll.layer).ids)
+    if backend.name == "postgresql":
+        assert set(store.sensor_ids_in_bbox(backend.engine, coll.layer, "hangzhou", BBOX)) == expected
+
+        def python_filter(*_args):
+            raise AssertionError("bbox filtered in Python although PostGIS is there")
+
+        monkeypatch.setattr(public_data.Sensors, "ids_in", python_filter)
+    at = int(time.time()) - 3600
+    window = public_data.Window(start=at, end=at, instant=True, given=True)
+    features, matched = public_data.observation_items(coll, "hangzhou", BBOX, window, 0, 10_000)
+    column = store.SENSOR_COLUMN[coll.layer]
+    assert matched == len(features) == len(expected)
+    assert {f["properties"][column] for f in features} == expected
+    page, again = public_data.observation_items(coll, "hangzhou", BBOX, window, 5, 7)
+    assert again == matched and [f["id"] for f in page] == [f["id"] for f in features[5:12]]
+
+
+def test_ogc_bbox_selects_incident_notices_by_their_published_location(backend):
+    at = int(time.time()) - 600
+    window = public_data.Window(start=at, end=at, instant=True, given=True)
+    inside, matched = public_data.incident_items("hangzhou", BBOX, window, 0, 100_000)
+    everything, total = public_data.incident_items("hangzhou", None, window, 0, 100_000)
+    assert 0 < matched == len(inside) < total == len(everything)
+    assert all(_inside(*f["geometry"]["coordinates"]) for f in inside)
+    assert {f["id"] for f in inside} == {f["id"] for f in everything if _inside(*f["geometry"]["coordinates"])}
+
+
+def test_an_ingested_incident_is_found_by_bbox_at_once(backend):
+    ref = f"bbox-test-{backend.name}-{time.time_ns()}"
+    t = int(time.time()) - 60
+    row = {"ref": ref, "kind": "road_obstruction", "severity": 2, "lon": 120.15, "lat": 30.25, "reported_at": t}
+    assert ingest.ingest_rows("incidents", [row], "json").accepted == 1
+    near, far, columns = (120.14, 30.24, 120.16, 30.26), (120.0, 30.0, 120.01, 30.01), ("id", "reported_at", "lon")
+    found = store.incidents_page(backend.engine, "hangzhou", columns, start=t, end=t, bbox=near)
+    assert (found["lon"] == 120.15).any()
+    missed = store.incidents_page(backend.engine, "hangzhou", columns, start=t, end=t, bbox=far)
+    assert not (missed["lon"] == 120.15).any()
+
+
+# --- ingest on both stores ----------------------------------------------------------------------
+
+
+def _segment(backend, k: int = 7) -> int:
+    return int(store.sensors(backend.engine, "traffic", "beijing")["id"].iloc[k])
+
+
+def test_ingest_quarantines_bad_rows_and_stores_a_row_once(backend):
+    engine, seg = backend.engine, _segment(backend)
+    t = int(time.time()) - 2 * 86400 - 300  # a bucket the simulator never wrote (26 h of history)
+    rows = [
+        {"segment_id": seg, "speed_kmh": 41.5, "observed_at": utc_iso(t)},
+        {"segment_id": seg, "speed_kmh": -3, "observed_at": utc_iso(t)},
+        {"segment_id": 99_999_999, "speed_kmh": 30, "observed_at": utc_iso(t)},
+        {"segment_id": seg, "speed_kmh": "fast", "observed_at": utc_iso(t)},
+    ]
+    quarantined = _count(engine, store.ingest_rejection)
+    result = ingest.ingest_rows("traffic", rows, "json")
+    assert (result.accepted, result.duplicates) == (1, 0)
+    assert [r["index"] for r in result.rejected] == [1, 2, 3]
+    assert _count(engine, store.ingest_rejection) == quarantined + 3
+    assert any('"fast"' in raw for raw in store.latest_rejections(engine, 3)["raw"])
+    stored = store.observations(engine, "traffic", "beijing", store.bucket_of(t)).set_index("segment_id")
+    assert stored.loc[seg, "speed_kmh"] == 41.5
+    again = ingest.ingest_rows("traffic", rows[:1] * 2, "json")
+    assert (again.accepted, again.duplicates) == (0, 2)
+
+
+def test_an_ingest_batch_is_all_or_nothing(backend, monkeypatch):
+    engine, seg = backend.engine, _segment(backend, 8)
+    t = int(time.time()) - 2 * 86400 - 1200
+    batches = _count(engine, store.ingest_batch)
+
+    def exploding(*_args, **_kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store, "_bump_feed", exploding)  # fails after the rows were written
+    with pytest.raises(RuntimeError):
+        ingest.ingest_rows("traffic", [{"segment_id": seg, "speed_kmh": 22.0, "observed_at": t}], "json")
+    monkeypatch.undo()
+    assert t not in set(store.observations(engine, "traffic", "beijing", store.bucket_of(t))["observed_at"])
+    assert _count(engine, store.ingest_batch) == batches
+
+
+def test_concurrent_ingest_loses_nothing_and_duplicates_nothing(backend):
+    engine = backend.engine
+    segs = store.sensors(engine, "traffic", "beijing")["id"].tolist()[:200]
+    t = int(time.time()) - 2 * 86400 - 2400
+    rows = [{"segment_id": s, "speed_kmh": 30.0 + k % 7, "observed_at": t} for k, s in enumerate(segs)]
+    results, errors = [], []
+
+    def writer(chunk):
+        try:
+            results.append(ingest.ingest_rows("traffic", chunk, "json"))
+        except Exception as exc:
+            errors.append(exc)
+
+    chunks = [rows[:100], rows[50:150], rows[100:], rows[:50] + rows[150:]]  # every row sent twice
+    threads = [threading.Thread(target=writer, args=(c,)) for c in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(r.accepted for r in results) == len(rows)
+    assert sum(r.duplicates for r in results) == len(rows)
+    stored = store.observations(engine, "traffic", "beijing", store.bucket_of(t))
+    assert set(stored.loc[stored["observed_at"] == t, "segment_id"]) == set(segs)
+
+
+def test_concurrent_writes_to_a_new_feed_count_every_revision(backend):
+    engine, city = backend.engine, f"t{time.time_ns() % 10**12}"  # a feed nobody has written yet
+    bucket = store.bucket_of(time.time()) - 40 * 86400
+    errors = []
+
+    def write(k: int) -> None:
+        row = {"city": city, "bucket": bucket, "segment_id": k, "speed_kmh": 30.0, "observed_at": bucket + k}
+        try:
+            store.write_observations(engine, city, "traffic", [row])
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert store.feed_states(engine, city)["traffic"] == (8, bucket + 8)
+    with engine.begin() as conn:
+        conn.execute(store.traffic_obs.delete().where(store.traffic_obs.c.city == city))
+        conn.execute(store.feed_state.delete().where(store.feed_state.c.city == city))
+
+
+# --- Redis --------------------------------------------------------------------------------------
+
+OTHER_WORKER = """
+import json, sys
+from flask import Flask
+from data import access
+from data.config import load_settings
+app = Flask("another-worker")
+access.cache.init_app(app, config=access.cache_config(load_settings()))
+with app.app_context():
+    values = access.live_values("xiongan", int(sys.argv[1]))
+print(json.dumps(values["traffic"]["kpi"]))
+"""
+
+
+def test_two_processes_share_the_redis_cache(pg_prepared, redis_server, pg_cache_app, monkeypatch):
+    env = {"DATABASE_URL": pg_prepared, "REDIS_URL": redis_server.url}
+    at = int(time.time()) - 5 * 3600
+    with pg_cache_app.app_context():
+        access.cache.clear()
+    done = subprocess.run(
+        [sys.executable, "-c", OTHER_WORKER, str(at)],
+        cwd=PROJECT,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    computed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert redis.Redis.from_url(redis_server.url).keys("citybrain:*")  # the other process wrote there
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    calls = []
+    original = store.observations
+    monkeypatch.setattr(store, "observations", lambda *a, **k: calls.append(a) or original(*a, **k))
+    with pg_cache_app.app_context():
+        values = access.live_values("xiongan", at)
+    assert calls == []  # served from what the other process cached
+    assert values["traffic"]["kpi"] == computed
+
+
+def test_public_rate_limit_is_one_budget_across_workers_through_redis(dash_app, redis_server):
+    settings = dataclasses.replace(load_public_settings(), rate_limit=(3, 3600), redis_url=redis_server.url)
+    inner = dash_app.server.wsgi_app
+    inner = inner.app if isinstance(inner, security.PublicGate) else inner.app.app  # (behind ProxyFix)
+    workers = [Client(security.install(inner, settings)) for _ in range(2)]  # two gates, two Redis clients
+    assert all(isinstance(w.application, security.PublicGate) for w in workers)
+    assert all(isinstance(w.application.limiter, security.RedisWindowLimiter) for w in workers)
+    if 3600 - time.time() % 3600 < 5:  # a fixed window: do not straddle its end
+        time.sleep(6)
+    ip = "198.51.100.7"
+    answers = [workers[k % 2].get("/api/ogc/conformance", environ_base={"REMOTE_ADDR": ip}) for k in range(5)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 3600
+    assert answers[3].get_json()["code"] == "TooManyRequests"
+    other = workers[0].get("/api/ogc/conformance", environ_base={"REMOTE_ADDR": "198.51.100.8"})
+    assert other.status_code == 200  # another client has its own budget
+    client = redis.Redis.from_url(redis_server.url)
+    [key] = client.keys(f"citybrain:ratelimit:{ip}:*")
+    assert int(client.get(key)) == 5 and 0 < client.ttl(key) <= 3601
+
+
+# --- gunicorn -----------------------------------------------------------------------------------
+
+
+def _get(url: str, **kwargs) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, **kwargs)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_gunicorn_workers_serve_from_postgis_and_redis(pg_prepared, redis_server):
+    env = {
+        "DATABASE_URL": pg_prepared,
+        "REDIS_URL": redis_server.url,
+        "DATA_DIR": str(SESSION_DIR / "gunicorn"),
+        "SIMULATE_LIVE": "0",
+        "SIMULATE_BACKFILL": "0",
+        "PUBLIC_RATE_LIMIT": "12/hour",
+    }
+    # (--no-control-socket: other gunicorns on this machine may use the default socket path)
+    args = (
+        "-m",
+        "gunicorn",
+        "-w",
+        "2",
+        "-b",
+        "127.0.0.1:{port}",
+        "--no-control-socket",
+        "--timeout",
+        "120",
+        "app:server",
+    )
+    log = SESSION_DIR / "gunicorn.log"
+    cache = redis.Redis.from_url(redis_server.url)
+    cache.flushdb()
+    with running_app(env, log, 120, args) as base:
+        status, body = _get(base + "/healthz")
+        health = json.loads(body)
+        assert status == 200 and health["database"]["backend"] == "postgresql" and health["database"]["reachable"]
+        status, body = _get(base + "/geo/hangzhou/roads.json")
+        roads = json.loads(body)["features"]
+        expected = store.sensors(store.get_engine(pg_prepared), "traffic", "hangzhou")
+        assert status == 200 and len(roads) == len(expected)
+        assert roads[0]["geometry"]["coordinates"] == json.loads(expected["coords"].iloc[0])
+        status, body = _get(
+            base + "/_dash-update-component",
+            data=json.dumps(refresh_map_body("hangzhou")).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        live = json.loads(body)["response"]["cc-live"]["data"]
+        assert status == 200 and len(live["traffic"]["ci"]) == len(roads)
+        assert [k for k in cache.keys("citybrain:*") if b"ratelimit" not in k]  # the workers cache in Redis
+        if 3600 - time.time() % 3600 < 10:  # a fixed window: do not straddle its end
+            time.sleep(11)
+        statuses = [_get(base + "/api/ogc/conformance")[0] for _ in range(16)]
+        assert statuses.count(200) == 12 and statuses.count(429) == 4  # one budget for both workers
+    booted = log.read_text().count("Booting worker with pid")
+    assert booted == 2
