@@ -306,10 +306,20 @@ def open_alert_incidents(engine: Engine, city: str, rows: Sequence[Mapping[str, 
 
 
 def audit_entries(
-    engine: Engine, since: int, until: int, entity: str | None = None, entity_id: str | None = None, limit: int = 5000
+    engine: Engine,
+    since: int | None,
+    until: int | None,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    limit: int = 5000,
 ) -> pd.DataFrame:
+    """Audit entries, newest first; `since`/`until` None: unbounded."""
     c = audit_log.c
-    q = select(audit_log).where(c.at >= since, c.at <= until)
+    q = select(audit_log)
+    if since is not None:
+        q = q.where(c.at >= since)
+    if until is not None:
+        q = q.where(c.at <= until)
     if entity:
         q = q.where(c.entity == entity)
     if entity_id is not None:

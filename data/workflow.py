@@ -128,7 +128,7 @@ def _public(row: dict[str, Any] | None, now: int) -> dict[str, Any] | None:
 def history(incident_id: int) -> list[dict[str, Any]]:
     """The audit entries of one incident, oldest first."""
     engine = store.get_engine(load_settings().database_url)
-    frame = ops_store.audit_entries(engine, 0, 2**62, "incident", str(incident_id))
+    frame = ops_store.audit_entries(engine, None, None, "incident", str(incident_id))
     return frame.sort_values("id").to_dict("records") if len(frame) else []
 
 

@@ -364,3 +364,38 @@ def test_old_stores_are_upgraded_in_place(tmp_path):
     row = ops_store.get_incident(engine, 1)
     assert row["crew"] == "simulated" and row["version"] == 1
     assert row["acknowledged_at"] == 160 and row["closed_at"] == 900
+
+
+# --- the same record-keeping on PostgreSQL -----------------------------------------------------------
+
+
+def test_workflow_versions_audit_and_dedup_on_both_backends(backend):
+    """Versioned writes, the append-only audit log and the one-open-alert guard, on SQLite and PostGIS."""
+    engine, now = backend.engine, int(time.time())
+    key = f"test:{backend.name}:{time.time_ns()}"
+    row = {"ref": key, "city": "hangzhou", "kind": "parking_full", "severity": 2, "lon": 120.16, "lat": 30.27,
+           "district": "", "reported_at": now, "source": "rule:test", "simulated": False, "crew": "operator",
+           "alert_key": key}  # fmt: skip
+    assert ops_store.open_alert_incidents(engine, "hangzhou", [row], "rules", now) == 1
+    assert ops_store.open_alert_incidents(engine, "hangzhou", [row | {"ref": key + "-2"}], "rules", now) == 0
+    with engine.connect() as conn:
+        incident_id = conn.execute(text("SELECT id FROM incident WHERE ref = :r"), {"r": key}).scalar_one()
+    operator = users.User("operator", "operator")
+    assert workflow.act(incident_id, "acknowledge", 1, operator, now=now)["status"] == "acknowledged"
+    results: list[str] = []
+
+    def go(unit: str) -> None:
+        try:
+            workflow.act(incident_id, "dispatch", 2, operator, {"unit": unit}, now=now)
+            results.append("ok")
+        except workflow.ActionError as exc:
+            results.append(exc.code)
+
+    threads = [threading.Thread(target=go, args=(f"HZ-CM-0{k}",)) for k in range(1, 6)]
+    [th.start() for th in threads]
+    [th.join() for th in threads]
+    assert sorted(results) == ["ok"] + ["stale_version"] * 4
+    assert [h["action"] for h in workflow.history(incident_id)] == ["open", "acknowledge", "dispatch"]
+    for statement in ("UPDATE audit_log SET actor = 'nobody'", "DELETE FROM audit_log"):
+        with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
