@@ -700,6 +700,10 @@ def count_observations_between(
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar() or 0)
 
 
+# Operations-internal incident types: a silent sensor says where the city cannot see; never public.
+INTERNAL_INCIDENT_KINDS = ("sensor_offline",)
+
+
 def _incident_selection(
     engine: Engine,
     columns: Sequence[str],
@@ -721,7 +725,7 @@ def _incident_selection(
     reported_at index, which would scan a week of events. Otherwise: reported within [start, end].
     """
     c = incident.c
-    common = [c.city == city]
+    common = [c.city == city, c.kind.not_in(INTERNAL_INCIDENT_KINDS)]
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
         common += [
@@ -787,7 +791,9 @@ def count_incidents(
 
 def incidents_reported_at(engine: Engine, city: str, reported_at: int, columns: Sequence[str]) -> pd.DataFrame:
     c = incident.c
-    query = select(*(c[name] for name in columns)).where(c.city == city, c.reported_at == reported_at)
+    query = select(*(c[name] for name in columns)).where(
+        c.city == city, c.reported_at == reported_at, c.kind.not_in(INTERNAL_INCIDENT_KINDS)
+    )
     return read_frame(engine, query)
 
 

@@ -41,6 +41,7 @@ from data.config import load_settings
 from data.rules import aqi as aqi_rules
 from data.rules.congestion import CONGESTION_BANDS
 from data.rules.parking import OCCUPANCY_BANDS
+from data.store import INTERNAL_INCIDENT_KINDS
 from public import data as public_data
 
 log = logging.getLogger(__name__)
@@ -319,6 +320,7 @@ def _legend(req: EmbedRequest) -> html.Details:
                 className=ROW,
             )
             for kind, name in INCIDENT_KINDS.items()
+            if kind not in INTERNAL_INCIDENT_KINDS
         ]
         rows += [
             html.Div([_swatch(color, "ring"), _pick(STATUSES[status], lang)], className=ROW)

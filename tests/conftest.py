@@ -142,11 +142,22 @@ def running_app(
         log.close()
 
 
+def _copy_store(source: Path, target: Path) -> None:
+    """Copy a live SQLite store through SQLite's backup API. Reading the file with plain file calls
+    would close a descriptor of it in this process, which drops every POSIX lock SQLite holds on it
+    here: the session's own connections then fail with "disk I/O error"."""
+    import sqlite3
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
 @pytest.fixture(scope="session")
 def served_app(prepared):
     """The real app in a subprocess (live simulator on, 2-second refresh), on a copy of the store."""
     data_dir = SESSION_DIR / "served"
-    shutil.copytree(prepared, data_dir, ignore=shutil.ignore_patterns("*.lock"))
+    _copy_store(prepared / "citybrain.sqlite", data_dir / "citybrain.sqlite")
     env = {"DATA_DIR": str(data_dir), "SIMULATE_LIVE": "1", "REFRESH_SECONDS": "2"}
     with running_app(env, SESSION_DIR / "served.log", 90) as base:
         yield base

@@ -353,7 +353,23 @@ def _get(url: str, **kwargs) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def _operator_token(url: str) -> dict[str, str]:
+    """An operator with a bearer token in the PostgreSQL store (the operator routes need sign-in)."""
+    import hashlib
+    import secrets
+
+    from data import ops_store
+
+    engine = store.get_engine(url)
+    store.create_schema(engine)
+    token, now = "cb_" + secrets.token_urlsafe(32), int(time.time())
+    ops_store.save_user(engine, "gunicorn.operator", "operator", "unused-hash", "tests", now)
+    ops_store.add_token(engine, "gunicorn.operator", hashlib.sha256(token.encode()).hexdigest(), "tests", now)
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_gunicorn_workers_serve_from_postgis_and_redis(pg_prepared, redis_server):
+    auth = _operator_token(pg_prepared)
     env = {
         "DATABASE_URL": pg_prepared,
         "REDIS_URL": redis_server.url,
@@ -382,7 +398,8 @@ def test_gunicorn_workers_serve_from_postgis_and_redis(pg_prepared, redis_server
         status, body = _get(base + "/healthz")
         health = json.loads(body)
         assert status == 200 and health["database"]["backend"] == "postgresql" and health["database"]["reachable"]
-        status, body = _get(base + "/geo/hangzhou/roads.json")
+        assert _get(base + "/geo/hangzhou/roads.json")[0] == 401  # operator data: sign-in first
+        status, body = _get(base + "/geo/hangzhou/roads.json", headers=auth)
         roads = json.loads(body)["features"]
         expected = store.sensors(store.get_engine(pg_prepared), "traffic", "hangzhou")
         assert status == 200 and len(roads) == len(expected)
@@ -390,7 +407,7 @@ def test_gunicorn_workers_serve_from_postgis_and_redis(pg_prepared, redis_server
         status, body = _get(
             base + "/_dash-update-component",
             data=json.dumps(refresh_map_body("hangzhou")).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json"} | auth,
             method="POST",
         )
         live = json.loads(body)["response"]["cc-live"]["data"]

@@ -111,6 +111,7 @@ def test_sign_in_page_and_sign_out(served_app, browser):
     nav = page.inner_text("nav.nav")
     assert "事件处置" in nav and "交接班" not in nav and "审计" not in nav  # a viewer's pages only
     page.click("#app-signout")
+    page.wait_for_url("**/login")
     page.goto(served_app + "/")
     assert "/login" in page.url
     context.close()

@@ -399,3 +399,18 @@ def test_workflow_versions_audit_and_dedup_on_both_backends(backend):
     for statement in ("UPDATE audit_log SET actor = 'nobody'", "DELETE FROM audit_log"):
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
+
+
+def test_sensor_outages_never_reach_the_public(dash_app, anon_client):
+    """A silent sensor says where the city cannot see: operators get an incident, the public nothing."""
+    now = int(time.time())
+    row = {"ref": f"outage-{time.time_ns()}", "city": "hangzhou", "kind": "sensor_offline", "severity": 3,
+           "lon": 120.16, "lat": 30.27, "district": "", "reported_at": now, "source": "rule:sensor_silent",
+           "simulated": False, "crew": "operator", "alert_key": f"sensor_silent:feed:test-{now}"}  # fmt: skip
+    assert ops_store.open_alert_incidents(store.get_engine(), "hangzhou", [row], "rules", now) == 1
+    with dash_app.server.app_context():
+        assert any(r["kind"] == "sensor_offline" for r in access.incident_queue("hangzhou", now, crew="operator"))
+    for path in ("/api/ogc/collections/incidents/items?city=hangzhou&limit=10000",
+                 "/api/ogc/collections/incidents/items?city=hangzhou&datetime=../..&limit=10000"):  # fmt: skip
+        body = anon_client.get(path, environ_base={"REMOTE_ADDR": "10.9.9.9"}).get_data(as_text=True)
+        assert "sensor_offline" not in body and '"features"' in body
