@@ -164,6 +164,9 @@ def install(server: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
         SESSION_COOKIE_NAME="citybrain_session",
+        # The cookie is written only when the session changes: a refresh response that was already
+        # under way when the user signed out must not bring the old session back.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     server.register_blueprint(views_blueprint)
     server.before_request(_gate)

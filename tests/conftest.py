@@ -66,9 +66,13 @@ def prepared() -> Path:
 
 @pytest.fixture(scope="session")
 def dash_app(prepared):
-    """The app built once per session (Dash keeps a process-global page registry)."""
-    import app as app_module
-
+    """The app built once per session (Dash keeps a process-global page registry), always on the
+    embedded store and in-process cache, even when first asked for inside a PostgreSQL test."""
+    saved = {k: os.environ.pop(k) for k in ("DATABASE_URL", "REDIS_URL") if k in os.environ}
+    try:
+        import app as app_module
+    finally:
+        os.environ.update(saved)
     return app_module.app
 
 

@@ -414,3 +414,25 @@ def test_sensor_outages_never_reach_the_public(dash_app, anon_client):
                  "/api/ogc/collections/incidents/items?city=hangzhou&datetime=../..&limit=10000"):  # fmt: skip
         body = anon_client.get(path, environ_base={"REMOTE_ADDR": "10.9.9.9"}).get_data(as_text=True)
         assert "sensor_offline" not in body and '"features"' in body
+
+
+def test_bulk_acknowledge_through_the_page_callback(dash_app, client):
+    first, second = new_incident(client), new_incident(client)
+    assert act(client, second, "acknowledge", 1).status_code == 200  # already done: reported, not redone
+    body = {
+        "output": "",  # Dash's own spelling of the outputs, read from the dependencies below
+        "outputs": [{"id": "inc-act-bulk-msg", "property": "children"}, {"id": "inc-act-done", "property": "data"}],
+        "inputs": [{"id": "inc-act-bulk", "property": "n_clicks", "value": 1}],
+        "state": [{"id": "inc-grid", "property": "selectedRows",
+                   "value": [{"id": first, "version": 1}, {"id": second, "version": 1}]}],
+        "changedPropIds": ["inc-act-bulk.n_clicks"],
+    }  # fmt: skip
+    deps = client.get("/_dash-dependencies").get_json()
+    body["output"] = next(d["output"] for d in deps if d["output"].startswith("..inc-act-bulk-msg"))
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    text_out = answer.get_data(as_text=True)
+    assert "Acknowledged 1 of 2" in text_out and f"{second}: stale_version" in text_out
+    assert workflow.incident(first)["status"] == "acknowledged"
+    viewer = signed_in_client(dash_app, "viewer")
+    assert viewer.post("/_dash-update-component", json=body).status_code == 403
