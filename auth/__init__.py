@@ -59,11 +59,11 @@ def current_user() -> users.User | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         user = users.user_for_token(header[7:].strip())
-    elif session.get("user"):
+    elif session.get("sid"):
         if time.time() > session.get("expires", 0):
             session.clear()
         else:
-            user = users.current_user(session["user"])
+            user = users.session_user(session["sid"])
     g.user = user
     return user
 
@@ -179,6 +179,13 @@ def install(server: Flask) -> None:
 
 
 def sign_in(user: users.User) -> None:
+    lifetime = int(SESSION_HOURS * 3600)
     session.clear()
     session.permanent = True
-    session.update(user=user.name, expires=time.time() + SESSION_HOURS * 3600)
+    session.update(sid=users.start_session(user, lifetime), expires=time.time() + lifetime)
+
+
+def sign_out() -> None:
+    if session.get("sid"):
+        users.end_session(session["sid"])
+    session.clear()

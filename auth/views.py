@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, redirect, request, session
+from flask import Blueprint, Response, redirect, request
 
 from data import users
 
@@ -88,7 +88,9 @@ def login_submit() -> Response:
 
 @blueprint.route("/logout", methods=["GET", "POST"])
 def logout() -> Response:
-    session.clear()
+    from auth import sign_out
+
+    sign_out()
     return redirect("/login")
 
 

@@ -37,6 +37,15 @@ api_token = Table(
     Column("last_used_at", Integer, nullable=True),
 )
 
+app_session = Table(  # server-side record of each sign-in: signing out or disabling a user ends it everywhere
+    "app_session",
+    metadata,
+    Column("sid", String(64), primary_key=True),  # sha256 of the random id kept in the cookie
+    Column("user_name", String(64), nullable=False, index=True),
+    Column("created_at", Integer, nullable=False),
+    Column("expires_at", Integer, nullable=False),
+)
+
 login_failure = Table(
     "login_failure",
     metadata,
@@ -148,8 +157,9 @@ def set_disabled(engine: Engine, name: str, disabled: bool, actor: str, now: int
     with engine.begin() as conn:
         done = conn.execute(app_user.update().where(app_user.c.name == name).values(disabled=disabled)).rowcount
         if done:
-            if disabled:  # a disabled user's scripts stop working at once
+            if disabled:  # a disabled user's scripts and open sessions stop working at once
                 conn.execute(api_token.delete().where(api_token.c.user_name == name))
+                conn.execute(app_session.delete().where(app_session.c.user_name == name))
             _audit(conn, now, actor, "user", name, "disable" if disabled else "enable", {}, {"disabled": disabled})
         return bool(done)
 
@@ -175,6 +185,32 @@ def user_for_token(engine: Engine, token_hash: str, now: int) -> dict[str, Any] 
         if row is not None:
             conn.execute(api_token.update().where(api_token.c.token_hash == token_hash).values(last_used_at=now))
     return dict(row) if row else None
+
+
+def start_session(engine: Engine, sid_hash: str, name: str, now: int, expires_at: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(app_session.delete().where(app_session.c.expires_at < now))
+        conn.execute(app_session.insert().values(sid=sid_hash, user_name=name, created_at=now, expires_at=expires_at))
+
+
+def session_user(engine: Engine, sid_hash: str, now: int) -> dict[str, Any] | None:
+    """The enabled user of a live session, or None."""
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                select(app_user)
+                .join(app_session, app_session.c.user_name == app_user.c.name)
+                .where(app_session.c.sid == sid_hash, app_session.c.expires_at > now, app_user.c.disabled.is_(False))
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def end_session(engine: Engine, sid_hash: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(app_session.delete().where(app_session.c.sid == sid_hash))
 
 
 def record_login_failure(engine: Engine, name: str, remote: str, now: int) -> None:

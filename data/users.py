@@ -91,10 +91,21 @@ def user_for_token(token: str) -> User | None:
     return User(row["name"], row["role"]) if row else None
 
 
-def current_user(name: str) -> User | None:
-    """The user behind a session, re-read so a disabled user or changed role takes effect at once."""
-    row = ops_store.get_user(_engine(), name)
-    return User(row["name"], row["role"]) if row and not row["disabled"] else None
+def start_session(user: User, lifetime_s: int) -> str:
+    """A new server-side session for `user`; returns the random id for the cookie."""
+    sid, now = secrets.token_urlsafe(32), int(time.time())
+    ops_store.start_session(_engine(), _token_hash(sid), user.name, now, now + lifetime_s)
+    return sid
+
+
+def session_user(sid: str) -> User | None:
+    """The user of a live session, re-read so sign-out, a disabled user or a changed role take effect at once."""
+    row = ops_store.session_user(_engine(), _token_hash(sid), int(time.time()))
+    return User(row["name"], row["role"]) if row else None
+
+
+def end_session(sid: str) -> None:
+    ops_store.end_session(_engine(), _token_hash(sid))
 
 
 class LoginLocked(Exception):

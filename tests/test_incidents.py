@@ -436,3 +436,20 @@ def test_bulk_acknowledge_through_the_page_callback(dash_app, client):
     assert workflow.incident(first)["status"] == "acknowledged"
     viewer = signed_in_client(dash_app, "viewer")
     assert viewer.post("/_dash-update-component", json=body).status_code == 403
+
+
+def test_signing_out_ends_the_session_on_the_server(dash_app):
+    """A copy of the cookie taken before signing out no longer opens anything."""
+    signed = signed_in_client(dash_app, "operator")
+    cookie = signed.get_cookie("citybrain_session").value
+    assert signed.get("/incidents").status_code == 200
+    assert signed.get("/logout").status_code == 302
+    replay = dash_app.server.test_client()
+    replay.set_cookie("citybrain_session", cookie)
+    assert replay.get("/incidents").status_code == 302
+    users.add_user("shift.b", "operator", PASSWORD)
+    other = dash_app.server.test_client()
+    assert other.post("/login", data={"name": "shift.b", "password": PASSWORD}).status_code == 302
+    assert other.get("/incidents").status_code == 200
+    ops_store.set_disabled(store.get_engine(), "shift.b", True, "tests", int(time.time()))
+    assert other.get("/incidents").status_code == 302  # disabling a user ends their sessions
