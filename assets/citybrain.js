@@ -191,27 +191,105 @@ window.citybrain = window.citybrain || {};
     }
 
     // --- live values -------------------------------------------------------------------------
-    function applyLive(data, incidentMeta) {
-        if (!data) { return window.dash_clientside.no_update; }
-        for (const name of ["traffic", "parking", "air_quality"]) {
-            if (data[name]) { data[name]._staleSet = new Set(data[name].stale); }
+    // A refresh brings each layer in full, or as a delta against the version ("v") the browser sent
+    // back in cc-have: {base, changes: {field: [indices, values]}, stale_add, stale_del}. Only the
+    // features whose values changed are restyled.
+    function mergeArrays(old, incoming) {
+        if (incoming.base === undefined) {
+            incoming._staleSet = new Set(incoming.stale);
+            return {values: incoming, changed: null};
         }
-        state.values = data;
-        state.refreshes += 1;
-        if (incidentMeta) { state.incidentHideout = incidentMeta; }
-        syncIncidents(data.incidents);
-        for (const name of Object.keys(state.registry)) {
-            for (const layer of Object.values(state.registry[name])) {
-                if (!layer._map) { continue; }
-                if (layer._cbRestyle) { layer._cbRestyle(); }
-                else if (layer.setStyle && layer.feature) {
-                    const parent = layer._eventParents && Object.values(layer._eventParents)[0];
-                    if (parent && parent.options.style) { layer.setStyle(parent.options.style(layer.feature)); }
-                }
-                if (layer.isPopupOpen && layer.isPopupOpen() && layer._cbPopup) { layer.setPopupContent(layer._cbPopup()); }
+        if (!old || old.v !== incoming.base) { return null; }
+        const changed = new Set();
+        for (const field of Object.keys(incoming.changes)) {
+            const arr = old[field], idx = incoming.changes[field][0], vals = incoming.changes[field][1];
+            for (let k = 0; k < idx.length; k++) { arr[idx[k]] = vals[k]; changed.add(idx[k]); }
+        }
+        const stale = old._staleSet || new Set(old.stale);
+        for (const i of incoming.stale_del) { stale.delete(i); changed.add(i); }
+        for (const i of incoming.stale_add) { stale.add(i); changed.add(i); }
+        old._staleSet = stale;
+        old.stale = Array.from(stale);
+        old.v = incoming.v;
+        return {values: old, changed: Array.from(changed)};
+    }
+    function mergeIncidents(old, incoming) {
+        if (incoming.base === undefined) { return incoming; }
+        if (!old || old.v !== incoming.base) { return null; }
+        const rows = new Map(), gone = new Set(incoming.remove), cols = ["kind", "sev", "status", "lon", "lat", "district", "sim"];
+        const lookups = {kind: "kinds", status: "statuses", district: "districts"};
+        const named = (src, data, k) => {
+            const r = {id: data.id[k], age: data.age[k]};
+            for (const c of cols) { r[c] = lookups[c] ? src[lookups[c]][data[c][k]] : data[c][k]; }
+            return r;
+        };
+        for (let k = 0; k < old.id.length; k++) {
+            if (gone.has(old.id[k])) { continue; }
+            const r = named(old, old, k);
+            r.age += incoming.age_shift;
+            rows.set(r.id, r);
+        }
+        for (let k = 0; k < incoming.rows.id.length; k++) { const r = named(incoming, incoming.rows, k); rows.set(r.id, r); }
+        const out = {v: incoming.v, kinds: [], statuses: incoming.statuses || old.statuses, districts: [], id: [], age: []};
+        for (const c of cols) { out[c] = []; }
+        const index = {kind: new Map(), district: new Map(), status: new Map(out.statuses.map((s, i) => [s, i]))};
+        for (const r of rows.values()) {
+            out.id.push(r.id); out.age.push(r.age);
+            for (const c of cols) {
+                if (!lookups[c]) { out[c].push(r[c]); continue; }
+                let i = index[c].get(r[c]);
+                if (i === undefined) { i = out[lookups[c]].length; out[lookups[c]].push(r[c]); index[c].set(r[c], i); }
+                out[c].push(i);
             }
         }
+        return out;
+    }
+    function applyLive(data, incidentMeta) {
+        const noUpdate = window.dash_clientside.no_update;
+        if (!data) { return noUpdate; }
+        const prev = state.values || {};
+        const next = {at: data.at}, changed = {}, have = state.have = {};
+        for (const name of ["traffic", "parking", "air_quality"]) {
+            const merged = data[name] ? mergeArrays(prev[name], data[name]) : {values: prev[name], changed: []};
+            next[name] = merged ? merged.values : prev[name];  // cannot apply: keep, and ask for it in full
+            changed[name] = merged ? merged.changed : [];
+            have[name] = merged && next[name] ? next[name].v : null;
+        }
+        const inc = data.incidents ? mergeIncidents(prev.incidents, data.incidents) : prev.incidents;
+        next.incidents = inc || prev.incidents;
+        have.incidents = inc ? inc.v : null;
+        state.values = next;
+        state.refreshes += 1;
+        if (incidentMeta) { state.incidentHideout = incidentMeta; }
+        syncIncidents(next.incidents);
+        for (const name of Object.keys(state.registry)) {
+            const registry = state.registry[name], only = changed[name];
+            const layers = only ? only.map(i => registry[i]).filter(Boolean) : Object.values(registry);
+            for (const layer of layers) { restyle(layer); }
+        }
+        // The open popup shows values that may have changed whether or not its feature's colour did.
+        const popup = state.map && state.map._popup;
+        if (popup && popup._source) { refreshPopup(popup._source); }
         return data.at;
+    }
+    // Dash renderer hook (app.py): the map refresh request carries the versions the browser holds,
+    // as an extra key (pages/command_centre.py `_have`), so the server answers with only what changed.
+    function requestPre(payload) {
+        if (payload && typeof payload.output === "string" && payload.output.includes("cc-live.data") && state.have) {
+            payload.cb_have = state.have;
+        }
+    }
+    function restyle(layer) {
+        if (!layer._map) { return; }
+        if (layer._cbRestyle) { layer._cbRestyle(); }
+        else if (layer.setStyle && layer.feature) {
+            const parent = layer._eventParents && Object.values(layer._eventParents)[0];
+            if (parent && parent.options.style) { layer.setStyle(parent.options.style(layer.feature)); }
+        }
+        refreshPopup(layer);
+    }
+    function refreshPopup(layer) {
+        if (layer._map && layer.isPopupOpen && layer.isPopupOpen() && layer._cbPopup) { layer.setPopupContent(layer._cbPopup()); }
     }
 
     function setLang(lang) {
@@ -242,6 +320,7 @@ window.citybrain = window.citybrain || {};
         };
     }
 
+    cb.requestPre = requestPre;
     cb.map = {roadStyle, onEachRoad, lotToLayer, lotCluster, stationToLayer, districtStyle};
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         citybrain: {
