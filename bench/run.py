@@ -1,6 +1,18 @@
-"""Benchmark of the command centre for Hangzhou's default data (a measurement script, not a test).
+"""Benchmark of the command centre (a measurement script, not a test).
 
-    python bench/run.py [--quick] [--json bench/out/results.json] [--data-dir DIR] [--settle]
+    python bench/run.py [--quick] [--scales default,shanghai] [--json bench/results.json]
+                        [--data-dir-default DIR] [--data-dir-shanghai DIR]
+                        [--database-url URL] [--redis-url URL]
+
+By default it runs the side-by-side comparisons of bench/compare.py at the default scale (Hangzhou)
+and at SIM_SCALE=shanghai (Shanghai: 100k segments, 20k car parks), each on its own data directory,
+prints one table and writes bench/results.json. It needs wrk (apt-get install wrk) and, for the page
+timings, Playwright with /usr/bin/chromium. --database-url / --redis-url are passed to every server
+it starts as DATABASE_URL / REDIS_URL, and the backend is recorded in the results.
+
+    python bench/run.py --detail [--quick] [--json bench/out/detail.json] [--data-dir DIR] [--settle]
+
+is the earlier detailed run for Hangzhou's default data, described below.
 
 It prints a table (stdout; progress goes to stderr) and writes the same numbers to --json:
 1. start: a fresh temporary DATA_DIR (or --data-dir, reused and kept) served by `python app.py` on a
