@@ -161,7 +161,7 @@ window.citybrain = window.citybrain || {};
                 m = L.marker([r.lat, r.lon], {icon: incidentIcon(r, h), riseOnHover: true});
                 m.bindPopup(() => incidentPopup(m._cbRow, h));
                 markers[r.id] = m;
-                group.addLayer(m);
+                if (!h.cluster) { group.addLayer(m); }
             } else if (m._cbRow.status !== r.status || m._cbRow.sev !== r.sev) {
                 m.setIcon(incidentIcon(r, h));
             }
@@ -171,8 +171,42 @@ window.citybrain = window.citybrain || {};
         for (const id of Object.keys(markers)) {
             if (!seen.has(Number(id))) { group.removeLayer(markers[id]); delete markers[id]; }
         }
+        if (h.cluster) {
+            if (state.clusterHooked !== map) { map.on("zoomend moveend", clusterIncidents); state.clusterHooked = map; }
+            clusterIncidents();
+        }
         showIncidents(state.incidentsVisible !== false);
         state.incidentCount = seen.size;
+    }
+    // At scale (SIM_SCALE, incident meta `cluster`) thousands of open incidents are grouped on a 60-px
+    // grid below zoom 15, only within the view: a few dozen DOM markers instead of thousands.
+    const CLUSTER_PX = 60, CLUSTER_MAX_ZOOM = 15;
+    function clusterIncidents() {
+        const map = state.map, group = state.incidentGroup;
+        if (!map || !group || !state.incidentMarkers) { return; }
+        const zoom = map.getZoom(), view = map.getBounds().pad(0.2), cells = new Map();
+        for (const m of Object.values(state.incidentMarkers)) {
+            const ll = m.getLatLng();
+            if (!view.contains(ll)) { continue; }
+            let key = m._cbRow.id;
+            if (zoom < CLUSTER_MAX_ZOOM) {
+                const p = map.project(ll, zoom);
+                key = Math.floor(p.x / CLUSTER_PX) + ":" + Math.floor(p.y / CLUSTER_PX);
+            }
+            const cell = cells.get(key);
+            if (cell) { cell.push(m); } else { cells.set(key, [m]); }
+        }
+        group.clearLayers();
+        for (const members of cells.values()) {
+            if (members.length === 1) { group.addLayer(members[0]); continue; }
+            const bounds = L.latLngBounds(members.map(m => m.getLatLng())), n = members.length;
+            const size = n < 20 ? 30 : n < 100 ? 38 : 46;
+            const icon = L.divIcon({html: "<div><span>" + n + "</span></div>", iconSize: L.point(size, size),
+                className: "marker-cluster cb-cluster cb-incident-cluster"});
+            const marker = L.marker(bounds.getCenter(), {icon: icon});
+            marker.on("click", () => map.fitBounds(bounds.pad(0.1)));
+            group.addLayer(marker);
+        }
     }
     function showIncidents(visible) {
         state.incidentsVisible = visible;

@@ -569,7 +569,7 @@ def _geobuf_bytes(city: str, layer: str, version: str) -> bytes:
     path = folder / f"{city}-{layer}-{version}.pbf"
     if path.exists():
         return path.read_bytes()
-    body = geobuf.encode(json.loads(_geometry(city, layer, version)), 6)
+    body = geobuf.encode(json.loads(_geometry.uncached(city, layer, version)), 6)  # not kept: 25 MB at scale
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(body)
@@ -591,7 +591,7 @@ LIVE_ARRAYS = {
     "air_quality": ("stations",),
 }
 INCIDENT_ROW = ("kind", "sev", "status", "lon", "lat", "district", "sim")
-SNAPSHOT_TIMEOUT = 600
+SNAPSHOT_TIMEOUT = 120  # a browser refreshes every REFRESH_SECONDS: an older base is rarely asked for
 
 
 def live_values_since(city: str, at: int, have: dict[str, str] | None = None) -> dict[str, Any]:

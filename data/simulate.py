@@ -327,6 +327,10 @@ def advance_city(
 
     On a city with no data, only `history_days` are written; `backfill_city` adds the older part.
     """
+    if city.scale != "default" and progress is None:  # a live tick: a scaled city updates once a minute
+        if now - _last_live_tick.get(city.key, 0.0) < SCALE_TICK_SECONDS:
+            return
+        _last_live_tick[city.key] = now
     current = floor_bucket(now)
     last = int(store.get_meta(engine, f"sim_closed:{city.key}") or 0)
     if city.scale != "default":  # at scale, never more traffic history than the city keeps
@@ -358,6 +362,13 @@ def backfill_city(engine: Engine, city: City, now: float, progress: Progress | N
 
 
 # --- scale (SIM_SCALE, data/cities.py SCALES) -----------------------------------------------------
+
+
+# A scaled city's live simulator tick rewrites 100,000 traffic rows and invalidates every cached view
+# of the city, so it runs once a minute (feeds at that scale typically report per minute), not every
+# REFRESH_SECONDS; the browser still asks every REFRESH_SECONDS and gets an empty delta in between.
+SCALE_TICK_SECONDS = 60.0
+_last_live_tick: dict[str, float] = {}
 
 
 def obs_hours(city: City, layer: str) -> float:

@@ -169,7 +169,8 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
             dcc.Store(id=f"{P}-tick-panels"),
             dcc.Store(id=f"{P}-busy-map", data=False),
             dcc.Store(id=f"{P}-busy-panels", data=False),
-            dcc.Store(id=f"{P}-incident-meta", data=_incident_meta()),
+            # At a larger simulation scale (SIM_SCALE) incidents are clustered in the browser.
+            dcc.Store(id=f"{P}-incident-meta", data=_incident_meta() | {"cluster": info.scale != "default"}),
             dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
             html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-overlays-applied", hidden=True),
