@@ -175,6 +175,14 @@ def _stale_mask(observed_at: np.ndarray, at: int, stale_minutes: int) -> list[in
 
 @cache.memoize()
 def _traffic_values(city: str, bucket: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
+    base = dict(_traffic_base(city, bucket, revision))
+    observed = base.pop("_observed")
+    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+
+
+@cache.memoize()
+def _traffic_base(city: str, bucket: int, revision: int) -> dict[str, Any]:
     engine = _engine()
     segs = _sensor_frame(city, "traffic", static_version(city))
     found = store.latest_bucket_at_or_before(engine, "traffic", city, bucket)
@@ -203,7 +211,7 @@ def _traffic_values(city: str, bucket: int, at: int, revision: int, stale_minute
         "n": len(frame),
         "ci": [None if math.isnan(x) else round(float(x), 2) for x in index],
         "speed": [None if math.isnan(x) else round(float(x), 1) for x in speed],
-        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "_observed": np.nan_to_num(observed, nan=0),
         "kpi": {
             "index": network,
             "speed": float(np.average(speed[has], weights=lengths[has])) if has.any() else None,
@@ -214,6 +222,14 @@ def _traffic_values(city: str, bucket: int, at: int, revision: int, stale_minute
 
 @cache.memoize()
 def _parking_values(city: str, bucket: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
+    base = dict(_parking_base(city, bucket, revision))
+    observed = base.pop("_observed")
+    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+
+
+@cache.memoize()
+def _parking_base(city: str, bucket: int, revision: int) -> dict[str, Any]:
     engine = _engine()
     lots = _sensor_frame(city, "parking", static_version(city))
     found = store.latest_bucket_at_or_before(engine, "parking", city, bucket)
@@ -257,7 +273,7 @@ def _parking_values(city: str, bucket: int, at: int, revision: int, stale_minute
         "free": free,
         "turnover": turn,
         "forecast_free": forecast,
-        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "_observed": np.nan_to_num(observed, nan=0),
         "kpi": {
             "occupancy": float(occupied[has].sum() / capacity[has].sum() * 100) if has.any() else None,
             "free": int(capacity[has].sum() - occupied[has].sum()) if has.any() else None,
@@ -268,6 +284,14 @@ def _parking_values(city: str, bucket: int, at: int, revision: int, stale_minute
 
 @cache.memoize()
 def _air_values(city: str, hour: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
+    base = dict(_air_base(city, hour, revision))
+    observed = base.pop("_observed")
+    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+
+
+@cache.memoize()
+def _air_base(city: str, hour: int, revision: int) -> dict[str, Any]:
     engine = _engine()
     stations = store.sensors(engine, "air_quality", city)
     found = store.latest_bucket_at_or_before(engine, "air_quality", city, hour)
@@ -296,7 +320,7 @@ def _air_values(city: str, hour: int, at: int, revision: int, stale_minutes: int
     return {
         "n": len(rows),
         "stations": rows,
-        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "_observed": np.nan_to_num(observed, nan=0),
         "kpi": {
             "aqi": city_aqi.aqi,
             "level": city_aqi.level.level if city_aqi.level else None,
