@@ -52,6 +52,8 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
         title="City Brain · 城市大脑",
         suppress_callback_exceptions=True,
         update_title=None,
+        # The map refresh request carries the versions of the values the page holds (deltas, citybrain.js).
+        hooks={"request_pre": "(payload) => window.citybrain && window.citybrain.requestPre(payload)"},
     )
     app.index_string = INDEX
     app.layout = _layout

@@ -148,7 +148,7 @@ window.citybrain = window.citybrain || {};
         ], r.sim ? tr(L_.simulated) : "");
     }
     function slaText(dueAt, L_) {  // the next SLA deadline, counted from the browser's clock
-        if (dueAt === null) { return "—"; }
+        if (dueAt === null || dueAt === undefined) { return "—"; }
         const left = Math.round(dueAt - Date.now() / 1000);
         return left >= 0 ? left + " s" : esc(tr(L_.overdue)) + " " + Math.ceil(-left / 60) + " min";
     }
@@ -162,14 +162,14 @@ window.citybrain = window.citybrain || {};
             const r = {id: data.id[k], kind: data.kinds[data.kind[k]], sev: data.sev[k], status: data.statuses[data.status[k]],
                 lon: data.lon[k], lat: data.lat[k], reported: at - data.age[k], district: data.districts[data.district[k]],
                 sim: data.sim[k] === 1, breach: data.breach ? data.breach[k] === 1 : false,
-                dueAt: data.due && data.due[k] !== null ? at + data.due[k] : null};
+                dueAt: data.due_at ? data.due_at[k] : null};
             seen.add(r.id);
             let m = markers[r.id];
             if (!m) {
                 m = L.marker([r.lat, r.lon], {icon: incidentIcon(r, h), riseOnHover: true});
                 m.bindPopup(() => incidentPopup(m._cbRow, h));
                 markers[r.id] = m;
-                group.addLayer(m);
+                if (!h.cluster) { group.addLayer(m); }
             } else if (m._cbRow.status !== r.status || m._cbRow.sev !== r.sev || m._cbRow.breach !== r.breach) {
                 m.setIcon(incidentIcon(r, h));
             }
@@ -179,8 +179,42 @@ window.citybrain = window.citybrain || {};
         for (const id of Object.keys(markers)) {
             if (!seen.has(Number(id))) { group.removeLayer(markers[id]); delete markers[id]; }
         }
+        if (h.cluster) {
+            if (state.clusterHooked !== map) { map.on("zoomend moveend", clusterIncidents); state.clusterHooked = map; }
+            clusterIncidents();
+        }
         showIncidents(state.incidentsVisible !== false);
         state.incidentCount = seen.size;
+    }
+    // At scale (SIM_SCALE, incident meta `cluster`) thousands of open incidents are grouped on a 60-px
+    // grid below zoom 15, only within the view: a few dozen DOM markers instead of thousands.
+    const CLUSTER_PX = 60, CLUSTER_MAX_ZOOM = 15;
+    function clusterIncidents() {
+        const map = state.map, group = state.incidentGroup;
+        if (!map || !group || !state.incidentMarkers) { return; }
+        const zoom = map.getZoom(), view = map.getBounds().pad(0.2), cells = new Map();
+        for (const m of Object.values(state.incidentMarkers)) {
+            const ll = m.getLatLng();
+            if (!view.contains(ll)) { continue; }
+            let key = m._cbRow.id;
+            if (zoom < CLUSTER_MAX_ZOOM) {
+                const p = map.project(ll, zoom);
+                key = Math.floor(p.x / CLUSTER_PX) + ":" + Math.floor(p.y / CLUSTER_PX);
+            }
+            const cell = cells.get(key);
+            if (cell) { cell.push(m); } else { cells.set(key, [m]); }
+        }
+        group.clearLayers();
+        for (const members of cells.values()) {
+            if (members.length === 1) { group.addLayer(members[0]); continue; }
+            const bounds = L.latLngBounds(members.map(m => m.getLatLng())), n = members.length;
+            const size = n < 20 ? 30 : n < 100 ? 38 : 46;
+            const icon = L.divIcon({html: "<div><span>" + n + "</span></div>", iconSize: L.point(size, size),
+                className: "marker-cluster cb-cluster cb-incident-cluster"});
+            const marker = L.marker(bounds.getCenter(), {icon: icon});
+            marker.on("click", () => map.fitBounds(bounds.pad(0.1)));
+            group.addLayer(marker);
+        }
     }
     function showIncidents(visible) {
         state.incidentsVisible = visible;
@@ -199,27 +233,106 @@ window.citybrain = window.citybrain || {};
     }
 
     // --- live values -------------------------------------------------------------------------
-    function applyLive(data, incidentMeta) {
-        if (!data) { return window.dash_clientside.no_update; }
-        for (const name of ["traffic", "parking", "air_quality"]) {
-            if (data[name]) { data[name]._staleSet = new Set(data[name].stale); }
+    // A refresh brings each layer in full, or as a delta against the version ("v") the browser sent
+    // back in cc-have: {base, changes: {field: [indices, values]}, stale_add, stale_del}. Only the
+    // features whose values changed are restyled.
+    function mergeArrays(old, incoming) {
+        if (incoming.base === undefined) {
+            incoming._staleSet = new Set(incoming.stale);
+            return {values: incoming, changed: null};
         }
-        state.values = data;
-        state.refreshes += 1;
-        if (incidentMeta) { state.incidentHideout = incidentMeta; }
-        syncIncidents(data.incidents);
-        for (const name of Object.keys(state.registry)) {
-            for (const layer of Object.values(state.registry[name])) {
-                if (!layer._map) { continue; }
-                if (layer._cbRestyle) { layer._cbRestyle(); }
-                else if (layer.setStyle && layer.feature) {
-                    const parent = layer._eventParents && Object.values(layer._eventParents)[0];
-                    if (parent && parent.options.style) { layer.setStyle(parent.options.style(layer.feature)); }
-                }
-                if (layer.isPopupOpen && layer.isPopupOpen() && layer._cbPopup) { layer.setPopupContent(layer._cbPopup()); }
+        if (!old || old.v !== incoming.base) { return null; }
+        const changed = new Set();
+        for (const field of Object.keys(incoming.changes)) {
+            const arr = old[field], idx = incoming.changes[field][0], vals = incoming.changes[field][1];
+            for (let k = 0; k < idx.length; k++) { arr[idx[k]] = vals[k]; changed.add(idx[k]); }
+        }
+        const stale = old._staleSet || new Set(old.stale);
+        for (const i of incoming.stale_del) { stale.delete(i); changed.add(i); }
+        for (const i of incoming.stale_add) { stale.add(i); changed.add(i); }
+        old._staleSet = stale;
+        old.stale = Array.from(stale);
+        old.v = incoming.v;
+        return {values: old, changed: Array.from(changed)};
+    }
+    function mergeIncidents(old, incoming) {
+        if (incoming.base === undefined) { return incoming; }
+        if (!old || old.v !== incoming.base) { return null; }
+        const rows = new Map(), gone = new Set(incoming.remove), cols = ["kind", "sev", "status", "lon", "lat", "district", "sim",
+            "ops", "breach", "due_at"];
+        const lookups = {kind: "kinds", status: "statuses", district: "districts"};
+        const named = (src, data, k) => {
+            const r = {id: data.id[k], age: data.age[k]};
+            for (const c of cols) { r[c] = lookups[c] ? src[lookups[c]][data[c][k]] : data[c][k]; }
+            return r;
+        };
+        for (let k = 0; k < old.id.length; k++) {
+            if (gone.has(old.id[k])) { continue; }
+            const r = named(old, old, k);
+            r.age += incoming.age_shift;
+            rows.set(r.id, r);
+        }
+        for (let k = 0; k < incoming.rows.id.length; k++) { const r = named(incoming, incoming.rows, k); rows.set(r.id, r); }
+        const out = {v: incoming.v, kinds: [], statuses: incoming.statuses || old.statuses, districts: [], id: [], age: []};
+        for (const c of cols) { out[c] = []; }
+        const index = {kind: new Map(), district: new Map(), status: new Map(out.statuses.map((s, i) => [s, i]))};
+        for (const r of rows.values()) {
+            out.id.push(r.id); out.age.push(r.age);
+            for (const c of cols) {
+                if (!lookups[c]) { out[c].push(r[c]); continue; }
+                let i = index[c].get(r[c]);
+                if (i === undefined) { i = out[lookups[c]].length; out[lookups[c]].push(r[c]); index[c].set(r[c], i); }
+                out[c].push(i);
             }
         }
+        return out;
+    }
+    function applyLive(data, incidentMeta) {
+        const noUpdate = window.dash_clientside.no_update;
+        if (!data) { return noUpdate; }
+        const prev = state.values || {};
+        const next = {at: data.at}, changed = {}, have = state.have = {};
+        for (const name of ["traffic", "parking", "air_quality"]) {
+            const merged = data[name] ? mergeArrays(prev[name], data[name]) : {values: prev[name], changed: []};
+            next[name] = merged ? merged.values : prev[name];  // cannot apply: keep, and ask for it in full
+            changed[name] = merged ? merged.changed : [];
+            have[name] = merged && next[name] ? next[name].v : null;
+        }
+        const inc = data.incidents ? mergeIncidents(prev.incidents, data.incidents) : prev.incidents;
+        next.incidents = inc || prev.incidents;
+        have.incidents = inc ? inc.v : null;
+        state.values = next;
+        state.refreshes += 1;
+        if (incidentMeta) { state.incidentHideout = incidentMeta; }
+        syncIncidents(next.incidents);
+        for (const name of Object.keys(state.registry)) {
+            const registry = state.registry[name], only = changed[name];
+            const layers = only ? only.map(i => registry[i]).filter(Boolean) : Object.values(registry);
+            for (const layer of layers) { restyle(layer); }
+        }
+        // The open popup shows values that may have changed whether or not its feature's colour did.
+        const popup = state.map && state.map._popup;
+        if (popup && popup._source) { refreshPopup(popup._source); }
         return data.at;
+    }
+    // Dash renderer hook (app.py): the map refresh request carries the versions the browser holds,
+    // as an extra key (pages/command_centre.py `_have`), so the server answers with only what changed.
+    function requestPre(payload) {
+        if (payload && typeof payload.output === "string" && payload.output.includes("cc-live.data") && state.have) {
+            payload.cb_have = state.have;
+        }
+    }
+    function restyle(layer) {
+        if (!layer._map) { return; }
+        if (layer._cbRestyle) { layer._cbRestyle(); }
+        else if (layer.setStyle && layer.feature) {
+            const parent = layer._eventParents && Object.values(layer._eventParents)[0];
+            if (parent && parent.options.style) { layer.setStyle(parent.options.style(layer.feature)); }
+        }
+        refreshPopup(layer);
+    }
+    function refreshPopup(layer) {
+        if (layer._map && layer.isPopupOpen && layer.isPopupOpen() && layer._cbPopup) { layer.setPopupContent(layer._cbPopup()); }
     }
 
     function setLang(lang) {
@@ -250,6 +363,7 @@ window.citybrain = window.citybrain || {};
         };
     }
 
+    cb.requestPre = requestPre;
     cb.map = {roadStyle, onEachRoad, lotToLayer, lotCluster, stationToLayer, districtStyle};
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         citybrain: {

@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--city", default="hangzhou", help="whose segments the rows observe (SIM_SCALE applies)")
     args = parser.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="citybrain-bench-ingest-")
     os.environ.update(
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             "INGEST_MAX_BYTES": str(50 * 1024 * 1024),
         }
     )
-    os.environ.pop("DATABASE_URL", None)
+    if os.environ.get("BENCH_KEEP_DATABASE_URL") != "1":  # bench/run.py --database-url keeps it
+        os.environ.pop("DATABASE_URL", None)
 
     from flask import Flask
 
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     cache.init_app(server, config=cache_config(load_settings()))
     server.register_blueprint(blueprint)
     client = server.test_client()
-    segments = store.sensors(engine, "traffic", "hangzhou")["id"].tolist()
+    segments = store.sensors(engine, "traffic", args.city)["id"].tolist()
     now = int(time.time())
 
     def rows(offset: int) -> list[dict]:
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return total
 
     print(
-        f"Ingest throughput — {os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite (WAL), "
+        f"Ingest throughput — {os.cpu_count()} CPUs, Python {platform.python_version()}, {engine.dialect.name}, "
         f"{args.rows:,} traffic rows per format, batches of {args.batch}"
     )
     print(f"{'format':<28}{'seconds':>10}{'rows/s':>12}{'accepted':>10}")

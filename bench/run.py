@@ -1,6 +1,18 @@
-"""Benchmark of the command centre for Hangzhou's default data (a measurement script, not a test).
+"""Benchmark of the command centre (a measurement script, not a test).
 
-    python bench/run.py [--quick] [--json bench/out/results.json] [--data-dir DIR] [--settle]
+    python bench/run.py [--quick] [--scales default,shanghai] [--json bench/results.json]
+                        [--data-dir-default DIR] [--data-dir-shanghai DIR]
+                        [--database-url URL] [--redis-url URL]
+
+By default it runs the side-by-side comparisons of bench/compare.py at the default scale (Hangzhou)
+and at SIM_SCALE=shanghai (Shanghai: 100k segments, 20k car parks), each on its own data directory,
+prints one table and writes bench/results.json. It needs wrk (apt-get install wrk) and, for the page
+timings, Playwright with /usr/bin/chromium. --database-url / --redis-url are passed to every server
+it starts as DATABASE_URL / REDIS_URL, and the backend is recorded in the results.
+
+    python bench/run.py --detail [--quick] [--json bench/out/detail.json] [--data-dir DIR] [--settle]
+
+is the earlier detailed run for Hangzhou's default data, described below.
 
 It prints a table (stdout; progress goes to stderr) and writes the same numbers to --json:
 1. start: a fresh temporary DATA_DIR (or --data-dir, reused and kept) served by `python app.py` on a
@@ -969,10 +981,11 @@ def gunicorn_path() -> str:
     return str(beside) if beside.exists() else (shutil.which("gunicorn") or "gunicorn")
 
 
-def main(argv: list[str] | None = None) -> int:
+def detail_main(argv: list[str] | None = None) -> int:
+    """The detailed default-scale run (first start, cold/warm/live callbacks, werkzeug vs gunicorn)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (under 90 s on a fresh data dir)")
-    parser.add_argument("--json", type=Path, default=PROJECT / "bench" / "out" / "results.json", help="results file")
+    parser.add_argument("--json", type=Path, default=PROJECT / "bench" / "out" / "detail.json", help="results file")
     parser.add_argument("--data-dir", type=Path, help="reuse this DATA_DIR (kept) instead of a fresh temporary one")
     parser.add_argument("--settle", action="store_true", help="wait for the simulator's history backfill first")
     args = parser.parse_args(argv)
@@ -1127,6 +1140,68 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
         log(f"results written to {args.json}")
+    return exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Side-by-side comparisons at default and Shanghai scale (bench/compare.py); --detail: the old run."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--detail" in argv:
+        return detail_main([a for a in argv if a != "--detail"])
+    import compare
+
+    parser = argparse.ArgumentParser(description="City Brain benchmark: comparisons at default and Shanghai scale")
+    parser.add_argument("--quick", action="store_true", help="fewer samples and shorter loads")
+    parser.add_argument("--json", type=Path, default=PROJECT / "bench" / "results.json", help="results file")
+    parser.add_argument("--scales", default="default,shanghai", help="comma-separated: default, shanghai")
+    parser.add_argument("--data-dir-default", type=Path, help="reuse this DATA_DIR for the default scale")
+    parser.add_argument("--data-dir-shanghai", type=Path, help="reuse this DATA_DIR for SIM_SCALE=shanghai")
+    parser.add_argument("--database-url", help="DATABASE_URL for every server started (e.g. PostGIS)")
+    parser.add_argument("--redis-url", help="REDIS_URL for every server started (shared cache)")
+    parser.add_argument("--detail", action="store_true", help="the detailed default-scale run instead")
+    args = parser.parse_args(argv)
+    compare.require_wrk()
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="citybrain-compare-"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORT", "HOST", "SIM_SCALE")}
+    env |= {"SIMULATE_LIVE": "1", "SIMULATE_BACKFILL": "0", "REFRESH_SECONDS": "10", "PYTHONUNBUFFERED": "1"}
+    env |= {"PUBLIC_RATE_LIMIT": "off"}  # the load generator is one client: no 429s
+    if args.database_url:
+        env |= {"DATABASE_URL": args.database_url, "BENCH_KEEP_DATABASE_URL": "1"}
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
+    import dash as dash_pkg
+
+    results: dict[str, Any] = {
+        "started_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "tree": tree_state(),
+        "mode": "quick" if args.quick else "full",
+        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}, dash {dash_pkg.__version__}, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, CPU {cpu_busy()}% busy before",
+        "backend": compare.backend(env),
+        "targets": compare.TARGETS,
+        "scales": {},
+    }
+    exit_code = 0
+    try:
+        for scale in [s.strip() for s in args.scales.split(",") if s.strip()]:
+            given = getattr(args, f"data_dir_{scale}", None)
+            data_dir = given.resolve() if given else tmp / f"data-{scale}"
+            try:
+                results["scales"][scale] = compare.run_scale(scale, env, data_dir, tmp, args.quick)
+            except Exception as exc:  # a failed scale is reported; the other still runs
+                exit_code = 1
+                log(f"[{scale}] FAILED: {type(exc).__name__}: {exc}")
+                results["scales"][scale] = {"error": f"{type(exc).__name__}: {exc}", "city": compare.SCALE_CITY[scale]}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    ok = {k: v for k, v in results["scales"].items() if "error" not in v}
+    if ok:
+        print(compare.render(results | {"scales": ok}), flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    log(f"results written to {args.json}")
     return exit_code
 
 

@@ -15,6 +15,11 @@ INCIDENTS_OVERLAY = html_pair(LAYERS["incidents"])
 DISTRICT_STYLE = {"color": "#5c6b7a", "weight": 1.2, "fillColor": "#8fa3b8", "fillOpacity": 0.06, "dashArray": "3 3"}
 
 
+def _format(url: str) -> str:
+    """dash-leaflet reads geobuf (protobuf) or GeoJSON by URL; the route's extension says which."""
+    return "geobuf" if url.split("?", 1)[0].endswith(".pbf") else "geojson"
+
+
 def city_map(
     map_id: str,
     center: tuple[float, float],
@@ -39,6 +44,7 @@ def city_map(
         dl.Overlay(
             dl.GeoJSON(
                 url=urls["roads"],
+                format=_format(urls["roads"]),
                 id=f"{map_id}-traffic",
                 hideout=hideouts["traffic"],
                 style=ns("roadStyle"),
@@ -50,6 +56,7 @@ def city_map(
         dl.Overlay(
             dl.GeoJSON(
                 url=urls["parking"],
+                format=_format(urls["parking"]),
                 id=f"{map_id}-parking",
                 hideout=hideouts["parking"],
                 pointToLayer=ns("lotToLayer"),
@@ -64,6 +71,7 @@ def city_map(
         dl.Overlay(
             dl.GeoJSON(
                 url=urls["air_quality"],
+                format=_format(urls["air_quality"]),
                 id=f"{map_id}-air",
                 hideout=hideouts["air_quality"],
                 pointToLayer=ns("stationToLayer"),

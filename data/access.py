@@ -7,8 +7,10 @@ SimpleCache by default and RedisCache when REDIS_URL is set (shared across gunic
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -184,8 +186,16 @@ def _stale_mask(observed_at: np.ndarray, at: int, stale_minutes: int) -> list[in
 
 @cache.memoize()
 def _traffic_values(city: str, bucket: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
+    base = dict(_traffic_base(city, bucket, revision))
+    observed = base.pop("_observed")
+    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+
+
+@cache.memoize()
+def _traffic_base(city: str, bucket: int, revision: int) -> dict[str, Any]:
     engine = _engine()
-    segs = store.sensors(engine, "traffic", city)
+    segs = _sensor_frame(city, "traffic", static_version(city))
     found = store.latest_bucket_at_or_before(engine, "traffic", city, bucket)
     obs = store.observations(engine, "traffic", city, found) if found is not None else pd.DataFrame()
     frame = segs[["id", "free_flow_kmh", "length_m"]].merge(
@@ -212,7 +222,7 @@ def _traffic_values(city: str, bucket: int, at: int, revision: int, stale_minute
         "n": len(frame),
         "ci": [None if math.isnan(x) else round(float(x), 2) for x in index],
         "speed": [None if math.isnan(x) else round(float(x), 1) for x in speed],
-        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "_observed": np.nan_to_num(observed, nan=0),
         "kpi": {
             "index": network,
             "speed": float(np.average(speed[has], weights=lengths[has])) if has.any() else None,
@@ -223,8 +233,16 @@ def _traffic_values(city: str, bucket: int, at: int, revision: int, stale_minute
 
 @cache.memoize()
 def _parking_values(city: str, bucket: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
+    base = dict(_parking_base(city, bucket, revision))
+    observed = base.pop("_observed")
+    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+
+
+@cache.memoize()
+def _parking_base(city: str, bucket: int, revision: int) -> dict[str, Any]:
     engine = _engine()
-    lots = store.sensors(engine, "parking", city)
+    lots = _sensor_frame(city, "parking", static_version(city))
     found = store.latest_bucket_at_or_before(engine, "parking", city, bucket)
 
     def at_bucket(b: int | None) -> pd.Series:
@@ -266,7 +284,7 @@ def _parking_values(city: str, bucket: int, at: int, revision: int, stale_minute
         "free": free,
         "turnover": turn,
         "forecast_free": forecast,
-        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "_observed": np.nan_to_num(observed, nan=0),
         "kpi": {
             "occupancy": float(occupied[has].sum() / capacity[has].sum() * 100) if has.any() else None,
             "free": int(capacity[has].sum() - occupied[has].sum()) if has.any() else None,
@@ -277,6 +295,14 @@ def _parking_values(city: str, bucket: int, at: int, revision: int, stale_minute
 
 @cache.memoize()
 def _air_values(city: str, hour: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
+    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
+    base = dict(_air_base(city, hour, revision))
+    observed = base.pop("_observed")
+    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+
+
+@cache.memoize()
+def _air_base(city: str, hour: int, revision: int) -> dict[str, Any]:
     engine = _engine()
     stations = store.sensors(engine, "air_quality", city)
     found = store.latest_bucket_at_or_before(engine, "air_quality", city, hour)
@@ -305,7 +331,7 @@ def _air_values(city: str, hour: int, at: int, revision: int, stale_minutes: int
     return {
         "n": len(rows),
         "stations": rows,
-        "stale": _stale_mask(np.nan_to_num(observed, nan=0), at, stale_minutes),
+        "_observed": np.nan_to_num(observed, nan=0),
         "kpi": {
             "aqi": city_aqi.aqi,
             "level": city_aqi.level.level if city_aqi.level else None,
@@ -390,8 +416,8 @@ def _incidents(city: str, at: int, revision: int) -> dict[str, Any]:
         "district": district_idx.tolist(),
         "sim": open_rows["simulated"].astype(int).tolist(),
         "ops": (open_rows["crew"] == "operator").astype(int).tolist(),
-        # Seconds to the next SLA deadline (negative: overdue), None when no deadline is left.
-        "due": [None if np.isnan(d) else int(d - at) for d in due],
+        # When the next SLA deadline falls (epoch seconds), None when no deadline is left.
+        "due_at": [None if np.isnan(d) else int(d) for d in due],
         "breach": breach.astype(int).tolist(),
         "kpi": {
             "open": len(open_rows),
@@ -533,7 +559,7 @@ def alerts(city: str, at: int) -> list[Alert]:
     """Operator alerts derived from the data at `at`, most urgent first."""
     values, inc = live_values(city, at), incidents(city, at)
     found: list[Alert] = []
-    overdue = [s for s, due in zip(inc["status"], inc["due"], strict=True) if due is not None and due < 0]
+    overdue = [s for s, due in zip(inc["status"], inc["due_at"], strict=True) if due is not None and due < at]
     if overdue.count(0):
         found.append(Alert("sla_ack_breach", "critical", overdue.count(0)))
     if overdue.count(1):
@@ -756,3 +782,181 @@ def incident_focus(incident_id: str | int) -> dict[str, Any] | None:
     except (TypeError, ValueError):
         return None
     return {"city": row["city"], "lon": row["lon"], "lat": row["lat"]} if row else None
+
+
+# --- geobuf geometry and live deltas (large scale) -----------------------------------------------
+
+
+def geometry_geobuf(city: str, layer: str) -> bytes:
+    """Geobuf (protobuf) bytes of `geometry_json`, the form dash-leaflet's GeoJSON(format="geobuf") reads.
+
+    Encoding 100,000 features takes seconds, so the bytes are kept in memory and in DATA_DIR/geobuf/
+    (shared by the gunicorn workers and across restarts), named by the static data version.
+    """
+    key = get_city(city).key
+    if layer not in GEOMETRY_LAYERS:
+        raise KeyError(layer)
+    return _geobuf_bytes(key, layer, static_version(key))
+
+
+@functools.lru_cache(maxsize=32)
+def _geobuf_bytes(city: str, layer: str, version: str) -> bytes:
+    import geobuf
+
+    folder = load_settings().data_dir / "geobuf"
+    path = folder / f"{city}-{layer}-{version}.pbf"
+    if path.exists():
+        return path.read_bytes()
+    body = geobuf.encode(json.loads(_geometry.uncached(city, layer, version)), 6)  # not kept: 25 MB at scale
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(body)
+    tmp.replace(path)  # atomic: a concurrent worker reads either nothing or the whole file
+    return body
+
+
+@functools.lru_cache(maxsize=16)
+def _sensor_frame(city: str, layer: str, version: str) -> pd.DataFrame:
+    """A city's sensors of `layer` without geometry, read once per static version (100,000 segments at
+    SIM_SCALE=shanghai took ~1 s to read on every recomputation). Callers must not modify it."""
+    frame = store.sensors(_engine(), layer, city)
+    return frame.drop(columns=["coords"], errors="ignore")
+
+
+LIVE_ARRAYS = {
+    "traffic": ("ci", "speed"),
+    "parking": ("occ", "free", "turnover", "forecast_free"),
+    "air_quality": ("stations",),
+}
+INCIDENT_ROW = ("kind", "sev", "status", "lon", "lat", "district", "sim", "ops", "breach", "due_at")
+SNAPSHOT_TIMEOUT = 120  # a browser refreshes every REFRESH_SECONDS: an older base is rarely asked for
+
+
+def live_values_since(city: str, at: int, have: dict[str, str] | None = None) -> dict[str, Any]:
+    """The map's live values at `at`, each layer as a delta against the snapshot the browser has.
+
+    `have` maps layer -> the version token (`v`) of the values the browser holds. A layer whose base
+    snapshot is still cached comes back as {"v", "base", "n", "changes": {field: [indices, values]},
+    "stale_add", "stale_del"} (incidents: {"v", "base", "remove", "rows", "age_shift", lookups});
+    otherwise in full, as `live_values` gives it, plus its "v". Snapshots live in the app cache (so
+    in Redis, shared by every worker, when REDIS_URL is set).
+    """
+    key = get_city(city).key
+    settings = load_settings()
+    states = store.feed_states(_engine(), key)
+    rev = {layer: states.get(layer, (0, None))[0] for layer in store.LAYERS}
+    at_key = at // settings.refresh_seconds * settings.refresh_seconds
+    version = static_version(key)
+    values = live_values(key, at)
+    values["incidents"] = incidents(key, at)
+    tokens = {
+        "traffic": f"{floor_bucket(at)}",
+        "parking": f"{floor_bucket(at)}",
+        "air_quality": f"{floor_bucket(at, HOUR)}",
+        "incidents": "",
+    }
+    have = have or {}
+    out: dict[str, Any] = {"at": values["at"]}
+    for layer, part in tokens.items():
+        token = f"{key}:{layer}:{version}:{part}:{at_key}:{rev[layer]}:{settings.stale_minutes}"
+        new = {k: v for k, v in values[layer].items() if k != "kpi"}
+        cache.add(f"snap:{token}", new, timeout=SNAPSHOT_TIMEOUT)
+        base_token = have.get(layer)
+        base = cache.get(f"snap:{base_token}") if isinstance(base_token, str) and base_token else None
+        if base_token == token:
+            out[layer] = {"v": token, "base": token, "n": new.get("n"), "changes": {}, "stale_add": [], "stale_del": []}
+            if layer == "incidents":
+                out[layer] = {"v": token, "base": token, "remove": [], "rows": _incident_rows(new, []), "age_shift": 0}
+        elif base is None:
+            out[layer] = new | {"v": token}
+        elif layer == "incidents":
+            out[layer] = incident_delta(base, new) | {"v": token, "base": base_token}
+        elif base.get("n") != new.get("n"):
+            out[layer] = new | {"v": token}
+        else:
+            out[layer] = array_delta(base, new, LIVE_ARRAYS[layer]) | {"v": token, "base": base_token}
+    return out
+
+
+def array_delta(old: dict[str, Any], new: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Changed entries of aligned arrays: {"n", "changes": {field: [indices, values]}, "stale_add", "stale_del"}."""
+    changes = {}
+    for field in fields:
+        a, b = old[field], new[field]
+        idx = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if idx:
+            changes[field] = [idx, [b[i] for i in idx]]
+    was, now = set(old["stale"]), set(new["stale"])
+    return {"n": new["n"], "changes": changes, "stale_add": sorted(now - was), "stale_del": sorted(was - now)}
+
+
+def apply_array_delta(old: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """What the browser does with `array_delta` (assets/citybrain.js applyLive): old + delta = new."""
+    out = {k: (list(v) if isinstance(v, list) else v) for k, v in old.items()}
+    for field, (idx, vals) in delta["changes"].items():
+        for i, v in zip(idx, vals, strict=True):
+            out[field][i] = v
+    out["stale"] = sorted((set(old["stale"]) - set(delta["stale_del"])) | set(delta["stale_add"]))
+    out["n"] = delta["n"]
+    return out
+
+
+def _incident_rows(inc: dict[str, Any], positions: list[int] | None) -> dict[str, Any]:
+    pos = range(len(inc["id"])) if positions is None else positions
+    return {col: [inc[col][p] for p in pos] for col in ("id", "age", *INCIDENT_ROW)}
+
+
+def incident_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Open incidents by id: ids gone, rows new or changed (ages move by `age_shift` for the rest)."""
+
+    def rows(inc: dict[str, Any]) -> dict[int, tuple]:
+        names = {"kind": inc["kinds"], "district": inc["districts"], "status": inc["statuses"]}
+        cols = [[names[c][x] for x in inc[c]] if c in names else inc[c] for c in INCIDENT_ROW]
+        return dict(zip(inc["id"], zip(*cols, strict=True), strict=True)) if inc["id"] else {}
+
+    before, after = rows(old), rows(new)
+    old_age = dict(zip(old["id"], old["age"], strict=True))
+    shift = next((a - old_age[i] for i, a in zip(new["id"], new["age"], strict=True) if i in old_age), 0)
+    changed = [
+        p
+        for p, (i, a) in enumerate(zip(new["id"], new["age"], strict=True))
+        if before.get(i) != after[i] or old_age.get(i, a - shift) != a - shift
+    ]
+    return {
+        "remove": [i for i in old["id"] if i not in after],
+        "rows": _incident_rows(new, changed),
+        "age_shift": shift,
+        "kinds": new["kinds"],
+        "statuses": new["statuses"],
+        "districts": new["districts"],
+    }
+
+
+def apply_incident_delta(old: dict[str, Any], delta: dict[str, Any]) -> dict[int, tuple]:
+    """Old open incidents + delta, as {id: (age, kind, sev, status, lon, lat, district, sim, ops, breach,
+    due_at)} with names."""
+
+    def named(inc: dict[str, Any], rows: dict[str, Any], k: int) -> tuple:
+        return (
+            rows["age"][k],
+            inc["kinds"][rows["kind"][k]],
+            rows["sev"][k],
+            inc["statuses"][rows["status"][k]],
+            rows["lon"][k],
+            rows["lat"][k],
+            inc["districts"][rows["district"][k]],
+            rows["sim"][k],
+            rows["ops"][k],
+            rows["breach"][k],
+            rows["due_at"][k],
+        )
+
+    gone = set(delta["remove"])
+    out = {}
+    for k, i in enumerate(old["id"]):
+        if i not in gone:
+            row = named(old, old, k)
+            out[i] = (row[0] + delta["age_shift"], *row[1:])
+    for k, i in enumerate(delta["rows"]["id"]):
+        out[i] = named(delta, delta["rows"], k)
+    return out

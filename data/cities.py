@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class City:
     aq_stations: int = 20
     # Perceived events a day; Hangzhou's ~30,000 comes from the report (ch. 3.2.1.2), the others scaled.
     events_per_day: int = 12000
+    # Set only at a larger simulation scale (SIM_SCALE, see SCALES); None keeps the defaults.
+    total_spaces: int | None = None
+    scale: str = "default"
+    obs_hours: tuple[tuple[str, float], ...] = ()  # observation history kept per layer (hours); () = default
+    incident_days: int | None = None  # incident history kept (days); None = RETENTION_DAYS
 
 
 CITIES: dict[str, City] = {
@@ -35,6 +41,51 @@ CITIES: dict[str, City] = {
 }
 
 DEFAULT_CITY = "hangzhou"
+
+# SIM_SCALE=shanghai: Shanghai at the size of a real megacity command centre (issue 8). Keeping 15-min
+# traffic for 100,000 segments over 30 days would be 288M rows, so at this scale the store keeps
+# traffic for the last 3 hours, parking for the last 26 hours (turnover and "same time yesterday"
+# need a day), air quality for the default 7 days, and incidents for 30 days.
+SCALES: dict[str, dict] = {
+    "shanghai": {
+        "city": "shanghai",
+        "segments": 100_000,
+        "parking_lots": 20_000,
+        "total_spaces": 1_000_000,
+        "aq_stations": 200,
+        "events_per_day": 30_000,
+        "obs_hours": (("traffic", 3), ("parking", 26), ("air_quality", 7 * 24)),
+        "incident_days": 30,
+    }
+}
+
+
+def scaled_city(scale: str, fraction: float = 1.0) -> City:
+    """The city of `scale` at that scale; `fraction` shrinks its counts (tests run it in seconds)."""
+    spec = dict(SCALES[scale])
+    key = spec.pop("city")
+    for field in ("segments", "parking_lots", "total_spaces", "aq_stations", "events_per_day"):
+        spec[field] = max(1, round(spec[field] * fraction))
+    return replace(_BASE[key], scale=scale, **spec)
+
+
+def _apply_scale(cities: dict[str, City], scale: str) -> dict[str, City]:
+    if scale in ("", "default"):
+        return cities
+    if scale not in SCALES:
+        raise SystemExit(f"SIM_SCALE must be 'default' or one of {', '.join(SCALES)}, got {scale!r}")
+    scaled = scaled_city(scale)
+    return cities | {scaled.key: scaled}
+
+
+_BASE = dict(CITIES)
+CITIES.update(_apply_scale(CITIES, os.environ.get("SIM_SCALE", "default").strip().lower()))
+
+
+def set_scale(scale: str) -> None:
+    """Switch the simulation scale in this process (CITIES is updated in place, so importers see it)."""
+    os.environ["SIM_SCALE"] = scale
+    CITIES.update(_apply_scale(dict(_BASE), scale.strip().lower()))
 
 
 class UnknownCityError(ValueError):

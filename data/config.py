@@ -35,6 +35,7 @@ class Settings:
     cache_timeout: int
     ingest_api_keys: tuple[str, ...]
     ingest_max_bytes: int
+    sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/cities.py SCALES)
 
     @property
     def sqlite_path(self) -> Path:
@@ -59,4 +60,5 @@ def load_settings() -> Settings:
         cache_timeout=_int("CACHE_TIMEOUT", 600),
         ingest_api_keys=tuple(k.strip() for k in os.environ.get("INGEST_API_KEYS", "").split(",") if k.strip()),
         ingest_max_bytes=_int("INGEST_MAX_BYTES", 5 * 1024 * 1024),
+        sim_scale=os.environ.get("SIM_SCALE", "default").strip().lower() or "default",
     )

@@ -14,8 +14,9 @@ import math
 from pathlib import Path
 
 import numpy as np
+import shapely
 from shapely import STRtree, points
-from shapely.geometry import LineString, Point
+from shapely.geometry import Point
 from shapely.prepared import prep
 
 from data.cities import City
@@ -79,12 +80,17 @@ def district_lookup(city: City):
 
 
 def synthetic_roads(city: City) -> list[dict]:
-    """A jittered lattice of roads around the centre, clipped to the city outline."""
+    """A jittered lattice of roads around the centre, clipped to the city outline (vectorised).
+
+    At a larger simulation scale (SIM_SCALE) the lattice is denser and trimmed to exactly
+    `city.segments`, nearest the centre first.
+    """
     rng = _rng(city, 1)
-    outline = prep(city_outline(city.key))
+    outline = city_outline(city.key)
+    shapely.prepare(outline)
     n = math.ceil(math.sqrt(city.segments / 2)) + 1
+    spacing = 650.0 if city.scale == "default" else 650.0 * max(0.25, min(1.0, 2 * math.sqrt(2000 / city.segments)))
     while True:
-        spacing = 650.0
         half = (n - 1) * spacing / 2
         grid = np.arange(n) * spacing - half
         gx, gy = np.meshgrid(grid, grid)
@@ -94,64 +100,66 @@ def synthetic_roads(city: City) -> list[dict]:
         gx = gx + rng.normal(0, spacing * 0.12, gx.shape)
         gy = gy + rng.normal(0, spacing * 0.12, gy.shape)
         lon, lat = _to_lonlat(city, gx, gy)
-        inside = np.vectorize(lambda x, y: outline.contains(Point(x, y)))(lon, lat)
-        edges = []
-        for i in range(n):
-            for j in range(n):
-                for di, dj in ((0, 1), (1, 0)):
-                    a, b = (i, j), (i + di, j + dj)
-                    if b[0] < n and b[1] < n and inside[a] and inside[b]:
-                        edges.append((a, b, i if di == 0 else j))
-        if len(edges) >= city.segments:
+        inside = shapely.contains_xy(outline, lon, lat)
+        # Candidate edges in (i, j, direction) order: direction 0 joins (i, j)-(i, j+1), 1 joins (i, j)-(i+1, j).
+        ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        i_next, j_next = np.minimum(ii + 1, n - 1), np.minimum(jj + 1, n - 1)
+        valid = np.stack(
+            [(jj + 1 < n) & inside & inside[ii, j_next], (ii + 1 < n) & inside & inside[i_next, jj]], axis=-1
+        ).reshape(-1)
+        ai = np.stack([ii, ii], axis=-1).reshape(-1)[valid]
+        aj = np.stack([jj, jj], axis=-1).reshape(-1)[valid]
+        bi = np.stack([ii, ii + 1], axis=-1).reshape(-1)[valid]
+        bj = np.stack([jj + 1, jj], axis=-1).reshape(-1)[valid]
+        line = np.stack([ii, jj], axis=-1).reshape(-1)[valid]
+        if len(line) >= city.segments:
             break
         n += 2
-    lookup = district_lookup(city)
-    mid_lon = np.array([(lon[a] + lon[b]) / 2 for a, b, _ in edges])
-    mid_lat = np.array([(lat[a] + lat[b]) / 2 for a, b, _ in edges])
-    districts = lookup(mid_lon, mid_lat)
-    centre_line = n // 2
+    bi, bj = np.minimum(bi, n - 1), np.minimum(bj, n - 1)
+    if city.scale != "default":  # exactly `segments`, the ones nearest the centre
+        dist = np.hypot(gx[ai, aj] + gx[bi, bj], gy[ai, aj] + gy[bi, bj])
+        keep = np.sort(np.argsort(dist, kind="stable")[: city.segments])
+        ai, aj, bi, bj, line = ai[keep], aj[keep], bi[keep], bj[keep], line[keep]
+    a_lon, a_lat, b_lon, b_lat = lon[ai, aj], lat[ai, aj], lon[bi, bj], lat[bi, bj]
+    mid_lon, mid_lat = (a_lon + b_lon) / 2, (a_lat + b_lat) / 2
+    districts = district_lookup(city)(mid_lon, mid_lat)
+    offset = np.abs(line - n // 2)
+    road_class = np.select(
+        [offset % 12 == 6, offset % 4 == 0, offset % 2 == 0], ["motorway", "primary", "secondary"], "local"
+    ).tolist()
+    bend = rng.normal(0, 0.00025, (len(line), 2))
+    xs = np.stack([a_lon, mid_lon + bend[:, 0], b_lon], axis=1).tolist()
+    ys = np.stack([a_lat, mid_lat + bend[:, 1], b_lat], axis=1).tolist()
+    horizontal = (ai == bi).tolist()
+    lines = (line + 1).tolist()
+    rounded = [[[round(x, 6), round(y, 6)] for x, y in zip(xk, yk, strict=True)] for xk, yk in zip(xs, ys, strict=True)]
+    lengths = _lengths_m(np.asarray(rounded, dtype=float)).tolist()
     rows = []
-    for k, (a, b, line) in enumerate(edges):
-        offset = abs(line - centre_line)
-        road_class = (
-            "motorway"
-            if offset % 12 == 6
-            else "primary"
-            if offset % 4 == 0
-            else "secondary"
-            if offset % 2 == 0
-            else "local"
-        )
-        free_flow, lanes = ROAD_CLASS_SPEC[road_class]
-        bend = rng.normal(0, 0.00025, 2)
-        coords = [
-            [round(float(lon[a]), 6), round(float(lat[a]), 6)],
-            [round(float(mid_lon[k] + bend[0]), 6), round(float(mid_lat[k] + bend[1]), 6)],
-            [round(float(lon[b]), 6), round(float(lat[b]), 6)],
-        ]
-        horizontal = a[0] == b[0]
-        axis_zh, axis_en = ("东西", "E-W") if horizontal else ("南北", "N-S")
+    for k, coords in enumerate(rounded):
+        axis_zh, axis_en = ("东西", "E-W") if horizontal[k] else ("南北", "N-S")
+        free_flow, lanes = ROAD_CLASS_SPEC[road_class[k]]
+        (x0, y0), (x1, y1), (x2, y2) = coords
         rows.append(
             {
                 "city": city.key,
-                "name": f"合成{axis_zh}{line + 1}路 / Synthetic {axis_en} road {line + 1}",
-                "road_class": road_class,
+                "name": f"合成{axis_zh}{lines[k]}路 / Synthetic {axis_en} road {lines[k]}",
+                "road_class": road_class[k],
                 "lanes": lanes,
                 "free_flow_kmh": free_flow,
-                "length_m": _length_m(coords),
+                "length_m": lengths[k],
                 "district": districts[k],
-                "coords": json.dumps(coords),
+                "coords": f"[[{x0!r}, {y0!r}], [{x1!r}, {y1!r}], [{x2!r}, {y2!r}]]",  # = json.dumps(coords)
                 "synthetic": True,
             }
         )
     return rows
 
 
-def _length_m(coords: list[list[float]]) -> float:
-    line = LineString(coords)
-    lat0 = math.radians(coords[0][1])
-    scaled = LineString([(x * math.cos(lat0), y) for x, y in line.coords])
-    return round(scaled.length * METRES_PER_DEG_LAT, 1)
+def _lengths_m(xy: np.ndarray) -> np.ndarray:
+    """Lengths (m, 0.1 m) of polylines given as an array (lines, points, lon/lat)."""
+    cos0 = np.cos(np.radians(xy[:, 0, 1]))[:, None]
+    dx, dy = np.diff(xy[:, :, 0], axis=1) * cos0, np.diff(xy[:, :, 1], axis=1)
+    return np.round(np.sqrt(dx * dx + dy * dy).sum(axis=1) * METRES_PER_DEG_LAT, 1)
 
 
 def parking_lots(city: City, roads: list[dict]) -> list[dict]:
@@ -162,7 +170,13 @@ def parking_lots(city: City, roads: list[dict]) -> list[dict]:
     lat = mids[:, 1] + rng.normal(0, 0.0008, len(picks))
     kinds = rng.choice(len(LOT_KINDS), size=len(picks), p=LOT_KIND_WEIGHTS)
     raw = rng.lognormal(0.0, 0.8, len(picks)) * np.where(kinds == 3, 0.15, 1.0)
-    capacity = np.maximum(20, np.round(raw / raw.sum() * TOTAL_SPACES[city.key])).astype(int)
+    total = city.total_spaces or TOTAL_SPACES[city.key]
+    if city.scale == "default":
+        capacity = np.maximum(20, np.round(raw / raw.sum() * total)).astype(int)
+    else:  # at scale the lots add up to `total_spaces` (a floor of 5 spaces each, then by share)
+        floor = min(5, total // len(picks))
+        capacity = floor + np.floor(raw / raw.sum() * (total - floor * len(picks))).astype(int)
+        capacity[: total - int(capacity.sum())] += 1
     lat0, lon0 = city.center
     dist_km = np.hypot((lon - lon0) * 111.32 * math.cos(math.radians(lat0)), (lat - lat0) * 111.32)
     tariff = np.clip(np.round(12 - dist_km * 0.6 + rng.normal(0, 1, len(picks))), 2, 15)

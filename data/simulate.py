@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from data import sensors, store
-from data.cities import CITIES, City
+from data.cities import CITIES, SCALES, City, set_scale
 
 HISTORY_DAYS = 7
 RETENTION_DAYS = 8
@@ -335,19 +336,30 @@ def advance_city(
 
     On a city with no data, only `history_days` are written; `backfill_city` adds the older part.
     """
+    if city.scale != "default" and progress is None:  # a live tick: a scaled city updates once a minute
+        if now - _last_live_tick.get(city.key, 0.0) < SCALE_TICK_SECONDS:
+            return
+        _last_live_tick[city.key] = now
     current = floor_bucket(now)
     last = int(store.get_meta(engine, f"sim_closed:{city.key}") or 0)
+    if city.scale != "default":  # at scale, never more traffic history than the city keeps
+        history_days = min(history_days, obs_hours(city, "traffic") / 24)
     first = max(last + B, floor_bucket(now - history_days * DAY))
     if last == 0 or last + B < floor_bucket(now - HISTORY_DAYS * DAY):
         store.set_meta(engine, f"sim_oldest:{city.key}", str(first))
     counts = _write_buckets(engine, city, first, current + B, now)
     store.set_meta(engine, f"sim_closed:{city.key}", str(current - B))
+    if city.scale != "default" and current - B > last:
+        trim_city(engine, city, now)
     if progress:
         progress(f"  {city.name_en}: {counts}")
 
 
 def backfill_city(engine: Engine, city: City, now: float, progress: Progress | None = None) -> None:
     """Add the history older than what `advance_city` wrote, up to HISTORY_DAYS back."""
+    if city.scale != "default":
+        scale_history(engine, city, now, progress)
+        return
     oldest_written = int(store.get_meta(engine, f"sim_oldest:{city.key}") or 0)
     start = floor_bucket(now - HISTORY_DAYS * DAY)
     if not oldest_written or oldest_written <= start:
@@ -358,7 +370,71 @@ def backfill_city(engine: Engine, city: City, now: float, progress: Progress | N
         progress(f"  {city.name_en} (older history): {counts}")
 
 
-def _write_buckets(engine: Engine, city: City, first: int, end: int, now: float) -> str:
+# --- scale (SIM_SCALE, data/cities.py SCALES) -----------------------------------------------------
+
+
+# A scaled city's live simulator tick rewrites 100,000 traffic rows and invalidates every cached view
+# of the city, so it runs once a minute (feeds at that scale typically report per minute), not every
+# REFRESH_SECONDS; the browser still asks every REFRESH_SECONDS and gets an empty delta in between.
+SCALE_TICK_SECONDS = 60.0
+_last_live_tick: dict[str, float] = {}
+
+
+def obs_hours(city: City, layer: str) -> float:
+    """Hours of `layer` observations the city keeps (HISTORY_DAYS unless it runs at a larger scale)."""
+    return float(dict(city.obs_hours).get(layer, HISTORY_DAYS * 24))
+
+
+def scale_history(engine: Engine, city: City, now: float, progress: Progress | None = None) -> None:
+    """A scaled city's older history, written once: parking and air quality back to their windows
+    (traffic keeps only what `advance_city` wrote) and incidents back `incident_days`."""
+    if store.get_meta(engine, f"scale_history:{city.key}") == city.scale:
+        return
+    oldest = int(store.get_meta(engine, f"sim_oldest:{city.key}") or floor_bucket(now))
+    parts = []
+    for layer in ("parking", "air_quality"):
+        start = floor_bucket(now - obs_hours(city, layer) * HOUR)
+        if start < oldest:
+            parts.append(_write_buckets(engine, city, start, oldest, now, layers=(layer,), with_incidents=False))
+    start = floor_bucket(now - (city.incident_days or RETENTION_DAYS) * DAY)
+    places = incident_places(_segments_frame(engine, city), store.sensors(engine, "parking", city.key))
+    written = 0
+    for chunk in range(start, oldest, DAY):  # a day a transaction keeps memory flat
+        written += _write_incidents(engine, city, places, range(chunk, min(chunk + DAY, oldest), B), now)
+    parts.append(f"{written:,} older incidents")
+    store.set_meta(engine, f"scale_history:{city.key}", city.scale)
+    if progress:
+        progress(f"  {city.name_en} ({city.scale} scale, older history): {'; '.join(parts)}")
+
+
+def trim_city(engine: Engine, city: City, now: float) -> None:
+    """Drop a scaled city's observations and incidents older than the windows it keeps."""
+    cutoffs = {layer: floor_bucket(now - obs_hours(city, layer) * HOUR) for layer in store.OBSERVATION_TABLES}
+    incident_cutoff = floor_bucket(now - (city.incident_days or RETENTION_DAYS) * DAY)
+    store.purge_city_before(engine, city.key, cutoffs, incident_cutoff)
+
+
+def _write_incidents(engine: Engine, city: City, places: IncidentPlaces, buckets: range, now: float) -> int:
+    """Insert the simulated incidents of past `buckets` that were reported by `now`; returns how many."""
+    reported_col = INCIDENT_COLUMNS.index("reported_at")
+    rows = [row for bucket in buckets for row in incidents_for_bucket(city, bucket, places) if row[reported_col] <= now]
+    if rows:
+        store.insert_incidents_once(engine, city.key, INCIDENT_COLUMNS, rows)
+    return len(rows)
+
+
+OBS_LAYERS = ("traffic", "parking", "air_quality")
+
+
+def _write_buckets(
+    engine: Engine,
+    city: City,
+    first: int,
+    end: int,
+    now: float,
+    layers: tuple[str, ...] = OBS_LAYERS,
+    with_incidents: bool = True,
+) -> str:
     """Write observations and incidents of buckets [first, end); `end` may include the live bucket."""
     segs = _segments_frame(engine, city)
     lots = store.sensors(engine, "parking", city.key)
@@ -366,36 +442,40 @@ def _write_buckets(engine: Engine, city: City, first: int, end: int, now: float)
     buckets = np.arange(first, end, B)
     t_eval = np.minimum(buckets + B, now).astype(float)
     observed = t_eval.astype(int)
-    newest = int(observed.max())
-    rows_t = _matrix_rows(city.key, buckets, segs["id"].to_numpy(), observed, traffic_speeds(city, segs, t_eval))
-    store.bulk_replace(
-        engine,
-        city.key,
-        "traffic",
-        ("city", "bucket", "segment_id", "speed_kmh", "observed_at"),
-        rows_t,
-        first,
-        end,
-        newest,
-    )
-    occupied, arrivals = parking_state(city, lots, t_eval)
-    rows_p = _matrix_rows(city.key, buckets, lots["id"].to_numpy(), observed, occupied, arrivals)
-    store.bulk_replace(
-        engine,
-        city.key,
-        "parking",
-        ("city", "bucket", "lot_id", "occupied", "arrivals", "observed_at"),
-        rows_p,
-        first,
-        end,
-        newest,
-    )
+    newest = int(observed.max()) if len(observed) else int(now)
+    rows_t: list[tuple] = []
+    rows_p: list[tuple] = []
+    if "traffic" in layers:
+        rows_t = _matrix_rows(city.key, buckets, segs["id"].to_numpy(), observed, traffic_speeds(city, segs, t_eval))
+        store.bulk_replace(
+            engine,
+            city.key,
+            "traffic",
+            ("city", "bucket", "segment_id", "speed_kmh", "observed_at"),
+            rows_t,
+            first,
+            end,
+            newest,
+        )
+    if "parking" in layers:
+        occupied, arrivals = parking_state(city, lots, t_eval)
+        rows_p = _matrix_rows(city.key, buckets, lots["id"].to_numpy(), observed, occupied, arrivals)
+        store.bulk_replace(
+            engine,
+            city.key,
+            "parking",
+            ("city", "bucket", "lot_id", "occupied", "arrivals", "observed_at"),
+            rows_p,
+            first,
+            end,
+            newest,
+        )
     # Air quality is hourly. A forward write rewrites the hour holding `first` (it may be partly
     # written); a backfill stops short of the hour holding `end`, which the forward write owns.
     backfill = end <= now
     hours = np.arange(floor_bucket(first, HOUR), floor_bucket(end, HOUR) if backfill else end, HOUR)
     rows_a: list[tuple] = []
-    if len(hours):
+    if len(hours) and "air_quality" in layers:
         t_hour = np.minimum(hours + HOUR, now).astype(float)
         conc = aq_concentrations(city, stations, t_hour)
         columns = store.POLLUTANT_COLUMNS
@@ -414,21 +494,23 @@ def _write_buckets(engine: Engine, city: City, first: int, end: int, now: float)
         )
     # Incidents: a bucket's events are drawn whole (deterministically) but stored only once reported;
     # the live bucket is redrawn each tick and only its newly reported events are added.
-    done = int(store.get_meta(engine, f"sim_incidents:{city.key}") or 0)
-    places = incident_places(segs, lots)
-    reported_col = INCIDENT_COLUMNS.index("reported_at")
-    incident_rows = [
-        row
-        for bucket in range(first, end, B)
-        if backfill or bucket > done
-        for row in incidents_for_bucket(city, bucket, places)
-        if row[reported_col] <= now
-    ]
-    if incident_rows:
-        store.insert_incidents_once(engine, city.key, INCIDENT_COLUMNS, incident_rows)
-    closed = min(end, floor_bucket(now)) - B
-    if closed > done:
-        store.set_meta(engine, f"sim_incidents:{city.key}", str(closed))
+    incident_rows: list[tuple] = []
+    if with_incidents:
+        done = int(store.get_meta(engine, f"sim_incidents:{city.key}") or 0)
+        places = incident_places(segs, lots)
+        reported_col = INCIDENT_COLUMNS.index("reported_at")
+        incident_rows = [
+            row
+            for bucket in range(first, end, B)
+            if backfill or bucket > done
+            for row in incidents_for_bucket(city, bucket, places)
+            if row[reported_col] <= now
+        ]
+        if incident_rows:
+            store.insert_incidents_once(engine, city.key, INCIDENT_COLUMNS, incident_rows)
+        closed = min(end, floor_bucket(now)) - B
+        if closed > done:
+            store.set_meta(engine, f"sim_incidents:{city.key}", str(closed))
     return (
         f"{len(buckets)} buckets, {len(rows_t):,} traffic, {len(rows_p):,} parking, {len(rows_a):,} air-quality "
         f"rows, {len(incident_rows):,} incidents"
@@ -466,6 +548,8 @@ def prepare(
     for city in ordered:
         started = time.perf_counter()
         advance_city(engine, city, now, progress, HISTORY_DAYS if city.key == first_city else 26 / 24)
+        if city.scale != "default":  # its whole (shorter) history now: the live views need it
+            scale_history(engine, city, now, progress)
         progress(f"    ({time.perf_counter() - started:.1f}s)")
     if full:
         backfill_all(engine, now, progress)
@@ -475,19 +559,36 @@ def backfill_all(engine: Engine, now: float | None = None, progress: Progress = 
     now = time.time() if now is None else now
     for city in CITIES.values():
         backfill_city(engine, city, now, progress)
-    store.purge_before(engine, floor_bucket(now - RETENTION_DAYS * DAY))
+    if all(city.scale == "default" for city in CITIES.values()):
+        store.purge_before(engine, floor_bucket(now - RETENTION_DAYS * DAY))
+        return
+    for city in CITIES.values():  # a scaled city keeps its own windows (incidents longer, traffic shorter)
+        if city.scale != "default":
+            trim_city(engine, city, now)
+        else:
+            cutoff = floor_bucket(now - RETENTION_DAYS * DAY)
+            store.purge_city_before(engine, city.key, dict.fromkeys(store.OBSERVATION_TABLES, cutoff), cutoff)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Prepare the simulated history (and optionally keep it live).")
     parser.add_argument("--live", action="store_true", help="keep producing live data until interrupted")
     parser.add_argument("--tick", type=float, default=10.0, help="seconds between live ticks")
+    parser.add_argument(
+        "--scale", choices=["default", *SCALES], help="simulation scale (default: the SIM_SCALE setting)"
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        set_scale(args.scale)
     engine = store.get_engine()
     started = time.perf_counter()
     print("Preparing simulated data (SIMULATED, see README) ...", flush=True)
     prepare(engine, progress=lambda m: print(m, flush=True))
-    print(f"Ready in {time.perf_counter() - started:.1f}s", flush=True)
+    size = ""
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        path = engine.url.database
+        size = f", database {sum(os.path.getsize(p) for p in (path, path + '-wal') if os.path.exists(p)) / 1e6:,.0f} MB"
+    print(f"Ready in {time.perf_counter() - started:.1f}s{size}", flush=True)
     while args.live:
         time.sleep(args.tick)
         for city in CITIES.values():

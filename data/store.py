@@ -902,3 +902,12 @@ def ingest_history(engine: Engine, since: int) -> pd.DataFrame:
 
 def latest_rejections(engine: Engine, limit: int = 50) -> pd.DataFrame:
     return read_frame(engine, select(ingest_rejection).order_by(ingest_rejection.c.id.desc()).limit(limit))
+
+
+def purge_city_before(engine: Engine, city: str, observation_cutoffs: Mapping[str, int], incident_cutoff: int) -> None:
+    """Delete one city's observations older than a per-layer cutoff, and its incidents older than another."""
+    with engine.begin() as conn:
+        for layer, cutoff in observation_cutoffs.items():
+            table = OBSERVATION_TABLES[layer]
+            conn.execute(table.delete().where(table.c.city == city, table.c.bucket < cutoff))
+        conn.execute(incident.delete().where(incident.c.city == city, incident.c.reported_at < incident_cutoff))

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 import dash
+import flask
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_list
@@ -159,6 +160,8 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
     window = access.history_window()
     version = access.static_version(info.key)
     urls = {layer: f"/geo/{info.key}/{layer}.json?v={version}" for layer in access.GEOMETRY_LAYERS}
+    # The sensor layers travel as geobuf (smaller, decoded faster: 100,000 roads at SIM_SCALE=shanghai).
+    urls |= {layer: f"/geo/{info.key}/{layer}.pbf?v={version}" for layer in ("roads", "parking", "air_quality")}
     marks = {
         step: access.local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)
     }
@@ -174,7 +177,8 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
             dcc.Store(id=f"{P}-tick-panels"),
             dcc.Store(id=f"{P}-busy-map", data=False),
             dcc.Store(id=f"{P}-busy-panels", data=False),
-            dcc.Store(id=f"{P}-incident-meta", data=_incident_meta()),
+            # At a larger simulation scale (SIM_SCALE) incidents are clustered in the browser.
+            dcc.Store(id=f"{P}-incident-meta", data=_incident_meta() | {"cluster": info.scale != "default"}),
             dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
             html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-overlays-applied", hidden=True),
@@ -296,8 +300,8 @@ def refresh_map(_n: int, mode: str, step: int, city: str):
         t("China Standard Time", "北京时间"),
     ]
     try:
-        values = access.live_values(city, at)
-        values["incidents"] = access.incidents(city, at)
+        # Each layer in full, or only what changed since the version the browser says it has.
+        payload = access.live_values_since(city, at, _have())
     except Exception:
         log.exception("map refresh failed for %s at %s", city, at)
         return no_update, [
@@ -305,14 +309,17 @@ def refresh_map(_n: int, mode: str, step: int, city: str):
             " · ",
             html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error"),
         ]
-    payload = {
-        "at": at,
-        "traffic": _strip(values["traffic"]),
-        "parking": _strip(values["parking"]),
-        "air_quality": _strip(values["air_quality"]),
-        "incidents": _strip(values["incidents"]),
-    }
+    payload["at"] = at
     return payload, label
+
+
+def _have() -> dict[str, str] | None:
+    """Version tokens of the values the browser holds, per layer. assets/citybrain.js `requestPre` adds
+    them to the refresh request as an extra top-level key "cb_have" (Dash ignores it; not a declared
+    State, so a request without it, e.g. from another client, gets every layer in full)."""
+    body = flask.request.get_json(silent=True) if flask.has_request_context() else None
+    have = body.get("cb_have") if isinstance(body, dict) else None
+    return {k: v for k, v in have.items() if isinstance(v, str)} if isinstance(have, dict) else None
 
 
 def _strip(layer: dict[str, Any]) -> dict[str, Any]:
