@@ -41,13 +41,13 @@ def _choose(page, dropdown: str, text: str) -> None:
 
 
 def test_operator_takes_an_incident_from_new_to_closed(served_app, page):
-    _report_incident(served_app)
+    ref = _report_incident(served_app)
+    listed = page.context.request.get(served_app + "/api/v1/incidents?city=hangzhou&status=new").json()
+    wanted = next(r["id"] for r in listed["incidents"] if r["ref"] == ref)
     page.goto(served_app + "/incidents?city=hangzhou")
     page.wait_for_function(GRID_READY, timeout=FIRST_LOAD_MS)
     assert "operator" in page.inner_text("#app-user")
-    # The newest accident is critical and unacknowledged: the SLA column sorts it to the top.
-    row = page.locator("#inc-grid .ag-center-cols-container .ag-row").filter(has_text="交通事故").first
-    row.locator(".ag-cell[col-id='kind']").click()
+    page.locator(f"#inc-grid .ag-center-cols-container .ag-row[row-id='{wanted}'] .ag-cell[col-id='kind']").click()
     page.wait_for_selector("#inc-detail .status-chip")
     assert "新事件" in page.inner_text("#inc-detail .status-chip")
     incident_id = page.inner_text("#inc-detail .detail-title").split("#")[-1].strip()
