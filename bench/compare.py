@@ -37,10 +37,12 @@ from run import (
     Client,
     Dash,
     Server,
+    auth_headers,
     free_port,
     gunicorn_path,
     gz,
     log,
+    make_bench_user,
     summary_ms,
 )
 
@@ -91,6 +93,7 @@ def prepare(env: dict[str, str], data_dir: Path) -> dict[str, Any]:
     if proc.returncode:
         raise RuntimeError(f"prepare failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     seconds = time.perf_counter() - started
+    make_bench_user(env)
     db = data_dir / "citybrain.sqlite"
     size = sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists()) if "DATABASE_URL" not in env else None
     return {"seconds": round(seconds, 1), "db_bytes": size, "log": proc.stdout.strip().splitlines()[-20:]}
@@ -288,7 +291,9 @@ def measure_pages(pages: dict[str, tuple[str, str]], loads: int) -> dict[str, An
         try:
             for _ in range(loads):
                 for name, (url, ready) in pages.items():
-                    context = browser.new_context(viewport={"width": 1600, "height": 900})
+                    context = browser.new_context(
+                        viewport={"width": 1600, "height": 900}, extra_http_headers=auth_headers()
+                    )
                     page = context.new_page()
                     run: dict[str, Any] = {}
                     try:

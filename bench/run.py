@@ -200,12 +200,33 @@ class Reply:
     wire_bytes: int = 0  # body bytes as sent on the wire
 
 
+def auth_headers() -> dict[str, str]:
+    """The operator pages and callbacks need a signed-in user: the bench signs its requests."""
+    token = os.environ.get("BENCH_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def make_bench_user(env: dict[str, str]) -> None:
+    """An operator account with a bearer token in the bench's store; the token goes to BENCH_TOKEN."""
+
+    def users(*args: str, stdin: str = "") -> str:
+        done = subprocess.run([sys.executable, "-m", "data.users", *args], cwd=PROJECT, env=env, input=stdin,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"data.users {args[0]} failed: {done.stderr[-1000:]}")
+        return done.stdout.strip()
+
+    users("add", "bench", "--role", "operator", stdin="bench-" + os.urandom(12).hex() + "\n")
+    os.environ["BENCH_TOKEN"] = users("token", "bench")
+
+
 class Client:
     """One http.client connection, kept alive when the server allows it (reopened when it closes)."""
 
     def __init__(self, port: int, timeout: float = 120.0) -> None:
         self.port = port
         self.timeout = timeout
+        self.auth = auth_headers()
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         self.connects = 0
 
@@ -221,7 +242,7 @@ class Client:
         for attempt in (1, 2):
             fresh = self.conn.sock is None
             try:
-                self.conn.request(method, path, body=body, headers=headers or {})
+                self.conn.request(method, path, body=body, headers=self.auth | (headers or {}))
                 response = self.conn.getresponse()
                 data = response.read()
             except (ConnectionError, http.client.HTTPException, TimeoutError):
@@ -668,7 +689,9 @@ def measure_page(base: str, prof: Profile) -> dict[str, Any]:
             for _ in range(prof.page_loads):
                 if len(runs) >= min(3, prof.page_loads) and time.perf_counter() > stop_at:
                     break
-                context = browser.new_context(viewport={"width": 1600, "height": 900})
+                context = browser.new_context(
+                    viewport={"width": 1600, "height": 900}, extra_http_headers=auth_headers()
+                )
                 page = context.new_page()
                 errors: list[str] = []
                 live_responses: list[float] = []  # wall-clock ms when each cc-live response ended
@@ -1004,6 +1027,8 @@ def detail_main(argv: list[str] | None = None) -> int:
         "REFRESH_SECONDS": "10",
         "PYTHONUNBUFFERED": "1",
     }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    make_bench_user(env)
     import dash as dash_pkg  # a project dependency; only its version is reported
 
     results: dict[str, Any] = {
