@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SAWarning
 
 from data.cities import get_city
 from data.config import load_settings
@@ -342,7 +344,9 @@ def _add_missing_columns(engine: Engine) -> None:
     for table in metadata.sorted_tables:
         if not inspector.has_table(table.name):
             continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
+        with warnings.catch_warnings():  # only names are read: PostGIS's geometry type needs no mapping
+            warnings.simplefilter("ignore", SAWarning)
+            present = {c["name"] for c in inspector.get_columns(table.name)}
         missing = [c for c in table.columns if c.name not in present]
         with engine.begin() as conn:
             for column in missing:
