@@ -14,14 +14,18 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
+from data import access, store
 from data.cities import CITIES, DEFAULT_CITY, UnknownCityError
+from data.config import load_settings
 from public import data
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,35 @@ def _unexpected(exc: Exception) -> Response:
 
 def _json(body: Any, status: int = 200, mimetype: str = JSON) -> Response:
     return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status, mimetype=mimetype)
+
+
+def answer_cached(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Keep a successful answer in the app cache (Redis when REDIS_URL is set) until the city's data
+    changes (feed revisions) or the refresh interval turns ("now" moves), whichever comes first.
+
+    Many readers ask the same questions; each answer is computed from the store once per change.
+    """
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            city = data.city_key(request.args.get("city", DEFAULT_CITY))
+        except UnknownCityError:
+            return view(*args, **kwargs)  # the view words the error
+        revisions = sorted(store.feed_states(store.get_engine(), city).items())
+        quantum = int(time.time()) // load_settings().refresh_seconds
+        key = f"ogc:{request.full_path}:{revisions}:{quantum}"
+        hit = access.cache.get(key)
+        if hit is not None:
+            body, mimetype, headers = hit
+            return Response(body, status=200, mimetype=mimetype, headers=headers)
+        response = view(*args, **kwargs)
+        if response.status_code == 200 and not response.direct_passthrough:
+            keep = {k: v for k, v in response.headers.items() if k in ("Content-Disposition",)}
+            access.cache.set(key, (response.get_data(), response.mimetype, keep), timeout=120)
+        return response
+
+    return wrapper
 
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -252,6 +285,7 @@ def _collection_body(coll: data.Collection, city: str) -> dict[str, Any]:
 
 
 @blueprint.get("/collections")
+@answer_cached
 def collections() -> Response:
     _check_params(COMMON_PARAMS)
     city = _city()
@@ -265,6 +299,7 @@ def collections() -> Response:
 
 
 @blueprint.get("/collections/<collection_id>")
+@answer_cached
 def collection(collection_id: str) -> Response:
     coll = _collection(collection_id)
     _check_params(COMMON_PARAMS)
@@ -274,6 +309,7 @@ def collection(collection_id: str) -> Response:
 
 
 @blueprint.get("/collections/<collection_id>/items")
+@answer_cached
 def items(collection_id: str) -> Response:
     started = time.perf_counter()
     coll = _collection(collection_id)
@@ -324,6 +360,7 @@ def items(collection_id: str) -> Response:
 
 
 @blueprint.get("/collections/<collection_id>/items/<feature_id>")
+@answer_cached
 def item(collection_id: str, feature_id: str) -> Response:
     coll = _collection(collection_id)
     _check_params(COMMON_PARAMS)

@@ -255,3 +255,19 @@ def test_any_parameter_value_gets_an_answer_never_a_500(api, param, value, colle
     assert response.status_code in (200, 400, 404), (param, value, response.status_code)
     if response.status_code != 200:
         assert json.loads(response.get_data(as_text=True))["description"]
+
+
+def test_cached_answers_follow_new_data_at_once(api, dash_app):
+    """Answers are cached per feed revision: a write shows in the very next answer, not after a timeout."""
+    import time as _time
+
+    path = "/api/ogc/collections/incidents/items?city=xiongan&limit=1"
+    before = api(path).get_json()["numberMatched"]
+    assert api(path).get_json()["numberMatched"] == before  # the cached answer
+    row = {"ref": f"ogc-cache-{_time.time_ns()}", "kind": "traffic_accident", "severity": 2, "lon": 115.95,
+           "lat": 39.05, "reported_at": int(_time.time()), "city": "xiongan"}  # fmt: skip
+    sent = dash_app.server.test_client().post(
+        "/api/v1/ingest/incidents", json=[row], headers={"X-API-Key": "test-key-1"}
+    )
+    assert sent.status_code == 200 and sent.get_json()["accepted"] == 1, sent.get_json()
+    assert api(path).get_json()["numberMatched"] == before + 1
