@@ -60,7 +60,8 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
     install_public(app)  # /embed (a separate Dash app), /api/ogc, /share, security headers and rate limit
     if settings.simulate_live if live is None else live:
         start_live_simulator(settings)
-        alerting.start(server, settings)  # rules that open incidents from the data (ALERT_RULES=0: off)
+    if live is not False:  # real feeds need the rules as much as simulated ones (ALERT_RULES=0: off)
+        alerting.start(server, settings)
     return app
 
 
