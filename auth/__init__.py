@@ -142,13 +142,11 @@ def _gate():
     return None
 
 
-def _secret_key() -> str:
+def _secret_key(engine) -> str:
     """SECRET_KEY, or one generated once and kept in the store so every worker signs alike."""
     configured = os.environ.get("SECRET_KEY", "").strip()
     if configured:
         return configured
-    engine = store.get_engine(load_settings().database_url)
-    store.create_schema(engine)
     key = store.get_meta(engine, "session_secret")
     if key is None:
         store.set_meta(engine, "session_secret", secrets.token_hex(32))
@@ -157,7 +155,9 @@ def _secret_key() -> str:
 
 
 def install(server: Flask) -> None:
-    server.secret_key = _secret_key()
+    engine = store.get_engine(load_settings().database_url)
+    store.create_schema(engine)  # once, at start: requests only read the users and sessions tables
+    server.secret_key = _secret_key(engine)
     server.config.update(
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
         SESSION_COOKIE_HTTPONLY=True,

@@ -19,17 +19,28 @@ blueprint = Blueprint("data_http", __name__)
 
 @blueprint.get("/geo/<city>/<layer>.json")
 def geometry(city: str, layer: str) -> Response:
+    return _geometry_response(access.geometry_json, city, layer, "application/geo+json")
+
+
+@blueprint.get("/geo/<city>/<layer>.pbf")
+def geometry_geobuf(city: str, layer: str) -> Response:
+    """The same features as geobuf (dash-leaflet GeoJSON format="geobuf"): encoded once, cached, ETag'd."""
+    return _geometry_response(access.geometry_geobuf, city, layer, "application/x-protobuf")
+
+
+def _geometry_response(load, city: str, layer: str, mimetype: str) -> Response:
+    """One layer's geometry, gzipped when the client accepts it, with an ETag (304 when unchanged)."""
     try:
-        body = access.geometry_json(city, layer)
+        body = load(city, layer)
     except (UnknownCityError, KeyError):
         abort(404)
     etag, compressed = _compressed(body)
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"'})
     if "gzip" in request.headers.get("Accept-Encoding", ""):
-        response = Response(compressed, mimetype="application/geo+json", headers={"Content-Encoding": "gzip"})
+        response = Response(compressed, mimetype=mimetype, headers={"Content-Encoding": "gzip"})
     else:
-        response = Response(body, mimetype="application/geo+json")
+        response = Response(body, mimetype=mimetype)
     response.vary.add("Accept-Encoding")
     response.set_etag(etag)
     # The URL carries the data version (?v=), so a versioned URL never changes content.
@@ -38,35 +49,9 @@ def geometry(city: str, layer: str) -> Response:
     return response
 
 
-@blueprint.get("/geo/<city>/<layer>.pbf")
-def geometry_geobuf(city: str, layer: str) -> Response:
-    """The same features as geobuf (dash-leaflet GeoJSON format="geobuf"): encoded once, cached, ETag'd."""
-    try:
-        body = access.geometry_geobuf(city, layer)
-    except (UnknownCityError, KeyError):
-        abort(404)
-    etag, compressed = _compressed_bytes(body)
-    if request.if_none_match.contains(etag):
-        return Response(status=304, headers={"ETag": f'"{etag}"'})
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
-        response = Response(compressed, mimetype="application/x-protobuf", headers={"Content-Encoding": "gzip"})
-    else:
-        response = Response(body, mimetype="application/x-protobuf")
-    response.vary.add("Accept-Encoding")
-    response.set_etag(etag)
-    response.cache_control.public = True
-    response.cache_control.max_age = 86400 if request.args.get("v") else 60
-    return response
-
-
-@lru_cache(maxsize=32)
-def _compressed_bytes(body: bytes) -> tuple[str, bytes]:
-    return hashlib.sha1(body).hexdigest()[:20], gzip.compress(body, compresslevel=6)
-
-
 @lru_cache(maxsize=64)
-def _compressed(body: str) -> tuple[str, bytes]:
-    raw = body.encode()
+def _compressed(body: str | bytes) -> tuple[str, bytes]:
+    raw = body.encode() if isinstance(body, str) else body
     return hashlib.sha1(raw).hexdigest()[:20], gzip.compress(raw, compresslevel=6)
 
 

@@ -43,10 +43,7 @@ class UserError(ValueError):
 
 
 def _engine():
-    settings = load_settings()
-    engine = store.get_engine(settings.database_url)
-    store.create_schema(engine)
-    return engine
+    return store.get_engine(load_settings().database_url)
 
 
 def check_name(name: str) -> str:
@@ -152,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("disable", help="stop a user signing in (and revoke their tokens)").add_argument("name")
     sub.add_parser("enable", help="let a disabled user sign in again").add_argument("name")
     args = parser.parse_args(argv)
+    store.create_schema(_engine())  # the command may run before the app has ever started
     try:
         if args.command == "add":
             user = add_user(args.name, args.role, _read_password())
