@@ -40,8 +40,12 @@ GROUP_LABELS: dict[str, Pair] = {
 CREW_LABELS: dict[str, Pair] = {"operator": ("Operators", "值班员"), "simulated": ("Simulated crews", "模拟队伍")}
 
 
-def clock(epoch: float | None) -> str:
-    return time.strftime("%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "—"
+CST = 8 * 3600  # China Standard Time, the time the shifts and the command centre use
+
+
+def clock(epoch: float | None, fmt: str = "%m-%d %H:%M:%S") -> str:
+    """A time in China Standard Time, whatever the server's own time zone."""
+    return time.strftime(fmt, time.gmtime(epoch + CST)) if epoch else "—"
 
 
 def _field(label: Pair, value: Any) -> html.Div:

@@ -114,7 +114,8 @@ def audit_csv():
     writer = csv.DictWriter(out, AUDIT_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for entry in reversed(access.audit_log(since, until)):
-        writer.writerow(entry | {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(entry["at"]))})
+        cst = time.gmtime(entry["at"] + 8 * 3600)  # China Standard Time, written with its offset
+        writer.writerow(entry | {"at": time.strftime("%Y-%m-%dT%H:%M:%S+08:00", cst)})
     return Response(
         "\ufeff" + out.getvalue(),  # a BOM so spreadsheet programs read the Chinese correctly
         mimetype="text/csv",

@@ -15,6 +15,7 @@ import dash_ag_grid as dag
 from dash import Input, Output, callback, dcc, html
 
 from components.i18n import t
+from components.incident_ui import clock
 from data import access
 
 dash.register_page(
@@ -56,7 +57,7 @@ def layout(**_query: Any) -> html.Div:
                 id=f"{P}-grid",
                 columnDefs=[
                     {"field": "id", "headerName": "#", "width": 90},
-                    {"field": "time", "headerName": "Time · 时间", "width": 170},
+                    {"field": "time", "headerName": "Time (CST) · 时间", "width": 170, "cellDataType": "text"},
                     {"field": "actor", "headerName": "Who · 操作人", "width": 120},
                     {"field": "entity", "headerName": "Record · 对象", "width": 100},
                     {"field": "entity_id", "headerName": "ID", "width": 100},
@@ -79,7 +80,7 @@ def entries(hours: str) -> tuple[list[dict[str, Any]], str]:
     now = int(time.time())
     since = now - int(hours) * 3600
     rows = [
-        e | {"time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["at"])),
+        e | {"time": clock(e["at"], "%Y-%m-%d %H:%M:%S"),
              "before": _compact(e["before"]), "after": _compact(e["after"])}
         for e in access.audit_log(since, now)
     ]  # fmt: skip
