@@ -35,14 +35,17 @@ RESOLVED = STATUSES.index("resolved")
 
 
 def cache_config(settings: Settings) -> dict[str, Any]:
+    """Values stay Python objects in each process (data/cache_tiers.py); with REDIS_URL they are also
+    shared by every worker through Redis."""
+    local = {"CACHE_LOCAL_MAX_BYTES": settings.cache_local_mb * 1024 * 1024, "CACHE_THRESHOLD": 2000}
     if settings.redis_url:
-        return {
-            "CACHE_TYPE": "RedisCache",
+        return local | {
+            "CACHE_TYPE": "data.cache_tiers.TieredRedisCache",
             "CACHE_REDIS_URL": settings.redis_url,
             "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout,
             "CACHE_KEY_PREFIX": "citybrain:",
         }
-    return {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout, "CACHE_THRESHOLD": 2000}
+    return local | {"CACHE_TYPE": "data.cache_tiers.ObjectCache", "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout}
 
 
 def _engine():
@@ -860,7 +863,8 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     for layer, part in tokens.items():
         token = f"{key}:{layer}:{version}:{part}:{at_key}:{rev[layer]}:{settings.stale_minutes}"
         new = {k: v for k, v in values[layer].items() if k != "kpi"}
-        cache.add(f"snap:{token}", new, timeout=SNAPSHOT_TIMEOUT)
+        if not cache.has(f"snap:{token}"):  # (an add would pickle `new` for Redis just to find it there)
+            cache.add(f"snap:{token}", new, timeout=SNAPSHOT_TIMEOUT)
         base_token = have.get(layer)
         base = cache.get(f"snap:{base_token}") if isinstance(base_token, str) and base_token else None
         if base_token == token:

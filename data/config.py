@@ -33,6 +33,7 @@ class Settings:
     simulate_live: bool
     simulate_backfill: bool
     cache_timeout: int
+    cache_local_mb: int
     ingest_api_keys: tuple[str, ...]
     ingest_max_bytes: int
     sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/cities.py SCALES)
@@ -58,6 +59,7 @@ def load_settings() -> Settings:
         simulate_live=os.environ.get("SIMULATE_LIVE", "1") != "0",
         simulate_backfill=os.environ.get("SIMULATE_BACKFILL", "1") != "0",
         cache_timeout=_int("CACHE_TIMEOUT", 600),
+        cache_local_mb=max(8, _int("CACHE_LOCAL_MB", 160)),
         ingest_api_keys=tuple(k.strip() for k in os.environ.get("INGEST_API_KEYS", "").split(",") if k.strip()),
         ingest_max_bytes=_int("INGEST_MAX_BYTES", 5 * 1024 * 1024),
         sim_scale=os.environ.get("SIM_SCALE", "default").strip().lower() or "default",

@@ -62,9 +62,8 @@ def list_incidents():
     except (UnknownCityError, ValueError) as exc:
         return _error(400, "bad_request", str(exc))
     limit = min(max(request.args.get("limit", 1000, type=int), 1), 10_000)
-    for r in rows:
-        r["sla_left_s"] = None if r["due_at"] is None else int(r["due_at"] - now)
-    return jsonify({"at": now, "count": len(rows), "incidents": rows[:limit]})
+    shown = [r | {"sla_left_s": None if r["due_at"] is None else int(r["due_at"] - now)} for r in rows[:limit]]
+    return jsonify({"at": now, "count": len(rows), "incidents": shown})
 
 
 @blueprint.get("/incidents/<int:incident_id>")

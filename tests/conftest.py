@@ -227,7 +227,7 @@ def pg_cache_app(redis_server):
 
     app = Flask("citybrain-tests-redis")
     config = access.cache_config(dataclasses.replace(load_settings(), redis_url=redis_server.url))
-    assert config["CACHE_TYPE"] == "RedisCache"
+    assert config["CACHE_TYPE"].endswith("TieredRedisCache")
     access.cache.init_app(app, config=config)
     return app
 
