@@ -356,7 +356,10 @@ def run_scale(scale: str, base_env: dict[str, str], data_dir: Path, work: Path, 
     city = SCALE_CITY[scale]
     env = base_env | {"SIM_SCALE": scale, "DATA_DIR": str(data_dir), "BENCH_CITY": city}
     result: dict[str, Any] = {"city": city, "backend": backend(env)}
-    fresh = not (data_dir / "citybrain.sqlite").exists() and "DATABASE_URL" not in env
+    if "DATABASE_URL" in env:  # a database this run created (--stores postgis), or one given to it
+        fresh = env.get("BENCH_FRESH_DATABASE") == "1"
+    else:
+        fresh = not (data_dir / "citybrain.sqlite").exists()
     log(f"[{scale}] preparing data in {data_dir} ({'fresh' if fresh else 'reused'}) ...")
     result["prepare"] = prepare(env, data_dir) | {"fresh": fresh}
     if not fresh:

@@ -57,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1183,6 +1183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir-shanghai", type=Path, help="reuse this DATA_DIR for SIM_SCALE=shanghai")
     parser.add_argument("--database-url", help="DATABASE_URL for every server started (e.g. PostGIS)")
     parser.add_argument("--redis-url", help="REDIS_URL for every server started (shared cache)")
+    parser.add_argument(
+        "--stores",
+        default="sqlite",
+        help="comma-separated: sqlite (the embedded default), postgis (a throwaway PostgreSQL 15 + PostGIS "
+        "cluster and redis-server started from the Debian packages, one database per scale)",
+    )
     parser.add_argument("--detail", action="store_true", help="the detailed default-scale run instead")
     args = parser.parse_args(argv)
     compare.require_wrk()
@@ -1203,31 +1209,65 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else "full",
         "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}, dash {dash_pkg.__version__}, "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, CPU {cpu_busy()}% busy before",
-        "backend": compare.backend(env),
         "targets": compare.TARGETS,
-        "scales": {},
+        "stores": {},
     }
+    scales = [s.strip() for s in args.scales.split(",") if s.strip()]
     exit_code = 0
     try:
-        for scale in [s.strip() for s in args.scales.split(",") if s.strip()]:
-            given = getattr(args, f"data_dir_{scale}", None)
-            data_dir = given.resolve() if given else tmp / f"data-{scale}"
-            try:
-                results["scales"][scale] = compare.run_scale(scale, env, data_dir, tmp, args.quick)
-            except Exception as exc:  # a failed scale is reported; the other still runs
-                exit_code = 1
-                log(f"[{scale}] FAILED: {type(exc).__name__}: {exc}")
-                results["scales"][scale] = {"error": f"{type(exc).__name__}: {exc}", "city": compare.SCALE_CITY[scale]}
+        for store_name in [s.strip() for s in args.stores.split(",") if s.strip()]:
+            with _store_servers(store_name, scales) as per_scale_env:
+                backend = compare.backend(env | per_scale_env(scales[0]))
+                run = results["stores"][store_name] = {"backend": backend, "scales": {}}
+                for scale in scales:
+                    given = getattr(args, f"data_dir_{scale}", None) if store_name == "sqlite" else None
+                    data_dir = given.resolve() if given else tmp / f"data-{store_name}-{scale}"
+                    scale_env = env | per_scale_env(scale)
+                    try:
+                        run["scales"][scale] = compare.run_scale(scale, scale_env, data_dir, tmp, args.quick)
+                    except Exception as exc:  # a failed scale is reported; the others still run
+                        exit_code = 1
+                        log(f"[{store_name} {scale}] FAILED: {type(exc).__name__}: {exc}")
+                        failure = {"error": f"{type(exc).__name__}: {exc}", "city": compare.SCALE_CITY[scale]}
+                        run["scales"][scale] = failure
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     results["total_s"] = round(time.perf_counter() - started, 1)
-    ok = {k: v for k, v in results["scales"].items() if "error" not in v}
-    if ok:
-        print(compare.render(results | {"scales": ok}), flush=True)
+    tables = []
+    for run in results["stores"].values():
+        ok = {k: v for k, v in run["scales"].items() if "error" not in v}
+        if ok:
+            tables.append(compare.render(results | {"backend": run["backend"], "scales": ok}))
+    print("\n\n".join(tables), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.with_suffix(".txt").write_text("\n\n".join(tables) + "\n")
     args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     log(f"results written to {args.json}")
     return exit_code
+
+
+@contextlib.contextmanager
+def _store_servers(name: str, scales: list[str]) -> Iterator[Callable[[str], dict[str, str]]]:
+    """Environment per scale for a store: nothing extra for sqlite (or --database-url/--redis-url as
+    given); for postgis a throwaway cluster and redis-server (tests/servers.py), a database per scale."""
+    if name == "sqlite":
+        yield lambda scale: {}
+        return
+    if name != "postgis":
+        raise SystemExit(f"--stores: unknown store {name!r} (sqlite, postgis)")
+    sys.path.insert(0, str(PROJECT))
+    from tests.servers import start_postgres, start_redis  # the same throwaway servers the tests use
+
+    pg, redis_server = start_postgres(), start_redis()
+    try:
+        urls = {scale: pg.create_database(f"citybrain_bench_{scale}") for scale in scales}
+        server = redis_server.url.rsplit("/", 1)[0]
+        cache = {scale: f"{server}/{k}" for k, scale in enumerate(scales)}  # a Redis database each
+        log(f"postgis: {pg.url()} · redis: {redis_server.url}")
+        yield lambda scale: {"DATABASE_URL": urls[scale], "REDIS_URL": cache[scale], "BENCH_FRESH_DATABASE": "1"}
+    finally:
+        redis_server.stop()
+        pg.stop()
 
 
 if __name__ == "__main__":

@@ -541,13 +541,15 @@ def arrivals_between(engine: Engine, city: str, start_bucket: int, end_bucket: i
     return read_frame(engine, q)
 
 
-def incidents_between(engine: Engine, city: str, start: int, end: int) -> pd.DataFrame:
-    """Incidents reported in [start, end] plus those reported earlier and not yet closed at `end`."""
+def incidents_between(engine: Engine, city: str, start: int, end: int, open_at: int | None = None) -> pd.DataFrame:
+    """Incidents reported in [start, end] plus those reported earlier and not yet closed at `open_at`
+    (default `end`)."""
     c = incident.c
+    open_at = end if open_at is None else open_at
     q = select(incident).where(
         c.city == city,
         c.reported_at <= end,
-        (c.reported_at >= start) | (c.closed_at.is_(None)) | (c.closed_at > end),
+        (c.reported_at >= start) | (c.closed_at.is_(None)) | (c.closed_at > open_at),
     )
     return read_frame(engine, q)
 
