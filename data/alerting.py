@@ -28,6 +28,7 @@ import numpy as np
 from data import access, ops_store, store
 from data.cities import CITIES, get_city
 from data.config import load_settings
+from data.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 MAIN_ROADS = ("motorway", "primary")
@@ -200,6 +201,7 @@ def start(server, settings) -> bool:
                         evaluate(key)
                     except Exception:
                         log.exception("alert rules failed for %s", key)
+            release_freed_memory()
 
     threading.Thread(target=run, args=(), name="alert-rules", daemon=True).start()
     server.extensions["citybrain_alert_lock"] = lock_file

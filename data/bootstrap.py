@@ -15,6 +15,7 @@ from pathlib import Path
 from data import simulate, store
 from data.cities import CITIES
 from data.config import Settings
+from data.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 _started = threading.Event()
@@ -82,3 +83,4 @@ def _run(settings: Settings, _lock_file) -> None:
                 simulate.advance_city(engine, city, time.time())
         except Exception:
             log.exception("live simulator tick failed")
+        release_freed_memory()

@@ -39,7 +39,7 @@ def approx_bytes(value: Any, depth: int = 0) -> int:
     if isinstance(value, np.ndarray):
         return 112 + value.nbytes
     if isinstance(value, (pd.DataFrame, pd.Series)):
-        return 200 + int(np.sum(value.memory_usage(index=True, deep=False)))
+        return 200 + int(np.sum(value.memory_usage(index=True, deep=True)))  # deep: text columns count
     if depth > 6:
         return 64
     if isinstance(value, dict):
