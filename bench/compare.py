@@ -254,6 +254,9 @@ def measure_rps(port: int, city: str, static_dir: Path, seconds: float) -> dict[
             raise RuntimeError(f"{path}: {reply.status}")
         static = static_dir / f"{name}.bin"
         static.write_bytes(b"x" * len(reply.body))
+        check = client.request("GET", f"/bench-static/{static.name}")
+        if check.status != 200 or len(check.body) != len(reply.body):  # (it was once a redirect to /login)
+            raise RuntimeError(f"/bench-static/{static.name}: {check.status}, {len(check.body)} bytes")
         base = f"http://127.0.0.1:{port}"
         wrk(base + path, 1)  # warm-up: both workers
         dynamic = wrk(base + path, seconds)

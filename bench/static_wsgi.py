@@ -18,7 +18,12 @@ os.chdir(Path(__file__).resolve().parent.parent)  # app.py finds assets/ and pag
 
 from flask import send_from_directory  # noqa: E402
 
+import auth  # noqa: E402
 from app import app  # noqa: E402
+
+# Public like the API it is compared with: without this the sign-in gate answered a 302 to /login and
+# every earlier "static" figure measured that redirect.
+auth.PUBLIC_PREFIXES = (*auth.PUBLIC_PREFIXES, "/bench-static/")
 
 STATIC_DIR = os.environ.get("BENCH_STATIC_DIR", "/tmp")
 
