@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SAWarning
+from sqlalchemy.pool import Pool
 
 from data.cities import get_city
 from data.config import load_settings
@@ -233,6 +234,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def get_engine(url: str | None = None) -> Engine:
     """One pooled engine per database URL (SQLite gets WAL mode and a busy timeout)."""
+    if url is not None and (known := _engines.get(url)) is not None:
+        return known  # no settings read (a few path syscalls) for an engine already made
     settings = load_settings()
     url = url or settings.database_url
     with _engines_lock:
@@ -400,6 +403,7 @@ def _upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], k
 def _bump_feed(conn: Connection, city: str, layer: str, newest: int | None) -> None:
     """Revision + 1, keeping the newest observation time: one upsert, so concurrent writers on
     PostgreSQL never lose a bump, fail on the first row, or move `newest_observed_at` back."""
+    _feed_write_started(conn)
     stored = feed_state.c.newest_observed_at
     best = stored if newest is None else case((stored.is_(None) | (stored < newest), newest), else_=stored)
     stmt = _insert_for(conn, feed_state).values(city=city, layer=layer, revision=1, newest_observed_at=newest)
@@ -503,6 +507,71 @@ def feed_states(engine: Engine, city: str) -> dict[str, tuple[int, int | None]]:
             )
         ).all()
     return {r.layer: (r.revision, r.newest_observed_at) for r in rows}
+
+
+# --- feed states, briefly remembered -------------------------------------------------------------
+# Public answers are cached per feed revision, so every request needs the revisions. Reading them
+# from the store on each request costs more than the cached answer itself; `recent_feed_states`
+# keeps them for at most `max_age` seconds per process. A write in this process (any `_bump_feed`)
+# is seen at once: from the bump until its connection goes back to the pool (after the commit),
+# readers go to the store and keep nothing, and the return to the pool forgets every kept state.
+# Writes by other processes show within `max_age`.
+
+_FEED_KEY = "citybrain_feed_write"
+_STUCK_WRITE_S = 60.0  # a write whose return to the pool was never seen stops disabling the cache
+_feed_lock = threading.Lock()
+_feed_generation = 0
+_feed_writes: dict[int, float] = {}  # write token -> monotonic start, until its connection is returned
+_feed_tokens = iter(range(1, 1 << 62))
+_recent_states: dict[tuple[Engine, str], tuple[float, int, dict[str, tuple[int, int | None]]]] = {}
+
+
+def _feed_write_started(conn: Connection) -> None:
+    global _feed_generation
+    with _feed_lock:
+        _feed_generation += 1
+        token = next(_feed_tokens)
+        _feed_writes[token] = time.monotonic()
+    record_info = conn.connection.record_info
+    if record_info is not None:
+        record_info.setdefault(_FEED_KEY, []).append(token)
+
+
+@event.listens_for(Pool, "checkin")
+def _feed_write_done(_dbapi_connection: Any, record: Any) -> None:
+    tokens = record.record_info.pop(_FEED_KEY, None) if record is not None and record.record_info else None
+    if tokens:
+        global _feed_generation
+        with _feed_lock:
+            _feed_generation += 1
+            for token in tokens:
+                _feed_writes.pop(token, None)
+            _recent_states.clear()
+
+
+def _feed_writes_pending(now: float) -> bool:
+    for token, started in list(_feed_writes.items()):
+        if now - started < _STUCK_WRITE_S:
+            return True
+        _feed_writes.pop(token, None)
+    return False
+
+
+def recent_feed_states(engine: Engine, city: str, max_age: float = 1.0) -> dict[str, tuple[int, int | None]]:
+    """`feed_states`, read at most `max_age` seconds ago in this process, never older than a write
+    made in this process (see above). Callers must not change the returned dict."""
+    key = (engine, city)
+    now = time.monotonic()
+    with _feed_lock:
+        kept = _recent_states.get(key)
+        if kept is not None and now - kept[0] < max_age and kept[1] == _feed_generation:
+            return kept[2]
+        generation = None if _feed_writes_pending(now) else _feed_generation
+    states = feed_states(engine, city)
+    with _feed_lock:
+        if generation is not None and generation == _feed_generation and not _feed_writes:
+            _recent_states[key] = (now, generation, states)
+    return states
 
 
 def latest_bucket_at_or_before(engine: Engine, layer: str, city: str, bucket: int) -> int | None:

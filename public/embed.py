@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -70,6 +71,7 @@ LAYER_NAMES = {
 EMBED_LIBRARIES = ["dash_leaflet"]  # plus Dash's own renderer, core and html components
 DISTRICT_STYLE = {"color": "#5c6b7a", "weight": 1, "fillColor": "#8fa3b8", "fillOpacity": 0.06, "dashArray": "3 3"}
 STATUS_COLORS = {"new": "#e03131", "dispatched": "#f08c00", "on_scene": "#1971c2"}
+INDEX_MAX_AGE = 5.0  # seconds an embed page's HTML is reused (EmbedDash.index)
 
 INDEX = """<!DOCTYPE html>
 <html lang="zh-CN" data-lang="zh">
@@ -101,6 +103,12 @@ def _without_global_callbacks() -> Iterator[None]:
 class EmbedDash(dash.Dash):
     """A Dash app that only ever knows the callbacks registered on itself."""
 
+    _index_pages: dict[str, tuple[float, str]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._index_pages = {}
+        super().__init__(*args, **kwargs)
+
     def _setup_server(self) -> None:
         with _without_global_callbacks():
             super()._setup_server()
@@ -126,6 +134,24 @@ class EmbedDash(dash.Dash):
             self._page_token = config["end_id"]
         config["end_id"] = self._page_token
         return config
+
+    def index(self, *args: Any, **kwargs: Any) -> str:
+        """The page's HTML, built at most once per INDEX_MAX_AGE seconds per language.
+
+        Nothing in it depends on the request but the language (one page token for all, see `_config`;
+        city and layers are read by the browser from its URL); rebuilding it (scripts, fingerprints,
+        config) was most of an embed page request. Kept briefly rather than for good, so changed
+        assets still show without a restart; not kept at all with hot reload (development)."""
+        if self._dev_tools.hot_reload:
+            return super().index(*args, **kwargs)
+        lang = _lang(request.args.get("lang"))
+        now = time.monotonic()
+        kept = self._index_pages.get(lang)
+        if kept is not None and now - kept[0] < INDEX_MAX_AGE:
+            return kept[1]
+        page = super().index(*args, **kwargs)
+        self._index_pages[lang] = (now, page)
+        return page
 
     def interpolate_index(self, **kwargs: Any) -> str:
         page = super().interpolate_index(**kwargs)

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 from data import access, store
 from data.cities import CITIES, DEFAULT_CITY, UnknownCityError
 from data.config import load_settings
-from public import data
+from public import data, security
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("public_ogc", __name__, url_prefix="/api/ogc")
@@ -45,6 +46,7 @@ GEOJSON = "application/geo+json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 COMMON_PARAMS = {"city", "f"}
 ITEMS_PARAMS = COMMON_PARAMS | {"bbox", "bbox-crs", "datetime", "limit", "offset"}
+FEED_STATE_MAX_AGE = 1.0  # seconds a worker may answer from revisions it read (other workers' writes)
 
 
 class ApiError(Exception):
@@ -70,6 +72,25 @@ def _json(body: Any, status: int = 200, mimetype: str = JSON) -> Response:
     return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status, mimetype=mimetype)
 
 
+_SETTINGS_ENV = ("DATA_DIR", "DATABASE_URL", "REFRESH_SECONDS")
+_settings_seen: dict[tuple[str | None, ...], tuple[str, int]] = {}
+
+
+def _cache_settings() -> tuple[str, int]:
+    """(database URL, refresh seconds) as `load_settings` gives them, without its path resolution on
+    every request: remembered per value of the environment variables they come from."""
+    env = tuple(os.environ.get(name) for name in _SETTINGS_ENV)
+    known = _settings_seen.get(env)
+    if known is None:
+        settings = load_settings()
+        known = (settings.database_url, settings.refresh_seconds)
+        if env[0] is None or os.path.isabs(env[0]):  # a relative DATA_DIR depends on the working directory
+            if len(_settings_seen) > 32:
+                _settings_seen.clear()
+            _settings_seen[env] = known
+    return known
+
+
 def answer_cached(view: Callable[..., Response]) -> Callable[..., Response]:
     """Keep a successful answer in the app cache (Redis when REDIS_URL is set) until the city's data
     changes (feed revisions) or the refresh interval turns ("now" moves), whichever comes first.
@@ -83,8 +104,11 @@ def answer_cached(view: Callable[..., Response]) -> Callable[..., Response]:
             city = data.city_key(request.args.get("city", DEFAULT_CITY))
         except UnknownCityError:
             return view(*args, **kwargs)  # the view words the error
-        revisions = sorted(store.feed_states(store.get_engine(), city).items())
-        quantum = int(time.time()) // load_settings().refresh_seconds
+        database_url, refresh_seconds = _cache_settings()
+        # Revisions read up to a second ago in this process; a write made here shows at once.
+        states = store.recent_feed_states(store.get_engine(database_url), city, FEED_STATE_MAX_AGE)
+        revisions = sorted(states.items())
+        quantum = int(time.time()) // refresh_seconds
         key = f"ogc:{request.full_path}:{revisions}:{quantum}"
         hit = access.cache.get(key)
         if hit is not None:
@@ -92,8 +116,11 @@ def answer_cached(view: Callable[..., Response]) -> Callable[..., Response]:
             return Response(body, status=200, mimetype=mimetype, headers=headers)
         response = view(*args, **kwargs)
         if response.status_code == 200 and not response.direct_passthrough:
-            keep = {k: v for k, v in response.headers.items() if k in ("Content-Disposition",)}
-            access.cache.set(key, (response.get_data(), response.mimetype, keep), timeout=120)
+            body = response.get_data()
+            # The ETag the public gate would give this body (public.security), computed once, not per hit.
+            response.headers["ETag"] = security.body_etag(body)
+            keep = {k: v for k, v in response.headers.items() if k in ("Content-Disposition", "ETag")}
+            access.cache.set(key, (body, response.mimetype, keep), timeout=120)
         return response
 
     return wrapper

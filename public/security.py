@@ -27,6 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from werkzeug.datastructures import Headers
@@ -123,7 +124,8 @@ class RedisWindowLimiter:
 # --- headers ------------------------------------------------------------------------------------
 
 
-def _inline_script_hashes(body: bytes) -> list[str]:
+@lru_cache(maxsize=16)  # the same few pages (embed, operator index) are served again and again
+def _inline_script_hashes(body: bytes) -> tuple[str, ...]:
     hashes = []
     for match in _SCRIPT.finditer(body):
         attrs = match.group("attrs").lower()
@@ -131,7 +133,7 @@ def _inline_script_hashes(body: bytes) -> list[str]:
             continue
         digest = base64.b64encode(hashlib.sha256(match.group("body")).digest()).decode()
         hashes.append(f"'sha256-{digest}'")
-    return sorted(set(hashes))
+    return tuple(sorted(set(hashes)))
 
 
 def tile_source(url: str | None) -> str:
@@ -180,6 +182,12 @@ def _cache_control(path: str, method: str, status: int, settings: PublicSettings
     if "/items" in path:
         return f"public, max-age={settings.refresh_seconds}"
     return "public, max-age=60"
+
+
+def body_etag(body: bytes) -> str:
+    """The ETag of a public answer without one: its content hash. Views that keep an answer may set it
+    ahead (public.ogc), so the gate need not hash the same body on every request."""
+    return f'"{hashlib.sha1(body).hexdigest()[:24]}"'
 
 
 def _accepts_gzip(environ: dict[str, Any]) -> bool:
@@ -284,7 +292,6 @@ class PublicGate:
             headers["Cache-Control"] = _cache_control(path, method, status, self.settings)
         if status != 200 or headers.get("Content-Encoding") or method == "HEAD":  # HEAD: no body to tag
             return status, body
-        digest = hashlib.sha1(body).hexdigest()
         zipped = (
             _accepts_gzip(environ)
             and len(body) >= MIN_COMPRESS
@@ -296,7 +303,7 @@ class PublicGate:
                 headers["Content-Encoding"] = "gzip"
                 headers["Vary"] = "Accept-Encoding"
             return status, body
-        etag = headers.get("ETag") or f'"{digest[:24]}"'
+        etag = headers.get("ETag") or body_etag(body)
         vary = headers.get("Vary", "")
         if "accept-encoding" not in vary.lower():
             headers["Vary"] = f"{vary}, Accept-Encoding" if vary else "Accept-Encoding"
@@ -309,7 +316,7 @@ class PublicGate:
                 headers.remove(name)
             return 304, b""
         if zipped and method == "GET":
-            body = self.gzip_cache.get(digest, body)
+            body = self.gzip_cache.get(hashlib.sha1(body).hexdigest(), body)
             headers["Content-Encoding"] = "gzip"
         return status, body
 

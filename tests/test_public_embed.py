@@ -134,6 +134,39 @@ def test_embed_index_is_per_language_and_unknown_paths_404(dash_app):
         assert client.get(path, environ_base={"REMOTE_ADDR": "10.4.0.2"}).status_code == 404, path
 
 
+def test_embed_page_html_is_built_once_per_language_for_a_few_seconds(dash_app, monkeypatch):
+    import dash
+
+    from public import embed
+
+    embed_app = dash_app.server.extensions["citybrain_embed_app"]
+    embed_app._index_pages.clear()
+    built: list[str] = []
+    real = dash.Dash.index
+
+    def counted(self, *args, **kwargs):
+        built.append(self.config.requests_pathname_prefix)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(dash.Dash, "index", counted)
+    client = dash_app.server.test_client()
+
+    def page(path: str) -> str:
+        response = client.get(path, environ_base={"REMOTE_ADDR": "10.4.0.3"})
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    first = page("/embed/map?city=hangzhou")
+    assert page("/embed/traffic?city=shenzhen") == first  # city and layers come from the browser's URL
+    assert built == ["/embed/"]
+    english = page("/embed/map?lang=en")
+    assert english != first and '<html lang="en"' in english
+    assert built == ["/embed/", "/embed/"]
+    monkeypatch.setattr(embed, "INDEX_MAX_AGE", 0.0)  # older than allowed: built again
+    assert page("/embed/map?city=hangzhou") == first
+    assert len(built) == 3
+
+
 # --- headless Chromium --------------------------------------------------------------------------------
 
 

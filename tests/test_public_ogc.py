@@ -271,3 +271,20 @@ def test_cached_answers_follow_new_data_at_once(api, dash_app):
     )
     assert sent.status_code == 200 and sent.get_json()["accepted"] == 1, sent.get_json()
     assert api(path).get_json()["numberMatched"] == before + 1
+
+
+def test_kept_answers_carry_the_etag_of_their_body(api):
+    """The ETag is computed when an answer is kept, not on every hit; it is still the body's hash,
+    the same on a miss and a hit, and revalidation still answers 304."""
+    import hashlib
+
+    path = f"/api/ogc/collections/parking/items?city=shenzhen&limit=7&offset={time.time_ns() % 1000}"
+    first, second = api(path), api(path)
+    assert first.status_code == second.status_code == 200
+    assert first.get_data() == second.get_data()
+    expected = f'"{hashlib.sha1(second.get_data()).hexdigest()[:24]}"'
+    assert first.headers["ETag"] == second.headers["ETag"] == expected
+    assert api(path, headers={"If-None-Match": expected}).status_code == 304
+    zipped = api(path, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and zipped.headers["ETag"] == expected[:-1] + '-gz"'
+    assert api(path, headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]}).status_code == 304
