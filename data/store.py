@@ -7,11 +7,12 @@ that cached reads keyed on the revision can never serve stale data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -261,14 +262,35 @@ def create_schema(engine: Engine) -> None:
     """Create missing tables, add columns that later versions introduced, record the version."""
     import data.ops_store  # registers the users, workflow and audit tables on `metadata`
 
-    _add_missing_columns(engine)
-    metadata.create_all(engine)
-    data.ops_store.install_guards(engine)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            _create_spatial(conn)
-        _set_meta(conn, "schema_version", SCHEMA_VERSION)
+    with _schema_lock(engine):
+        _add_missing_columns(engine)
+        metadata.create_all(engine)
+        data.ops_store.install_guards(engine)
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                _create_spatial(conn)
+            _set_meta(conn, "schema_version", SCHEMA_VERSION)
     _spatial.pop(engine.url.render_as_string(), None)
+
+
+SCHEMA_LOCK_KEY = 0x53636D61  # PostgreSQL advisory lock held while the schema is created or upgraded
+
+
+@contextlib.contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """One process at a time creates the schema: gunicorn workers starting together on PostgreSQL
+    raced on its catalog ("tuple concurrently updated"). SQLite serialises DDL itself."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.commit()
 
 
 # --- PostGIS ------------------------------------------------------------------------------------

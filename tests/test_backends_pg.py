@@ -419,3 +419,15 @@ def test_gunicorn_workers_serve_from_postgis_and_redis(pg_prepared, redis_server
         assert statuses.count(200) == 12 and statuses.count(429) == 4  # one budget for both workers
     booted = log.read_text().count("Booting worker with pid")
     assert booted == 2
+
+
+def test_schema_creation_is_one_process_at_a_time(pg_server):
+    """Two workers starting together create the schema one after the other (it raced on the catalog)."""
+    url = pg_server.create_database("citybrain_schema_race")
+    code = "import sys; from data import store; store.create_schema(store.get_engine(sys.argv[1])); print('ok')"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    outcomes = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err.decode()[-800:] for _, err in outcomes]
