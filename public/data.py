@@ -197,11 +197,40 @@ def _public_geometry(city: str, layer: str, _version: str) -> str:
 # --- sensors (open data API) --------------------------------------------------------------------------
 
 
+class _PublicRows:
+    """id -> the sensor's public properties, built on demand from columns (a dict per sensor kept for
+    100,000 road segments cost ~40 MB in every worker)."""
+
+    def __init__(self, position: dict[int, int], columns: dict[str, list[Any]]) -> None:
+        self._position, self._columns = position, columns
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._position
+
+    def get(self, sid: int) -> dict[str, Any] | None:
+        k = self._position.get(sid)
+        return None if k is None else {name: values[k] for name, values in self._columns.items()}
+
+
+class _Coordinates:
+    """id -> GeoJSON coordinates rounded to 6 decimals, decoded on demand from the stored text (road
+    lines) or from lon/lat arrays (points)."""
+
+    def __init__(self, position: dict[int, int], lines: list[str] | None, lon: Any = None, lat: Any = None) -> None:
+        self._position, self._lines, self._lon, self._lat = position, lines, lon, lat
+
+    def __getitem__(self, sid: int) -> Any:
+        k = self._position[sid]
+        if self._lines is not None:
+            return [[round(x, 6), round(y, 6)] for x, y in json.loads(self._lines[k])]
+        return [round(float(self._lon[k]), 6), round(float(self._lat[k]), 6)]
+
+
 @dataclass(frozen=True)
 class Sensors:
     ids: np.ndarray  # sensor ids, in store order
-    public: dict[int, dict[str, Any]]  # id -> the sensor's public properties
-    coordinates: dict[int, Any]  # id -> GeoJSON coordinates
+    public: _PublicRows  # id -> the sensor's public properties
+    coordinates: _Coordinates  # id -> GeoJSON coordinates
     geometries: np.ndarray  # shapely geometries aligned with ids
     bbox: tuple[float, float, float, float]
 
@@ -224,34 +253,37 @@ def sensors(city: str, layer: str) -> Sensors:
 def _sensors(city: str, layer: str, _version: str) -> Sensors:
     df = store.sensors(store.get_engine(), layer, city)
     ids = df["id"].astype(int).to_numpy()
+    position = {sid: k for k, sid in enumerate(ids.tolist())}
     if layer == "traffic":
-        coords = [[[round(x, 6), round(y, 6)] for x, y in json.loads(c)] for c in df["coords"]]
-        geoms = shapely.linestrings(coords) if coords else np.array([])
-        public = [
-            {"name": str(n), "road_class": str(c), "free_flow_kmh": float(f), "synthetic_road": bool(s)}
-            for n, c, f, s in zip(df["name"], df["road_class"], df["free_flow_kmh"], df["synthetic"], strict=True)
-        ]
+        lines = df["coords"].astype(str).tolist()
+        geoms = shapely.from_geojson(['{"type":"LineString","coordinates":' + c + "}" for c in lines]) if lines else []
+        coordinates = _Coordinates(position, lines)
+        columns = {
+            "name": df["name"].astype(str).tolist(),
+            "road_class": df["road_class"].astype(str).tolist(),
+            "free_flow_kmh": df["free_flow_kmh"].astype(float).tolist(),
+            "synthetic_road": df["synthetic"].astype(bool).tolist(),
+        }
     else:
-        coords = [[round(float(x), 6), round(float(y), 6)] for x, y in zip(df["lon"], df["lat"], strict=True)]
-        geoms = shapely.points(coords) if coords else np.array([])
+        lon, lat = df["lon"].astype(float).to_numpy(), df["lat"].astype(float).to_numpy()
+        geoms = shapely.points(np.round(lon, 6), np.round(lat, 6)) if len(df) else []
+        coordinates = _Coordinates(position, None, lon, lat)
         if layer == "parking":
-            public = [
-                {"name": str(n), "capacity": int(c), "simulated_lot": bool(s)}
-                for n, c, s in zip(df["name"], df["capacity"], df["simulated"], strict=True)
-            ]
+            columns = {
+                "name": df["name"].astype(str).tolist(),
+                "capacity": df["capacity"].astype(int).tolist(),
+                "simulated_lot": df["simulated"].astype(bool).tolist(),
+            }
         else:
-            public = [
-                {"station_code": str(c), "name_zh": str(z), "name_en": str(e), "simulated_station": bool(s)}
-                for c, z, e, s in zip(df["code"], df["name_zh"], df["name_en"], df["simulated"], strict=True)
-            ]
+            columns = {
+                "station_code": df["code"].astype(str).tolist(),
+                "name_zh": df["name_zh"].astype(str).tolist(),
+                "name_en": df["name_en"].astype(str).tolist(),
+                "simulated_station": df["simulated"].astype(bool).tolist(),
+            }
+    geoms = np.asarray(geoms)
     bounds = shapely.total_bounds(geoms) if len(geoms) else (0.0, 0.0, 0.0, 0.0)
-    return Sensors(
-        ids,
-        dict(zip(ids.tolist(), public, strict=True)),
-        dict(zip(ids.tolist(), coords, strict=True)),
-        np.asarray(geoms),
-        tuple(round(float(b), 6) for b in bounds),
-    )
+    return Sensors(ids, _PublicRows(position, columns), coordinates, geoms, tuple(round(float(b), 6) for b in bounds))
 
 
 def city_bbox(city: str) -> tuple[float, float, float, float]:

@@ -32,10 +32,15 @@ def _counting(monkeypatch) -> list[str]:
 
 def test_revisions_are_read_once_per_max_age(backend, monkeypatch):
     engine = backend.engine
-    store.recent_feed_states(engine, "xiongan", max_age=60)  # whatever was kept before: now kept afresh
-    calls = _counting(monkeypatch)
-    first = store.recent_feed_states(engine, "xiongan", max_age=60)
-    assert store.recent_feed_states(engine, "xiongan", max_age=60) == first
+    for _attempt in range(5):  # the session's live simulator writes in this process now and then
+        generation = store._feed_generation
+        store.recent_feed_states(engine, "xiongan", max_age=60)  # whatever was kept before: now kept afresh
+        calls = _counting(monkeypatch)
+        first = store.recent_feed_states(engine, "xiongan", max_age=60)
+        again = store.recent_feed_states(engine, "xiongan", max_age=60)
+        if store._feed_generation == generation:  # no write in between: what was kept must be used
+            break
+    assert again == first
     assert calls == []  # kept
     assert store.recent_feed_states(engine, "xiongan", max_age=0) == first
     assert calls == ["xiongan"]  # too old for this caller: read again
