@@ -328,8 +328,8 @@ def test_rules_open_one_incident_per_rule_and_object(dash_app):
         workflow.act(one.id, "close", 3, operator)
         assert alerting.evaluate("xiongan", at + 120, low) == 1
     with engine.begin() as conn:  # the database refuses a second open incident for a key, even in a race
-        row = conn.execute(text("SELECT * FROM incident WHERE alert_key IS NOT NULL AND closed_at IS NULL")).mappings()
-        dup = dict(next(iter(row)))
+        sql = "SELECT * FROM incident WHERE alert_key IS NOT NULL AND closed_at IS NULL"
+        dup = dict(conn.execute(text(sql)).mappings().first())  # (read whole: no statement left open)
     dup |= {"id": None, "ref": "race"}
     with pytest.raises(Exception, match=r"(?i)unique"), engine.begin() as conn:
         conn.execute(store.incident.insert().values(**{k: v for k, v in dup.items() if k != "id"}))
