@@ -9,6 +9,7 @@ import plotly.io as pio
 from flask import Flask
 
 import auth
+from components import page_speed
 from components.shell import shell
 from data import access, alerting
 from data.bootstrap import prepare_data, start_live_simulator
@@ -33,7 +34,8 @@ def _nav(user: auth.users.User | None) -> list[tuple[str, tuple[str, str]]]:
 
 def _layout():
     user = auth.current_user()
-    return shell(_nav(user), dash.page_container, user)
+    # The page being opened comes with the layout (components/page_speed.py), not in a second round trip.
+    return shell(_nav(user), page_speed.page_container(user), user)
 
 
 def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
@@ -58,6 +60,7 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
         hooks={"request_pre": "(payload) => window.citybrain && window.citybrain.requestPre(payload)"},
     )
     app.index_string = INDEX
+    page_speed.install()  # dash-ag-grid loaded where a grid is shown; the first page's geometry preloaded
     app.layout = _layout
     install_public(app)  # /embed (a separate Dash app), /api/ogc, /share, security headers and rate limit
     if settings.simulate_live if live is None else live:

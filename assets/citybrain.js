@@ -25,8 +25,18 @@ window.citybrain = window.citybrain || {};
         const v = layerValues(name);
         return !v || (v._staleSet && v._staleSet.has(i));
     }
+    // The first layer of a new map (another city, or the page opened again) to draw adopts it:
+    // its features are registered anew, and the incidents the browser already holds go on it.
+    // Whichever layer draws first, whether or not the live values arrived before it.
+    function adoptMap(map) {
+        if (!map || state.map === map) { return; }
+        state.map = map;
+        state.incidentGroup = null;
+        state.registry = {traffic: {}, parking: {}, air_quality: {}};
+        if (state.values) { setTimeout(() => syncIncidents(state.values.incidents), 0); }
+    }
     function remember(context, name, feature, layer) {
-        if (context && context.map) { state.map = context.map; }
+        if (context) { adoptMap(context.map); }
         state.registry[name][feature.properties.i] = layer;
     }
     function row(label, value) { return "<tr><th>" + esc(label) + "</th><td>" + value + "</td></tr>"; }
@@ -223,12 +233,7 @@ window.citybrain = window.citybrain || {};
         if (!visible && state.map.hasLayer(state.incidentGroup)) { state.map.removeLayer(state.incidentGroup); }
     }
     function districtStyle(feature, context) {
-        if (context && context.map && state.map !== context.map) {
-            state.map = context.map;
-            state.incidentGroup = null;  // a new map (another city): start a new group on it
-            state.registry = {traffic: {}, parking: {}, air_quality: {}};
-            if (state.values) { setTimeout(() => syncIncidents(state.values.incidents), 0); }
-        }
+        if (context) { adoptMap(context.map); }
         return context.hideout.style;
     }
 

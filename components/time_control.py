@@ -7,7 +7,7 @@ from dash import dcc, html
 from components.i18n import t
 
 
-def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_seconds: int) -> html.Div:
+def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_seconds: int, label=None) -> html.Div:
     return html.Div(
         [
             dcc.RadioItems(
@@ -36,7 +36,7 @@ def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_sec
                 ),
                 className="time-slider",
             ),
-            html.Div(id=f"{prefix}-time-label", className="time-label", **{"aria-live": "polite"}),
+            html.Div(label, id=f"{prefix}-time-label", className="time-label", **{"aria-live": "polite"}),
             dcc.Interval(id=f"{prefix}-refresh", interval=refresh_seconds * 1000),
             dcc.Interval(id=f"{prefix}-playback", interval=1200, disabled=True),
         ],

@@ -145,10 +145,43 @@ def _unknown_city(city: str) -> html.Div:
     )
 
 
-def layout(city: str | None = None, incident: str | None = None, **_query: Any) -> html.Div:
+def _geometry_urls(city: str) -> dict[str, str]:
+    version = access.static_version(city)
+    urls = {layer: f"/geo/{city}/{layer}.json?v={version}" for layer in access.GEOMETRY_LAYERS}
+    # The sensor layers travel as geobuf (smaller, decoded faster: 100,000 roads at SIM_SCALE=shanghai).
+    urls |= {layer: f"/geo/{city}/{layer}.pbf?v={version}" for layer in ("roads", "parking", "air_quality")}
+    return urls
+
+
+# The webpack chunks of the components this page draws first (dash-leaflet's GeoJSON and its
+# geobuf reader, the city dropdown and the time slider): loaded on first use otherwise, one by one.
+CHUNKS = (
+    "/_dash-component-suites/dash_leaflet/async-GeoJSON.js",
+    "/_dash-component-suites/dash_leaflet/async-geobuf.js",
+    "/_dash-component-suites/dash/dcc/async-dropdown.js",
+    "/_dash-component-suites/dash/dcc/async-slider.js",
+)
+
+
+def preload(city: str | None = None, incident: str | None = None, **_query: Any) -> list[tuple[str, str]]:
+    """What the page's HTML preloads (components/page_speed.py): this city's geometry, and CHUNKS."""
+    city = _city_of(city, incident)[0]
+    try:
+        key = get_city(city).key
+    except UnknownCityError:
+        return []
+    return [(url, "fetch") for url in _geometry_urls(key).values()] + [(url, "script") for url in CHUNKS]
+
+
+def _city_of(city: str | None, incident: str | None) -> tuple[str | None, dict[str, Any] | None]:
     focus = access.incident_focus(incident) if incident else None  # ?incident=ID: the map flies to it
     if focus and not city:
         city = focus["city"]
+    return city, focus
+
+
+def layout(city: str | None = None, incident: str | None = None, **_query: Any) -> html.Div:
+    city, focus = _city_of(city, incident)
     try:
         info = get_city(city)
     except UnknownCityError:
@@ -158,18 +191,17 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
     )
     settings = load_settings()
     window = access.history_window()
-    version = access.static_version(info.key)
-    urls = {layer: f"/geo/{info.key}/{layer}.json?v={version}" for layer in access.GEOMETRY_LAYERS}
-    # The sensor layers travel as geobuf (smaller, decoded faster: 100,000 roads at SIM_SCALE=shanghai).
-    urls |= {layer: f"/geo/{info.key}/{layer}.pbf?v={version}" for layer in ("roads", "parking", "air_quality")}
+    urls = _geometry_urls(info.key)
     marks = {
         step: access.local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)
     }
+    live, label = _live_answer(info.key, "live", window.steps, None)
     return html.Div(
         [
             dcc.Location(id=f"{P}-url", refresh=True),
             dcc.Store(id=f"{P}-city-key", data=info.key),
-            dcc.Store(id=f"{P}-live"),
+            # The first live values come with the page (refresh_map answers the ticks and the time control).
+            dcc.Store(id=f"{P}-live", data=None if live is no_update else live),
             # Refresh ticks pass a browser-side gate: a tick that would supersede a still-running refresh is
             # skipped, because Dash discards the result of a superseded callback (a slow server would
             # otherwise never show any data). The busy flags are set while each refresh runs.
@@ -189,7 +221,7 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
                         className="page-title",
                     ),
                     _city_selector(info.key),
-                    time_control(P, window.steps, marks, settings.refresh_seconds),
+                    time_control(P, window.steps, marks, settings.refresh_seconds, label),
                 ],
                 className="toolbar",
             ),
@@ -289,8 +321,14 @@ def advance_playback(_n: int, step: int, last: int) -> int:
     Input(f"{P}-slider", "value"),
     State(f"{P}-city-key", "data"),
     running=[(Output(f"{P}-busy-map", "data"), True, False)],
+    prevent_initial_call=True,  # the layout holds the first answer
 )
 def refresh_map(_n: int, mode: str, step: int, city: str):
+    return _live_answer(city, mode, step, _have())
+
+
+def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
+    """The map's live store and the time label; the store is no_update when the values failed."""
     at = access.resolve_at(mode, step)
     label = [
         t("Live" if mode != "history" else "History", "实时" if mode != "history" else "历史"),
@@ -301,7 +339,7 @@ def refresh_map(_n: int, mode: str, step: int, city: str):
     ]
     try:
         # Each layer in full, or only what changed since the version the browser says it has.
-        payload = access.live_values_since(city, at, _have())
+        payload = access.live_values_since(city, at, have)
     except Exception:
         log.exception("map refresh failed for %s at %s", city, at)
         return no_update, [
@@ -349,6 +387,8 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
         alert_view = error_panel(("alerts", "告警"))
     return cards, alert_view
 
+
+dash.page_registry[__name__]["preload"] = preload
 
 for _part in ("map", "panels"):
     clientside_callback(

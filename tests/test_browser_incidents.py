@@ -6,7 +6,7 @@ import json
 import time
 import urllib.request
 
-from tests.test_browser import FIRST_LOAD_MS, MAP_READY, VIEW
+from tests.test_browser import FIRST_LOAD_MS, MAP_READY, VIEW, WAIT_MS
 
 GRID_READY = "() => document.querySelectorAll('#inc-grid .ag-row').length > 0"
 
@@ -115,3 +115,28 @@ def test_sign_in_page_and_sign_out(served_app, browser):
     page.goto(served_app + "/")
     assert "/login" in page.url
     context.close()
+
+
+def test_command_centre_loads_ag_grid_only_when_a_grid_is_shown(served_app, page):
+    """dash-ag-grid's bundle is not part of the command centre; moving on to the incident queue
+    in the same page (Dash Pages, no reload) loads it and the grid works."""
+    _report_incident(served_app)  # a new incident for the operator's queue: the grid has a row
+    bundles = []
+    page.on("request", lambda r: bundles.append(r.url) if "dash_ag_grid" in r.url else None)
+    page.goto(served_app + "/?city=hangzhou")
+    page.wait_for_function(MAP_READY, timeout=FIRST_LOAD_MS)
+    assert bundles == []
+    assert page.evaluate("() => { window.__samePage = true; return true; }")
+    page.evaluate(
+        "() => { window.history.pushState({}, '', '/incidents?city=hangzhou');"
+        " window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }"
+    )
+    page.wait_for_function(GRID_READY, timeout=FIRST_LOAD_MS)
+    assert page.evaluate("() => window.__samePage === true")  # no reload
+    assert len([u for u in bundles if "dash_ag_grid.v" in u]) == 1, bundles
+    assert page.evaluate("() => typeof window.dash_ag_grid.getApi === 'function'")  # for assets/incidents.js
+    # The grid's callbacks run: a click on a row opens its detail panel.
+    page.locator("#inc-grid .ag-center-cols-container .ag-row .ag-cell[col-id='kind']").first.click()
+    page.wait_for_selector("#inc-detail .status-chip", timeout=WAIT_MS)
+    page.screenshot(path="tests/artifacts/incidents_after_client_navigation.png")
+    assert page.console_errors == [], page.console_errors

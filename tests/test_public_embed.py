@@ -309,7 +309,9 @@ def test_share_page_previews_and_gives_the_snippet(page, public_site, lang):
     page.locator("#sh-layers input[value='incidents']").check()
     page.locator("#sh-size input[value='large']").check()
     page.wait_for_function(
-        "() => document.getElementById('sh-snippet').value.includes('incidents&amp;lang=en')", timeout=WAIT_MS
+        "() => { const v = document.getElementById('sh-snippet').value;"  # all three choices applied
+        " return v.includes('incidents&amp;lang=en') && v.includes('width=\"960\"'); }",
+        timeout=WAIT_MS,
     )
     snippet = page.locator("#sh-snippet").input_value()
     assert snippet.startswith(f'<iframe src="{public_site}/embed/map?city=shenzhen&amp;layers=traffic,parking')
