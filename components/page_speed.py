@@ -68,7 +68,7 @@ def page_container(user) -> html.Div:
     if where is None:
         return dash.page_container
     pathname, search = where
-    app = dash.get_app()
+    app = _app or dash.get_app()
     page, path_variables = _path_to_page(app.strip_relative_path(pathname))
     if not page or not _allowed(page, user):
         return dash.page_container  # 404 and forbidden pages: the routing callback and the gate, as before
@@ -139,7 +139,7 @@ def index_hook(index: str) -> str:
     if where is None:
         return index
     pathname, search = where
-    app = dash.get_app()
+    app = _app or dash.get_app()
     prefix = app.config.requests_pathname_prefix
     # The layout (with the page, see page_container) and the callback graph are asked for as soon
     # as the HTML arrives: the server builds them while the browser loads the scripts, and the
@@ -163,13 +163,16 @@ def opening_of_index() -> tuple[str, str] | None:
     return flask.request.path, f"?{query}" if query else ""
 
 
-def install() -> None:
+def install(app: dash.Dash) -> None:
     """Registers the index hook (for every Dash app of the process; `lazy_scripts` only changes
-    pages that load the stand-in asset, `preload` only pages that declare it)."""
-    global _installed
+    pages that load the stand-in asset, `preload` only pages that declare it). `app` is the operator
+    app: `dash.get_app()` names the last Dash app built, which is the /embed app once it exists."""
+    global _installed, _app
+    _app = app
     if not _installed:
         dash.hooks.index()(index_hook)
         _installed = True
 
 
 _installed = False
+_app: dash.Dash | None = None
