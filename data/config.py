@@ -19,6 +19,13 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "").strip().lower() or allowed[0]
+    if raw not in allowed:
+        raise SystemExit(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -37,6 +44,7 @@ class Settings:
     ingest_api_keys: tuple[str, ...]
     ingest_max_bytes: int
     sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/cities.py SCALES)
+    incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto" (at a larger SIM_SCALE), "1" always, "0" never
 
     @property
     def sqlite_path(self) -> Path:
@@ -63,4 +71,5 @@ def load_settings() -> Settings:
         ingest_api_keys=tuple(k.strip() for k in os.environ.get("INGEST_API_KEYS", "").split(",") if k.strip()),
         ingest_max_bytes=_int("INGEST_MAX_BYTES", 5 * 1024 * 1024),
         sim_scale=os.environ.get("SIM_SCALE", "default").strip().lower() or "default",
+        incident_cluster=_choice("INCIDENT_CLUSTER", ("auto", "1", "0")),
     )

@@ -87,6 +87,13 @@ def _incident_meta() -> dict[str, Any]:
     }
 
 
+def _cluster_incidents(scale: str) -> bool:
+    """Group open incidents on the map (in the browser): by default at a larger simulation scale,
+    where thousands are open at rush hour; INCIDENT_CLUSTER=1/0 forces it on or off."""
+    choice = load_settings().incident_cluster
+    return scale != "default" if choice == "auto" else choice == "1"
+
+
 def _legend() -> html.Div:
     def pct(b) -> str:
         return f"≥ {b.low:g}%" if b.high == float("inf") else f"{b.low:g}–{b.high:g}%"
@@ -209,8 +216,7 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
             dcc.Store(id=f"{P}-tick-panels"),
             dcc.Store(id=f"{P}-busy-map", data=False),
             dcc.Store(id=f"{P}-busy-panels", data=False),
-            # At a larger simulation scale (SIM_SCALE) incidents are clustered in the browser.
-            dcc.Store(id=f"{P}-incident-meta", data=_incident_meta() | {"cluster": info.scale != "default"}),
+            dcc.Store(id=f"{P}-incident-meta", data=_incident_meta() | {"cluster": _cluster_incidents(info.scale)}),
             dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
             html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-overlays-applied", hidden=True),
