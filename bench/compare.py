@@ -67,7 +67,7 @@ def backend(env: dict[str, str]) -> dict[str, str]:
     url = env.get("DATABASE_URL", "")
     return {
         "database": url.split(":", 1)[0].split("+", 1)[0] if url else "sqlite",
-        "cache": "redis" if env.get("REDIS_URL") else "simplecache (per worker)",
+        "cache": "redis + objects per worker" if env.get("REDIS_URL") else "objects per worker",
     }
 
 

@@ -815,12 +815,29 @@ def geometry_geobuf(city: str, layer: str) -> bytes:
 
 @functools.lru_cache(maxsize=32)
 def _geobuf_bytes(city: str, layer: str, version: str) -> bytes:
+    return _geobuf_file(city, layer, version)
+
+
+def build_geobuf_files(progress=print) -> None:
+    """Encode every city's sensor layers to DATA_DIR/geobuf/ now, so no page open waits for it (the first
+    Shanghai-scale page took 34 s while 100,000 roads were encoded). Kept files are left as they are."""
+    for key in CITIES:
+        version = static_version(key)
+        for layer in ("roads", "parking", "air_quality"):
+            started = time.perf_counter()
+            if _geobuf_file(key, layer, version, keep=False) and time.perf_counter() - started > 1:
+                progress(f"geobuf {key}/{layer}: {time.perf_counter() - started:.1f}s")
+
+
+def _geobuf_file(city: str, layer: str, version: str, keep: bool = True) -> bytes:
+    """The layer's geobuf from its file, encoded and written first when missing (`keep=False`: the bytes are
+    not needed, an existing file is not read)."""
     import geobuf
 
     folder = load_settings().data_dir / "geobuf"
     path = folder / f"{city}-{layer}-{version}.pbf"
     if path.exists():
-        return path.read_bytes()
+        return path.read_bytes() if keep else b""
     body = geobuf.encode(json.loads(_geometry.uncached(city, layer, version)), 6)  # not kept: 25 MB at scale
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")

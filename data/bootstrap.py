@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from data import simulate, store
+from data import access, simulate, store
 from data.cities import CITIES
 from data.config import Settings
 from data.memory import release_freed_memory
@@ -42,6 +42,7 @@ def _prepare_locked(settings: Settings, progress) -> None:
         full=settings.simulate_backfill and not settings.simulate_live,
     )
     store.set_meta(engine, "prepared", "1")
+    access.build_geobuf_files(progress if fresh else (lambda _m: None))
     if fresh:
         progress(f"Data ready in {time.perf_counter() - started:.1f}s")
 

@@ -189,3 +189,19 @@ def test_shanghai_scale_scaled_down_keeps_counts_and_proportions(tmp_path, monke
     with engine.connect() as conn:
         oldest_bucket = conn.exec_driver_sql("SELECT MIN(bucket) FROM traffic_obs WHERE city='shanghai'").scalar()
     assert oldest_bucket >= simulate.floor_bucket(now + 1800 - hours["traffic"] * 3600)
+
+
+def test_prepare_encodes_every_citys_geobuf_before_any_page_asks(prepared):
+    from data.cities import CITIES
+
+    folder = prepared / "geobuf"
+    wanted = {f"{key}-{layer}-{access.static_version(key)}.pbf" for key in CITIES for layer in ("roads", "parking",
+              "air_quality")}  # fmt: skip
+    assert wanted <= {p.name for p in folder.iterdir()}
+    one = folder / f"hangzhou-air_quality-{access.static_version('hangzhou')}.pbf"
+    kept = {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p != one}
+    before = one.read_bytes()
+    one.unlink()
+    access.build_geobuf_files(progress=lambda _m: None)
+    assert one.read_bytes() == before  # the missing one encoded again, the same bytes
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p != one} == kept  # the others untouched
