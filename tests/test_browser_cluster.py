@@ -9,9 +9,9 @@ from tests.conftest import ARTIFACTS, PASSWORD, SESSION_DIR, _copy_store, runnin
 from tests.test_browser import MAP_READY, MAP_SETTLED
 
 # Incident markers in the marker pane: cluster icons (with their counts) and single incidents, and how
-# many open incidents lie inside the current view.
+# many open incidents lie inside the current view (padded by 20 %, as assets/citybrain.js draws them).
 INCIDENTS_SHOWN = """() => {
-    const s = window.citybrain.state, m = s.map, view = m.getBounds();
+    const s = window.citybrain.state, m = s.map, view = m.getBounds().pad(0.2);
     const clusters = [...document.querySelectorAll('.leaflet-marker-pane .cb-incident-cluster')];
     return {
         zoom: m.getZoom(),
