@@ -449,9 +449,16 @@ def _incidents(city: str, at: int, revision: int) -> dict[str, Any]:
 def live_values(city: str, at: int) -> dict[str, Any]:
     """Per-feature values of the three sensor layers at `at`, aligned with `geometry_json` order."""
     key = get_city(city).key
-    settings = load_settings()
+    return _live_values(key, at, _revisions(key), load_settings())
+
+
+def _revisions(key: str) -> dict[str, int]:
+    """Each layer's feed revision (one read, so values and the tokens naming them agree)."""
     states = store.feed_states(_engine(), key)
-    rev = {layer: states.get(layer, (0, None))[0] for layer in store.LAYERS}
+    return {layer: states.get(layer, (0, None))[0] for layer in store.LAYERS}
+
+
+def _live_values(key: str, at: int, rev: dict[str, int], settings: Settings) -> dict[str, Any]:
     bucket = floor_bucket(at)
     # Staleness is judged at `at` rounded to the refresh interval, so every viewer within one
     # interval shares the same cache entry.
@@ -874,12 +881,11 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     """
     key = get_city(city).key
     settings = load_settings()
-    states = store.feed_states(_engine(), key)
-    rev = {layer: states.get(layer, (0, None))[0] for layer in store.LAYERS}
+    rev = _revisions(key)  # one read for the values and their tokens (it was three per refresh)
     at_key = at // settings.refresh_seconds * settings.refresh_seconds
     version = static_version(key)
-    values = live_values(key, at)
-    values["incidents"] = incidents(key, at)
+    values = _live_values(key, at, rev, settings)
+    values["incidents"] = _incidents(key, at_key, rev["incidents"])
     tokens = {
         "traffic": f"{floor_bucket(at)}",
         "parking": f"{floor_bucket(at)}",

@@ -84,7 +84,7 @@ def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
 
 
 def test_map_refresh_failure_keeps_the_last_values(cc, dash_app, monkeypatch):
-    monkeypatch.setattr(access, "live_values", lambda *_a: 1 / 0)
+    monkeypatch.setattr(access, "_live_values", lambda *_a: 1 / 0)  # the values behind every map refresh
     with dash_app.server.test_request_context():
         payload, label = cc.refresh_map(1, "live", 0, "hangzhou")
     assert payload is no_update
