@@ -28,11 +28,17 @@ def _report_incident(base: str, severity: int = 4) -> str:
 
 def _press(page, action: str, expect_status_zh: str) -> None:
     page.click(f"#inc-act-{action}")
-    page.wait_for_function(
-        "(s) => (document.querySelector('#inc-detail .status-chip') || {}).textContent?.includes(s)",
-        arg=expect_status_zh,
-        timeout=20_000,
-    )
+    try:
+        page.wait_for_function(
+            "(s) => (document.querySelector('#inc-detail .status-chip') || {}).textContent?.includes(s)",
+            arg=expect_status_zh,
+            timeout=20_000,
+        )
+    except Exception as exc:  # say what the page answered (a refusal message, or nothing)
+        message = page.inner_text("#inc-act-msg")
+        chip = page.inner_text("#inc-detail .status-chip")
+        code = page.inner_text("#inc-act-code")
+        raise AssertionError(f"{action}: status {chip!r}, message {message!r}, code {code!r}") from exc
 
 
 def _choose(page, dropdown: str, text: str) -> None:
@@ -54,14 +60,12 @@ def test_operator_takes_an_incident_from_new_to_closed(served_app, page):
 
     _press(page, "acknowledge", "已确认")
     assert page.is_disabled("#inc-act-acknowledge") and not page.is_disabled("#inc-act-dispatch")
-    page.click("#inc-act-unit")
-    page.keyboard.type("HZ-TP-02")
-    page.keyboard.press("Enter")
+    # Options are clicked, not typed + Enter: Enter takes whichever option is highlighted while the
+    # search is still filtering (it dispatched HZ-TP-01 about one run in three).
+    _choose(page, "inc-act-unit", "HZ-TP-02")
     _press(page, "dispatch", "已派遣")
     _press(page, "arrive", "已到场")
-    page.click("#inc-act-code")
-    page.keyboard.type("已清除")
-    page.keyboard.press("Enter")
+    _choose(page, "inc-act-code", "已清除")
     page.fill("#inc-act-text", "lane reopened")
     _press(page, "resolve", "已处置")
     _press(page, "close", "已关闭")
