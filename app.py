@@ -63,9 +63,11 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
     page_speed.install(app)  # dash-ag-grid loaded where a grid is shown; the first page's geometry preloaded
     app.layout = _layout
     install_public(app)  # /embed (a separate Dash app), /api/ogc, /share, security headers and rate limit
-    if settings.simulate_live if live is None else live:
+    # Under gunicorn a process of its own runs these (gunicorn.conf.py, data/background.py).
+    in_process = settings.background_jobs == "threads"
+    if (settings.simulate_live and in_process) if live is None else live:
         start_live_simulator(settings)
-    if live is not False:  # real feeds need the rules as much as simulated ones (ALERT_RULES=0: off)
+    if live is not False and in_process:  # real feeds need the rules as much as simulated ones (ALERT_RULES=0: off)
         alerting.start(server, settings)
     return app
 

@@ -102,27 +102,34 @@ def prepare(env: dict[str, str], data_dir: Path) -> dict[str, Any]:
 # --- servers -------------------------------------------------------------------------------------
 
 
+NO_BACKGROUND_JOBS = {"SIMULATE_LIVE": "0", "ALERT_RULES": "0"}  # the naive and minimal apps write nothing
+
+
 def gunicorn(name: str, module: str, env: dict[str, str], log_dir: Path) -> Server:
     port = free_port()
-    cmd = [gunicorn_path(), "-w", "2", "-b", f"127.0.0.1:{port}", "--no-control-socket", "--timeout", "300"]
+    cmd = [gunicorn_path(), "-c", str(PROJECT / "gunicorn.conf.py"), "-w", "2", "-b", f"127.0.0.1:{port}"]
+    cmd += ["--no-control-socket", "--timeout", "300"]
     cmd += ["--chdir", str(PROJECT / "bench"), module]
     server = Server(name, cmd, env, log_dir / f"{name}.log", port)
     return server
 
 
-def worker_rss_mb(server: Server) -> list[float]:
-    """Resident memory (MB) of each gunicorn worker (children of the master)."""
+def child_rss_mb(server: Server) -> dict[str, list[float]]:
+    """Resident memory (MB) of the gunicorn master's children: {"workers": [...], "background": [...]}
+    (background: `python -m data.background`, the simulator and alert rules, see gunicorn.conf.py)."""
+    out: dict[str, list[float]] = {"workers": [], "background": []}
     if server.proc is None:
-        return []
-    out = []
+        return out
     for status in Path("/proc").glob("[0-9]*/status"):
         with contextlib.suppress(OSError):
             text = status.read_text()
             if re.search(rf"^PPid:\s+{server.proc.pid}$", text, re.M):
                 rss = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+                cmdline = (status.parent / "cmdline").read_bytes()
                 if rss:
-                    out.append(round(int(rss.group(1)) / 1024, 1))
-    return sorted(out)
+                    kind = "background" if b"data.background" in cmdline else "workers"
+                    out[kind].append(round(int(rss.group(1)) / 1024, 1))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 # --- (a) live refresh ----------------------------------------------------------------------------
@@ -383,11 +390,12 @@ def run_scale(scale: str, base_env: dict[str, str], data_dir: Path, work: Path, 
         pages_app = measure_pages({"app": app_page}, 2 if quick else 3)
         log(f"[{scale}] (b) requests/s ...")
         result["rps"] = measure_rps(product.port, city, static_dir, rps_s)
-        result["worker_rss_mb"] = worker_rss_mb(product)
+        rss = child_rss_mb(product)
+        result["worker_rss_mb"], result["background_rss_mb"] = rss["workers"], rss["background"]
         product.stop()
         servers.remove(product)
 
-        naive = gunicorn(f"naive-{scale}", "naive_app:server", env | {"SIMULATE_LIVE": "0"}, work)
+        naive = gunicorn(f"naive-{scale}", "naive_app:server", env | NO_BACKGROUND_JOBS, work)
         servers.append(naive)
         naive.start(timeout=300)
         log(f"[{scale}] (a) live refresh, naive app ...")
@@ -395,7 +403,7 @@ def run_scale(scale: str, base_env: dict[str, str], data_dir: Path, work: Path, 
         naive.stop()
         servers.remove(naive)
 
-        minimal = gunicorn(f"minimal-{scale}", "minimal_app:server", env | {"SIMULATE_LIVE": "0"}, work)
+        minimal = gunicorn(f"minimal-{scale}", "minimal_app:server", env | NO_BACKGROUND_JOBS, work)
         servers.append(minimal)
         minimal.start(timeout=300)
         counts = _feature_counts(env)
@@ -511,6 +519,10 @@ def render(results: dict[str, Any]) -> str:
         ),
         ("  all ≥ 1/2 of static", lambda r: "MET" if r["checks"]["api_vs_static_rps"]["met"] else "MISSED"),
         ("  RSS per worker after the run, MB (target < 500)", lambda r: " / ".join(map(str, r["worker_rss_mb"]))),
+        (
+            "  RSS of the background process (simulator + alert rules), MB",
+            lambda r: " / ".join(map(str, r.get("background_rss_mb") or ["—"])),
+        ),
         "(c) page open → features drawn, headless Chromium, median (min–max) s",
         ("  this app (all four layers + first live values)", lambda r: _page(r["page"]["app"])),
         ("  minimal dash-leaflet page (same three layers, geobuf)", lambda r: _page(r["page"]["minimal"])),

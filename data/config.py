@@ -45,6 +45,9 @@ class Settings:
     ingest_max_bytes: int
     sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/cities.py SCALES)
     incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto" (at a larger SIM_SCALE), "1" always, "0" never
+    # BACKGROUND_JOBS: "threads" (the serving process runs the simulator and alert rules) or "process"
+    # (`python -m data.background` does; gunicorn.conf.py sets it and starts that process)
+    background_jobs: str = "threads"
 
     @property
     def sqlite_path(self) -> Path:
@@ -72,4 +75,5 @@ def load_settings() -> Settings:
         ingest_max_bytes=_int("INGEST_MAX_BYTES", 5 * 1024 * 1024),
         sim_scale=os.environ.get("SIM_SCALE", "default").strip().lower() or "default",
         incident_cluster=_choice("INCIDENT_CLUSTER", ("auto", "1", "0")),
+        background_jobs=_choice("BACKGROUND_JOBS", ("threads", "process")),
     )

@@ -170,21 +170,32 @@ def add_token(engine: Engine, name: str, token_hash: str, actor: str, now: int) 
         _audit(conn, now, actor, "user", name, "token", {}, {"token": token_hash[:8] + "…"})
 
 
+TOKEN_USE_RESOLUTION_S = 60  # last_used_at is kept to the minute: not a write on every request
+
+
 def user_for_token(engine: Engine, token_hash: str, now: int) -> dict[str, Any] | None:
-    """The enabled user a token belongs to (and mark the token used), or None."""
-    with engine.begin() as conn:
+    """The enabled user a token belongs to (and mark the token used), or None.
+
+    The mark is written only when the stored one is a minute old: a write per request was a commit
+    (a WAL flush on PostgreSQL) on every map refresh of a token-holding client."""
+    with engine.connect() as conn:
         row = (
             conn.execute(
-                select(app_user)
+                select(app_user, api_token.c.last_used_at)
                 .join(api_token, api_token.c.user_name == app_user.c.name)
                 .where(api_token.c.token_hash == token_hash, app_user.c.disabled.is_(False))
             )
             .mappings()
             .first()
         )
-        if row is not None:
+    if row is None:
+        return None
+    user = dict(row)
+    last_used = user.pop("last_used_at")
+    if last_used is None or now - last_used >= TOKEN_USE_RESOLUTION_S:
+        with engine.begin() as conn:
             conn.execute(api_token.update().where(api_token.c.token_hash == token_hash).values(last_used_at=now))
-    return dict(row) if row else None
+    return user
 
 
 def start_session(engine: Engine, sid_hash: str, name: str, now: int, expires_at: int) -> None:

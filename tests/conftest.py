@@ -108,11 +108,16 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(
-    env: dict[str, str], log_path: Path, timeout_s: float = 120, args: tuple[str, ...] = ("app.py",)
+    env: dict[str, str],
+    log_path: Path,
+    timeout_s: float = 120,
+    args: tuple[str, ...] = ("app.py",),
+    started: list[subprocess.Popen] | None = None,
 ) -> Iterator[str]:
     """`python app.py` in a subprocess with `env` on top of ours; yields its base URL once healthy.
 
-    `args` replaces `app.py` (e.g. `-m gunicorn -b 127.0.0.1:{port} app:server`); `{port}` is filled in."""
+    `args` replaces `app.py` (e.g. `-m gunicorn -b 127.0.0.1:{port} app:server`); `{port}` is filled in.
+    The process is appended to `started` when given."""
     port = _free_port()
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -122,6 +127,8 @@ def running_app(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    if started is not None:
+        started.append(proc)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout_s

@@ -64,6 +64,26 @@ def test_users_cli_adds_a_user_and_prints_a_working_token(prepared, anon_client)
     assert revoked.status_code == 401  # disabling revokes the user's tokens
 
 
+def test_token_use_is_marked_once_a_minute_not_on_every_request(prepared):
+    engine = store.get_engine()
+    users.add_user("token.user", "viewer", PASSWORD)
+    token_hash, now = "ab" * 32, 1_800_000_000
+    ops_store.add_token(engine, "token.user", token_hash, "tests", now)
+
+    def last_used() -> int | None:
+        with engine.connect() as conn:
+            query = text("SELECT last_used_at FROM api_token WHERE token_hash = :h")
+            return conn.execute(query, {"h": token_hash}).scalar_one()
+
+    assert ops_store.user_for_token(engine, token_hash, now)["name"] == "token.user"
+    assert last_used() == now  # first use marked
+    assert ops_store.user_for_token(engine, token_hash, now + 59)["role"] == "viewer"
+    assert last_used() == now  # within the minute: a read only
+    ops_store.user_for_token(engine, token_hash, now + 60)
+    assert last_used() == now + 60
+    assert ops_store.user_for_token(engine, "cd" * 32, now) is None
+
+
 def test_failed_logins_lock_the_name(prepared, anon_client):
     users.add_user("locked.out", "operator", PASSWORD)
     for _ in range(users.MAX_FAILURES):

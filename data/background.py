@@ -1,0 +1,56 @@
+"""`python -m data.background`: the live simulator and the alert rules in a process of their own.
+
+Under gunicorn (see gunicorn.conf.py) the web workers only serve: the master starts this process and
+restarts it if it dies, and it ends when the master does. A worker that also ran the simulator held
+its per-tick tables besides the cache (537 MB at SIM_SCALE=shanghai, against 440 MB for a worker
+that only serves), and a recycled worker took the simulator with it.
+
+The same file locks as in-process threads apply (data/bootstrap.py, data/alerting.py): if another
+process of this data directory already runs a job, this one waits and takes over when it stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+
+from flask import Flask
+
+from data import access, alerting
+from data.bootstrap import prepare_data, start_live_simulator
+from data.config import load_settings
+
+log = logging.getLogger("citybrain.background")
+RETRY_LOCKS_S = 10.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    simulate, rules = settings.simulate_live, os.environ.get("ALERT_RULES", "1") != "0"
+    if not (simulate or rules):
+        log.info("SIMULATE_LIVE=0 and ALERT_RULES=0: nothing to run")
+        return 0
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server = Flask("citybrain-background")  # the alert rules read through the data layer's cache
+    access.cache.init_app(server, config=access.cache_config(settings))
+    prepare_data(settings, progress=log.info)  # waits while a worker prepares; fast once prepared
+    wanted = {"simulator": simulate, "alert rules": rules}
+    starters = {"simulator": lambda: start_live_simulator(settings), "alert rules": lambda: alerting.start(server, settings)}
+    running: set[str] = set()
+    while os.getppid() == parent:  # the master is gone: so is this process
+        for job in [j for j, on in wanted.items() if on and j not in running]:
+            if starters[job]():  # False while another process holds the job's lock
+                running.add(job)
+                log.info("%s running in process %d", job, os.getpid())
+        time.sleep(1.0 if running == {j for j, on in wanted.items() if on} else RETRY_LOCKS_S)
+    log.info("parent process %d ended: stopping", parent)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
