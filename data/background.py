@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     access.cache.init_app(server, config=access.cache_config(settings))
     prepare_data(settings, progress=log.info)  # waits while a worker prepares; fast once prepared
     wanted = {"simulator": simulate, "alert rules": rules}
-    starters = {"simulator": lambda: start_live_simulator(settings), "alert rules": lambda: alerting.start(server, settings)}
+    starters = {
+        "simulator": lambda: start_live_simulator(settings),
+        "alert rules": lambda: alerting.start(server, settings),
+    }
     running: set[str] = set()
     while os.getppid() == parent:  # the master is gone: so is this process
         for job in [j for j, on in wanted.items() if on and j not in running]:
