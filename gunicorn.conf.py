@@ -20,9 +20,11 @@ _job: dict[str, subprocess.Popen] = {}
 
 
 def _wanted() -> bool:
-    return os.environ["BACKGROUND_JOBS"] == "process" and (
-        os.environ.get("SIMULATE_LIVE", "1") != "0" or os.environ.get("ALERT_RULES", "1") != "0"
-    )
+    sys.path.insert(0, str(PROJECT))  # the master has not imported the app: read the settings as it will
+    from data.config import load_settings
+
+    settings = load_settings()
+    return settings.background_jobs == "process" and (settings.simulate_live or settings.alert_rules)
 
 
 def _supervise(log) -> None:

@@ -182,7 +182,7 @@ def evaluate(city: str, at: int | None = None, limits: Thresholds | None = None)
 def start(server, settings) -> bool:
     """Evaluate the rules for every city each refresh interval in a background thread (ALERT_RULES=1,
     the default). One process per data directory does it (file lock), as with the simulator."""
-    if os.environ.get("ALERT_RULES", "1") == "0":
+    if not settings.alert_rules:
         return False
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock_file = open(settings.data_dir / "alerting.lock", "w")  # noqa: SIM115 - held for the process life

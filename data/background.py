@@ -30,7 +30,7 @@ RETRY_LOCKS_S = 10.0
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
-    simulate, rules = settings.simulate_live, os.environ.get("ALERT_RULES", "1") != "0"
+    simulate, rules = settings.simulate_live, settings.alert_rules
     if not (simulate or rules):
         log.info("SIMULATE_LIVE=0 and ALERT_RULES=0: nothing to run")
         return 0

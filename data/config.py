@@ -48,6 +48,7 @@ class Settings:
     # BACKGROUND_JOBS: "threads" (the serving process runs the simulator and alert rules) or "process"
     # (`python -m data.background` does; gunicorn.conf.py sets it and starts that process)
     background_jobs: str = "threads"
+    alert_rules: bool = True  # ALERT_RULES=0 stops the rules that open incidents from the data
 
     @property
     def sqlite_path(self) -> Path:
@@ -76,4 +77,5 @@ def load_settings() -> Settings:
         sim_scale=os.environ.get("SIM_SCALE", "default").strip().lower() or "default",
         incident_cluster=_choice("INCIDENT_CLUSTER", ("auto", "1", "0")),
         background_jobs=_choice("BACKGROUND_JOBS", ("threads", "process")),
+        alert_rules=os.environ.get("ALERT_RULES", "1") != "0",
     )
