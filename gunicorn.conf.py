@@ -17,6 +17,10 @@ os.environ.setdefault("BACKGROUND_JOBS", "process")  # before the app is importe
 
 _stopping = threading.Event()
 _job: dict[str, subprocess.Popen] = {}
+# Popen waits for the child's exec on a pipe; a worker the master forks meanwhile inherits that pipe's
+# write end and keeps it open, so Popen never returns (no log, no restart). Forks wait for Popen.
+_spawning = threading.RLock()
+os.register_at_fork(before=_spawning.acquire, after_in_parent=_spawning.release, after_in_child=_spawning.release)
 
 
 def _wanted() -> bool:
@@ -29,7 +33,8 @@ def _wanted() -> bool:
 
 def _supervise(log) -> None:
     while not _stopping.is_set():
-        proc = _job["proc"] = subprocess.Popen([sys.executable, "-m", "data.background"], cwd=PROJECT)
+        with _spawning:
+            proc = _job["proc"] = subprocess.Popen([sys.executable, "-m", "data.background"], cwd=PROJECT)
         log.info("background jobs started (pid %d)", proc.pid)
         while proc.poll() is None and not _stopping.wait(1.0):
             pass
