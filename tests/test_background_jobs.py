@@ -31,8 +31,11 @@ def _children(pid: int) -> dict[int, str]:
 
 
 def _lock_holder(path: Path) -> int | None:
-    """The pid holding a flock on `path` (from /proc/locks), or None."""
-    inode = os.stat(path).st_ino
+    """The pid holding a flock on `path` (from /proc/locks), or None (also before the file exists)."""
+    try:
+        inode = os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
     for line in Path("/proc/locks").read_text().splitlines():
         fields = line.split()
         if "FLOCK" in fields and fields[5].split(":")[-1] == str(inode):
