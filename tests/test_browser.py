@@ -189,11 +189,17 @@ def test_kpi_panel_shows_values_units_trend_and_age(served_app, page):
     _open(page, served_app)
     cards = page.locator(".kpi-grid .kpi-card")
     assert cards.count() == 9
+    # One snapshot of all cards: a live refresh may replace a card between two separate reads, and a
+    # detached node's computed visibility is "".
+    page.wait_for_function(
+        """() => { const cards = [...document.querySelectorAll('.kpi-grid .kpi-card')];
+                   return cards.length === 9 && cards.every(e => e.isConnected && e.offsetParent !== null
+                       && getComputedStyle(e).visibility === 'visible'); }""",
+        timeout=WAIT_MS,
+    )
     for k in range(9):
         card = cards.nth(k)
         key = card.get_attribute("id")
-        assert card.is_visible(), key
-        assert card.evaluate("e => getComputedStyle(e).visibility") == "visible", key
         value = card.locator(".kpi-value").inner_text().strip()
         # Median time to dispatch has no value just after local midnight, before the day's first dispatch.
         assert re.fullmatch(r"[\d,]+(\.\d+)?", value) or ("median_dispatch" in key and value == "—"), (key, value)
