@@ -20,6 +20,7 @@ EMBED_MOUNT = "/embed"
 
 
 def install(app: dash.Dash) -> dash.Dash:
+    from auth import callbacks
     from public import ogc, security
     from public import share as _share  # noqa: F401 - registers the /share page and its callbacks
     from public.embed import create_embed_app
@@ -28,6 +29,7 @@ def install(app: dash.Dash) -> dash.Dash:
     server = app.server
     server.register_blueprint(ogc.blueprint)
     embed_app = create_embed_app()
+    callbacks.install_shape_guard(embed_app)  # malformed callback bodies: 400/404, never 500
     # Dash hands the process-global `dash.callback` registrations to the first app that sets itself
     # up. Let the operator app do so here, single-threaded; the embed app hides them in any case.
     with server.app_context():

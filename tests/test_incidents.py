@@ -148,10 +148,12 @@ def test_pages_check_the_role(dash_app, role, path, status):
     assert signed_in_client(dash_app, role).get(path).status_code == status
 
 
-def _outputs(spec: str) -> list:
+def _outputs(spec: str) -> list | dict:
+    """The `outputs` Dash's renderer sends: a list for a multi-output callback, else the one output."""
     parts = spec.strip(".").split("...") if spec.startswith("..") else [spec]
     pairs = [p.rsplit(".", 1) for p in parts]
-    return [{"id": json.loads(i) if i.startswith("{") else i, "property": prop} for i, prop in pairs]
+    outputs = [{"id": json.loads(i) if i.startswith("{") else i, "property": prop} for i, prop in pairs]
+    return outputs if spec.startswith("..") else outputs[0]
 
 
 def _call(client, dep: dict, pathname: str = "/"):
@@ -169,7 +171,9 @@ def test_every_server_callback_checks_the_role(dash_app, anon_client):
     public_prefixes = ("pov-", "pcity-", "pcb-", "prec-", "ptech-", "sh-", "rg-", "app-")
     checked = {"public": 0, "private": 0, "operator": 0, "supervisor": 0}
     for dep in deps:
-        names = [o["id"]["type"] if isinstance(o["id"], dict) else o["id"] for o in _outputs(dep["output"])]
+        outputs = _outputs(dep["output"])
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        names = [o["id"]["type"] if isinstance(o["id"], dict) else o["id"] for o in outputs]
         if "_pages_content" in names:
             continue  # the page renderer: checked per page below
         anon = _call(anon_client, dep).status_code
