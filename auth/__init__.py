@@ -184,6 +184,8 @@ def install(server: Flask) -> None:
 
 def sign_in(user: users.User) -> None:
     lifetime = int(SESSION_HOURS * 3600)
+    if session.get("sid"):  # signing in again ends the session this browser had
+        users.end_session(session["sid"])
     session.clear()
     session.permanent = True
     session.update(sid=users.start_session(user, lifetime), expires=time.time() + lifetime)

@@ -238,7 +238,7 @@ def test_refusals_say_why(dash_app, client):
     assert act(client, incident_id, "acknowledge", 1).status_code == 200
     missing = act(client, incident_id, "dispatch", 2)
     assert missing.status_code == 422 and "unit" in missing.get_json()["message"]
-    assert act(client, incident_id, "fly", 2).status_code == 409
+    assert act(client, incident_id, "fly", 2).status_code == 400  # a bad request, not a refused move
     assert client.post(f"/api/v1/incidents/{incident_id}/actions", data="nope").status_code == 400
     assert act(client, incident_id, "acknowledge", "2").status_code == 400
     assert act(client, 10**9, "acknowledge", 1).status_code == 404
@@ -467,7 +467,7 @@ def test_signing_out_ends_the_session_on_the_server(dash_app):
     signed = signed_in_client(dash_app, "operator")
     cookie = signed.get_cookie("citybrain_session").value
     assert signed.get("/incidents").status_code == 200
-    assert signed.get("/logout").status_code == 302
+    assert signed.post("/logout").status_code == 302
     replay = dash_app.server.test_client()
     replay.set_cookie("citybrain_session", cookie)
     assert replay.get("/incidents").status_code == 302
