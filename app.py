@@ -60,6 +60,7 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
         hooks={"request_pre": "(payload) => window.citybrain && window.citybrain.requestPre(payload)"},
     )
     app.index_string = INDEX
+    auth.guard_callbacks(app)  # callback requests are decided from this app's callback map
     page_speed.install(app)  # dash-ag-grid loaded where a grid is shown; the first page's geometry preloaded
     app.layout = _layout
     install_public(app)  # /embed (a separate Dash app), /api/ogc, /share, security headers and rate limit

@@ -15,10 +15,14 @@ import secrets
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import dash
-from flask import Flask, g, has_request_context, jsonify, redirect, request, session
+from dash._pages import _path_to_page
+from flask import Flask, Response, g, has_request_context, jsonify, redirect, request, session
+from werkzeug.exceptions import BadRequest
 
+from auth import callbacks
 from auth.views import blueprint as views_blueprint
 from auth.views import forbidden_page
 from data import store, users
@@ -45,7 +49,6 @@ PUBLIC_PREFIXES = (
 # Components that carry their own id prefix: the header's language/theme switches (on every page)
 # and the report grids of the public /pilots pages.
 COMPONENT_PREFIXES = {"app": "public", "rg": "public", "_pages_dummy": "public"}
-PAGES_CONTENT = "_pages_content"  # Dash Pages' own callback that renders a page's layout
 SESSION_HOURS = float(os.environ.get("SESSION_HOURS", "12") or 12)  # a shift and then some
 
 
@@ -68,69 +71,70 @@ def current_user() -> users.User | None:
     return user
 
 
-def _page_policy() -> tuple[dict[str, str], dict[str, str]]:
-    """(path → role or "public", id prefix → role or "public") from the page registry."""
-    paths, prefixes = {}, dict(COMPONENT_PREFIXES)
-    for page in dash.page_registry.values():
-        access = page.get("access", "viewer")
-        paths[page["path"]] = access
-        if page.get("id_prefix"):
-            prefixes[page["id_prefix"]] = access
-        for prefix, role in (page.get("roles") or {}).items():
-            prefixes[prefix] = role
-    return paths, prefixes
+_policy: callbacks.Policy | None = None
+_app: dash.Dash | None = None
 
 
-def _needed_for_ids(ids: list[Any], prefixes: dict[str, str]) -> str | None:
-    """The strictest role the outputs need; None when some output belongs to no page (refused)."""
-    order = ("public", "viewer", "operator", "supervisor", "admin")
-    needed = "public"
-    for raw in ids:
-        name = raw.get("type", "") if isinstance(raw, dict) else str(raw)
-        best = max((p for p in prefixes if name == p or name.startswith(p + "-")), key=len, default=None)
-        if best is None:
-            return None
-        needed = max(needed, prefixes[best], key=order.index)
-    return needed
+def guard_callbacks(app: dash.Dash) -> None:
+    """The Dash app whose callback map decides callback requests (app.py, after creating it)."""
+    global _app
+    _app = app
+    app.server.register_error_handler(Exception, callbacks.failed_callback)
 
 
-def _callback_outputs(body: dict[str, Any]) -> list[Any]:
-    outputs = body.get("outputs")
-    outputs = outputs if isinstance(outputs, list) else [outputs]
-    return [o.get("id") for o in outputs if isinstance(o, dict)]
+def _is_public(path: str) -> bool:
+    """A public prefix matches whole path segments: `/embedx` and `/api/ogcx` are not public."""
+    for prefix in PUBLIC_PREFIXES:
+        if prefix.endswith("/") and path.startswith(prefix):
+            return True
+        if path == prefix or path.startswith(prefix + "/"):
+            return True
+    return False
 
 
-def _pathname(body: dict[str, Any]) -> str:
-    inputs = body.get("inputs") or []
-    for item in inputs.values() if isinstance(inputs, dict) else inputs:
-        if isinstance(item, dict) and item.get("property") == "pathname":
-            return str(item.get("value") or "/")
-    return "/"
+def _page_access(path: str) -> str:
+    """The role of the page Dash would render at `path` (`//audit` is /audit, as for Dash)."""
+    page, _ = _path_to_page(path.strip("/"))
+    return page.get("access", "viewer") if page else "viewer"
 
 
-def needed_role(method: str, path: str, body: dict[str, Any] | None) -> str | None:
+def _callback_body() -> Any:
+    try:
+        return request.get_json(force=True)  # cached: Dash reads the same parsed body
+    except (BadRequest, RecursionError, ValueError):
+        raise callbacks.BadCallback("the body is not JSON") from None
+
+
+def needed_role(method: str, path: str, body: Any = None) -> str | None:
     """The role a request needs: "public", a role name, or None for "refuse whoever asks"."""
-    paths, prefixes = _page_policy()
+    global _policy
     if path == "/_dash-update-component" and method == "POST":
-        ids = _callback_outputs(body or {})
-        if any(i == PAGES_CONTENT for i in ids):
-            return paths.get(_pathname(body or {}).rstrip("/") or "/", "viewer")
-        return _needed_for_ids(ids, prefixes)
-    if path.startswith(PUBLIC_PREFIXES):
+        if _policy is None:
+            _policy = callbacks.Policy(COMPONENT_PREFIXES)
+        return callbacks.needed_role(_app or dash.get_app(), body, _policy)
+    if _is_public(path):
         return "public"
-    page_role = paths.get(path.rstrip("/") or "/")
-    return page_role or "viewer"
+    return _page_access(path)
+
+
+def _refuse(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": code, "message": message}), status
 
 
 def _gate():
-    body = request.get_json(silent=True) if request.path == "/_dash-update-component" else None
-    needed = needed_role(request.method, request.path, body)
+    try:
+        body = _callback_body() if request.path == "/_dash-update-component" and request.method == "POST" else None
+        needed = needed_role(request.method, request.path, body)
+    except callbacks.BadCallback as exc:
+        return _refuse(400, "bad_request", str(exc))
+    except LookupError:
+        return _refuse(404, "not_found", "no such callback")
     if needed == "public":
         return None
     user = current_user()
     if user is None:
         if request.method == "GET" and not request.path.startswith(("/api/", "/geo/")):
-            return redirect(f"/login?next={request.full_path.rstrip('?')}")
+            return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/?=&')}")
         response = jsonify({"error": "unauthorized", "message": "sign in, or send Authorization: Bearer <token>"})
         response.headers["WWW-Authenticate"] = 'Bearer realm="citybrain"'
         return response, 401
@@ -180,6 +184,8 @@ def install(server: Flask) -> None:
 
 def sign_in(user: users.User) -> None:
     lifetime = int(SESSION_HOURS * 3600)
+    if session.get("sid"):  # signing in again ends the session this browser had
+        users.end_session(session["sid"])
     session.clear()
     session.permanent = True
     session.update(sid=users.start_session(user, lifetime), expires=time.time() + lifetime)

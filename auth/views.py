@@ -65,10 +65,20 @@ def login_form() -> Response:
     return _page(next_url=_safe_next(request.args.get("next")))
 
 
+def _cross_site() -> bool:
+    """A form posted from another site (login CSRF): browsers name the page's origin in `Origin`."""
+    origin = request.headers.get("Origin")
+    if origin is None:  # not a browser, or an old one: SameSite=Lax still keeps the session cookie home
+        return False
+    return origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower()
+
+
 @blueprint.post("/login")
 def login_submit() -> Response:
     from auth import sign_in
 
+    if _cross_site():
+        return _page("Sign in from this site's own page · 请从本站登录页登录", "", 403)
     name = request.form.get("name", "")[:64]
     password = request.form.get("password", "")[:1024]
     next_url = _safe_next(request.form.get("next"))
@@ -86,10 +96,12 @@ def login_submit() -> Response:
     return redirect(next_url)
 
 
-@blueprint.route("/logout", methods=["GET", "POST"])
+@blueprint.post("/logout")
 def logout() -> Response:
     from auth import sign_out
 
+    if _cross_site():
+        return _page("Sign out from this site's own page · 请从本站退出", "", 403)
     sign_out()
     return redirect("/login")
 
@@ -100,6 +112,7 @@ def forbidden_page(user: users.User, needed: str) -> Response:
         '<link rel="stylesheet" href="/assets/style.css"></head><body class="login-body"><main class="login-card">'
         f"<h1>403</h1><p>This page needs the <strong>{html.escape(needed)}</strong> role; you are signed in as "
         f"{html.escape(user.name)} ({html.escape(user.role)}).</p><p>此页面需要 {html.escape(needed)} 权限。</p>"
-        '<p><a href="/">Command centre · 指挥中心</a> · <a href="/logout">Sign out · 退出</a></p></main></body></html>'
+        '<p><a href="/">Command centre · 指挥中心</a></p><form method="post" action="/logout">'
+        '<button type="submit" class="btn">Sign out · 退出</button></form></main></body></html>'
     )
     return Response(body, status=403, mimetype="text/html")

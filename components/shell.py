@@ -18,7 +18,13 @@ def _account(user) -> html.Span:
     return html.Span(
         [
             html.Span([user.name, " · ", t(*ROLE_LABELS.get(user.role, (user.role, user.role)))], id="app-user"),
-            html.A(t("Sign out", "退出"), href="/logout", className="btn btn-ghost", id="app-signout"),
+            # A form, not a link: signing out changes state, so it is a POST (a cross-site link cannot do it).
+            html.Form(
+                html.Button(t("Sign out", "退出"), type="submit", className="btn btn-ghost", id="app-signout"),
+                action="/logout",
+                method="POST",
+                className="signout-form",
+            ),
         ],
         className="account",
     )

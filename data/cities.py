@@ -93,6 +93,8 @@ class UnknownCityError(ValueError):
 
 
 def get_city(key: str | None) -> City:
+    if key is not None and (not isinstance(key, str) or len(key) > 64):  # a client's value, whatever it is
+        raise UnknownCityError(str(key)[:40])
     normalized = (key or DEFAULT_CITY).strip().lower().replace("'", "").replace("-", "")
     try:
         return CITIES[normalized]

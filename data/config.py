@@ -49,6 +49,12 @@ class Settings:
     # (`python -m data.background` does; gunicorn.conf.py sets it and starts that process)
     background_jobs: str = "threads"
     alert_rules: bool = True  # ALERT_RULES=0 stops the rules that open incidents from the data
+    max_body_bytes: int = 1024 * 1024  # MAX_BODY_BYTES: largest request body outside the ingest routes
+    hsts_seconds: int = 0  # HSTS_SECONDS: Strict-Transport-Security max-age when served over TLS (0: off)
+    login_rate_limit: str = "10/minute"  # LOGIN_RATE_LIMIT: sign-in attempts per client IP
+    callback_rate_limit: str = "120/minute"  # CALLBACK_RATE_LIMIT: anonymous Dash callbacks per client IP
+    items_per_cost: int = 100  # OGC_ITEMS_PER_COST: an items page costs one request per this many items
+    token_days: int = 90  # TOKEN_DAYS: a bearer token expires this long after it was made
 
     @property
     def sqlite_path(self) -> Path:
@@ -78,4 +84,10 @@ def load_settings() -> Settings:
         incident_cluster=_choice("INCIDENT_CLUSTER", ("auto", "1", "0")),
         background_jobs=_choice("BACKGROUND_JOBS", ("threads", "process")),
         alert_rules=os.environ.get("ALERT_RULES", "1") != "0",
+        max_body_bytes=max(1024, _int("MAX_BODY_BYTES", 1024 * 1024)),
+        hsts_seconds=max(0, _int("HSTS_SECONDS", 0)),
+        login_rate_limit=os.environ.get("LOGIN_RATE_LIMIT", "").strip() or "10/minute",
+        callback_rate_limit=os.environ.get("CALLBACK_RATE_LIMIT", "").strip() or "120/minute",
+        items_per_cost=max(1, _int("OGC_ITEMS_PER_COST", 100)),
+        token_days=max(1, _int("TOKEN_DAYS", 90)),
     )

@@ -73,7 +73,8 @@ def _ingest_guard() -> Response | None:
     key = request.headers.get("X-API-Key", "")
     if not key:
         return _error(401, "X-API-Key header required")
-    if not any(hmac.compare_digest(key, allowed) for allowed in settings.ingest_api_keys):
+    given = key.encode("utf-8", "surrogateescape")  # compare_digest refuses non-ASCII str
+    if not any(hmac.compare_digest(given, allowed.encode()) for allowed in settings.ingest_api_keys):
         return _error(403, "API key not accepted")
     if (request.content_length or 0) > settings.ingest_max_bytes:
         return _error(413, f"body over INGEST_MAX_BYTES ({settings.ingest_max_bytes} bytes)")
@@ -116,7 +117,10 @@ def ngsi_notify() -> Response:
     if denied := _ingest_guard():
         return denied
     try:
-        payload = ingest.parse_body(b"[" + _body() + b"]", "application/json")[0]
+        body = _body()
+        if not body.strip():
+            raise ingest.BadPayload("empty body: expected an NGSI-v2 notification")
+        payload = ingest.parse_body(b"[" + body + b"]", "application/json")[0]
     except ingest.BadPayload as exc:
         return _error(400, str(exc).replace("column", "column (of the body, +1)"))
     except RequestEntityTooLarge:

@@ -30,6 +30,23 @@ def _error(status: int, code: str, message: str, **extra: Any) -> tuple[Response
     return jsonify({"error": code, "message": message, **extra}), status
 
 
+MAX_ID = 2**63 - 1  # the store's integer; a larger id names no incident
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def _valid_text(params: dict[str, str]) -> bool:
+    try:
+        "".join(params.values()).encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a lone surrogate: the store cannot write it
+        return False
+
+
 def _filters(rows: list[dict[str, Any]], args: Any, now: int) -> list[dict[str, Any]]:
     def many(name: str) -> set[str] | None:
         values = {v for raw in args.getlist(name) for v in raw.split(",") if v}
@@ -68,7 +85,10 @@ def list_incidents():
 
 @blueprint.get("/incidents/<int:incident_id>")
 def get_incident(incident_id: int):
-    row = workflow.incident(incident_id)
+    user = g.get("user")
+    if user is None or not user.can("operator"):  # as in the UI: the detail panel is for those who act
+        return _error(403, "forbidden", "an incident's notes and history are for operators")
+    row = workflow.incident(incident_id) if incident_id <= MAX_ID else None
     if row is None:
         return _error(404, "not_found", f"no incident {incident_id}")
     return jsonify(row | {"history": workflow.history(incident_id)})
@@ -83,6 +103,10 @@ def post_action(incident_id: int):
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         return _error(400, "bad_request", "version must be an integer")
     params = {k: body[k] for k in ("unit", "resolution_code", "note") if isinstance(body.get(k), str)}
+    if not _valid_text(params):
+        return _error(400, "bad_request", "text must be valid Unicode")
+    if incident_id > MAX_ID:
+        return _error(404, "not_found", "no such incident")
     try:
         incident = workflow.act(incident_id, body["action"], version, g.get("user"), params)
     except workflow.ActionError as exc:
@@ -109,12 +133,14 @@ def audit_csv():
     now = int(time.time())
     since = request.args.get("since", now - 7 * 86400, type=int)
     until = request.args.get("until", now, type=int)
+    if not (0 <= since <= MAX_ID and 0 <= until <= MAX_ID):
+        return _error(400, "bad_request", "since and until are epoch seconds")
     out = io.StringIO()
     writer = csv.DictWriter(out, AUDIT_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for entry in reversed(access.audit_log(since, until)):
         cst = time.gmtime(entry["at"] + 8 * 3600)  # China Standard Time, written with its offset
-        writer.writerow(entry | {"at": time.strftime("%Y-%m-%dT%H:%M:%S+08:00", cst)})
+        writer.writerow({k: _cell(v) for k, v in entry.items()} | {"at": time.strftime("%Y-%m-%dT%H:%M:%S+08:00", cst)})
     return Response(
         "\ufeff" + out.getvalue(),  # a BOM so spreadsheet programs read the Chinese correctly
         mimetype="text/csv",

@@ -31,6 +31,10 @@ from data.cities import CITIES, UnknownCityError, get_city
 from data.geography import city_outline
 
 LAYERS = ("traffic", "parking", "air_quality", "incidents")
+MAX_ID_CHARS = 64  # every id a feed sends is bounded before it is parsed
+# What a row that is not what it claims to be raises (lists where strings go, huge numbers, ...):
+# the row goes to quarantine with the reason, never the batch.
+MALFORMED = (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError, RecursionError)
 FUTURE_SKEW_S = 120
 MAX_AGE_S = 8 * 86400  # older than the store keeps
 # Upper bounds well above anything measured in China's network, below sensor-fault values.
@@ -88,6 +92,8 @@ def parse_body(body: bytes, content_type: str) -> list[dict[str, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadPayload(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except (ValueError, RecursionError):  # nested too deep, or an integer of thousands of digits
+        raise BadPayload("malformed JSON: nested too deep or a number too long") from None
     if not isinstance(data, list):
         raise BadPayload("expected a JSON array of objects")
     return data
@@ -130,7 +136,7 @@ def _number(row: Mapping[str, Any], key: str, required: bool = True) -> float | 
         raise RowError(f"{key} must be a number")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise RowError(f"{key} must be a number, got {str(value)[:40]!r}") from None
     if not math.isfinite(number):
         raise RowError(f"{key} must be finite")
@@ -151,10 +157,10 @@ def parse_time(value: Any, key: str = "observed_at") -> int:
     if value is None or value == "":
         raise RowError(f"missing {key}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise RowError(f"{key} must be finite")
+        if not math.isfinite(value) or abs(value) > 1e11:
+            raise RowError(f"{key} must be epoch seconds")
         return int(value)
-    text = str(value).strip()
+    text = _bounded(value, key)
     if "/" in text:  # an ISO 8601 interval: the observation is attributed to its end
         text = text.split("/")[-1]
     if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
@@ -224,11 +230,24 @@ def city_of_point(lon: float, lat: float) -> str | None:
 # --- row validation per layer -------------------------------------------------------------------
 
 
+def _bounded(value: Any, key: str) -> str:
+    """A client's id or time as text, refused beyond MAX_ID_CHARS before any parsing."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**MAX_ID_CHARS:
+        return str(value)
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise RowError(f"{key} must be text or a number")
+    text = value.strip() if isinstance(value, str) else repr(value)
+    if len(text) > MAX_ID_CHARS:
+        raise RowError(f"{key} is longer than {MAX_ID_CHARS} characters")
+    return text
+
+
 def _trailing_int(value: Any, key: str) -> int:
-    match = re.search(r"(\d+)$", str(value if value is not None else "").strip())
-    if not match:
-        raise RowError(f"{key} must end in a numeric sensor id, got {str(value)[:60]!r}")
-    return int(match.group(1))
+    text = _bounded("" if value is None else value, key)
+    digits = len(text) - len(text.rstrip("0123456789"))
+    if not digits:
+        raise RowError(f"{key} must end in a numeric sensor id, got {text!r}")
+    return int(text[-digits:])
 
 
 def validate_traffic(row: Mapping[str, Any], cat: Catalogue, now: float) -> tuple[str, dict]:
@@ -269,7 +288,7 @@ def validate_parking(row: Mapping[str, Any], cat: Catalogue, now: float) -> tupl
 
 
 def validate_air_quality(row: Mapping[str, Any], cat: Catalogue, now: float) -> tuple[str, dict]:
-    code = str(row.get("station") or "").strip()
+    code = _bounded(row.get("station") or "", "station")
     if code not in cat.stations:
         raise RowError(f"unknown air-quality station {code[:40]!r}")
     city, station_id = cat.stations[code]
@@ -301,12 +320,12 @@ def _district_of(city: str, lon: float, lat: float) -> str:
 
 
 def validate_incident(row: Mapping[str, Any], cat: Catalogue, now: float) -> tuple[str, dict]:
-    ref = str(row.get("ref") or "").strip()
-    if not ref or len(ref) > 64:
+    ref = _bounded(row.get("ref") or "", "ref")
+    if not ref:
         raise RowError("ref (the source's id) is required, at most 64 characters")
-    kind = str(row.get("kind") or "")
-    if kind not in INCIDENT_KINDS:
-        raise RowError(f"unknown incident kind {kind[:40]!r}")
+    kind = row.get("kind")
+    if not isinstance(kind, str) or kind not in INCIDENT_KINDS:
+        raise RowError(f"unknown incident kind {str(kind)[:40]!r}")
     severity = _integer(row, "severity")
     if not 1 <= severity <= 4:
         raise RowError("severity must be 1..4")
@@ -351,9 +370,41 @@ VALIDATORS: dict[str, Callable[[Mapping[str, Any], Catalogue, float], tuple[str,
 def _row_id(row: Any) -> str:
     if isinstance(row, Mapping):
         for key in ("id", "ref", "segment_id", "lot_id", "station"):
-            if row.get(key) is not None:
-                return str(row[key])[:120]
+            value = row.get(key)
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                return _safe_text(value if isinstance(value, str) else _bounded_repr(value))[:120]
     return ""
+
+
+def _bounded_repr(value: int | float) -> str:
+    return repr(value) if not isinstance(value, int) or abs(value) < 10**120 else "<integer too long>"
+
+
+def _safe_text(text: str) -> str:
+    """The text as is when it is valid Unicode, else with the lone surrogates escaped."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _escaped(value: Any) -> str:
+    """JSON text with every non-ASCII character escaped: lone surrogates and all are stored safely."""
+    try:
+        return json.dumps(value, ensure_ascii=True, default=str)
+    except MALFORMED:
+        return json.dumps(repr(type(value)))
+
+
+def _check_text(row: Mapping[str, Any]) -> None:
+    """A row the store could not write (lone surrogates) or that nests without end is refused whole."""
+    try:
+        json.dumps(row, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise RowError("text is not valid Unicode (a lone surrogate)") from None
+    except MALFORMED:
+        raise RowError("row is nested too deep or holds a number too long") from None
 
 
 def ingest_rows(layer: str, rows: Iterable[Any], source: str, now: float | None = None) -> IngestResult:
@@ -385,16 +436,18 @@ def ingest_items(
                 raise RowError((reason_for or {}).get(index, "unusable row"))
             if not isinstance(row, Mapping):
                 raise RowError("row is not an object")
+            _check_text(row)
             city, clean = VALIDATORS[layer](row, cat, now)
-        except RowError as exc:
-            entry = {"index": index, "id": _row_id(raw), "reason": str(exc)}
+        except (RowError, *MALFORMED) as exc:
+            reason = str(exc) if isinstance(exc, RowError) else f"malformed row ({type(exc).__name__})"
+            entry = {"index": index, "id": _row_id(raw), "reason": reason}
             result.rejected.append(entry)
             quarantine.setdefault(layer or "unknown", []).append(
                 {
                     "row_index": index,
                     "entity_id": entry["id"],
                     "reason": entry["reason"],
-                    "raw": json.dumps(raw, ensure_ascii=False, default=str)[:10_000],
+                    "raw": _escaped(raw)[:10_000],
                 }
             )
             continue
@@ -415,8 +468,8 @@ def ingest_ngsi(entities: list[Any], now: float | None = None) -> IngestResult:
         try:
             layer, row = to_row(entity)
             items.append((layer, row, entity))
-        except RowError as exc:
-            reasons[index] = str(exc)
+        except (RowError, *MALFORMED) as exc:
+            reasons[index] = str(exc) if isinstance(exc, RowError) else f"malformed entity ({type(exc).__name__})"
             items.append((None, None, entity))
     return ingest_items(items, "ngsi", now, reasons)
 

@@ -44,6 +44,7 @@ LAYER_OF_TYPE = {
     "Alert": "incidents",
 }
 UNIT_FACTOR = {"GQ": 1.0, "GP": 1000.0}  # to µg/m³
+MAX_ENTITY_ID = 256  # URNs such as urn:ngsi-ld:AirQualityObserved:hangzhou:1234 are far shorter
 
 
 def _attr(entity: Mapping[str, Any], name: str) -> Any:
@@ -57,6 +58,8 @@ def _unit(entity: Mapping[str, Any], name: str) -> str | None:
     value = entity.get(name)
     if isinstance(value, Mapping):
         meta = value.get("metadata") or {}
+        if not isinstance(meta, Mapping):
+            raise RowError(f"{name}: metadata must be an object")
         code = meta.get("unitCode")
         return code.get("value") if isinstance(code, Mapping) else code
     return None
@@ -85,11 +88,11 @@ def to_row(entity: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(entity, Mapping):
         raise RowError("entity is not an object")
     kind = entity.get("type")
-    if kind not in LAYER_OF_TYPE:
+    if not isinstance(kind, str) or kind not in LAYER_OF_TYPE:
         raise RowError(f"unsupported entity type {str(kind)[:40]!r}")
-    entity_id = str(entity.get("id") or "")
-    if not entity_id:
-        raise RowError("entity has no id")
+    entity_id = entity.get("id") or ""
+    if not isinstance(entity_id, str) or not entity_id or len(entity_id) > MAX_ENTITY_ID:
+        raise RowError(f"entity id must be text of 1 to {MAX_ENTITY_ID} characters")
     if kind == "TrafficFlowObserved":
         return "traffic", {
             "id": entity_id,
@@ -135,7 +138,7 @@ def to_row(entity: Any) -> tuple[str, dict[str, Any]]:
             row[pollutant] = value
         return "air_quality", row
     sub = _attr(entity, "subCategory")
-    if sub not in ALERT_KINDS:
+    if not isinstance(sub, str) or sub not in ALERT_KINDS:
         raise RowError(f"unsupported Alert subCategory {str(sub)[:40]!r}")
     severity = SEVERITY.get(str(_attr(entity, "severity") or "medium"))
     if severity is None:

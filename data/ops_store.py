@@ -149,6 +149,9 @@ def save_user(engine: Engine, name: str, role: str, password_hash: str, actor: s
             conn.execute(
                 app_user.update().where(app_user.c.name == name).values(role=role, password_hash=password_hash)
             )
+            # A new password ends every session and token of the old one (they may be what leaked).
+            conn.execute(api_token.delete().where(api_token.c.user_name == name))
+            conn.execute(app_session.delete().where(app_session.c.user_name == name))
         old = {"role": before["role"], "disabled": before["disabled"]} if before else {}
         _audit(conn, now, actor, "user", name, "update" if before else "create", old, {"role": role, "disabled": False})
 
@@ -173,7 +176,7 @@ def add_token(engine: Engine, name: str, token_hash: str, actor: str, now: int) 
 TOKEN_USE_RESOLUTION_S = 60  # last_used_at is kept to the minute: not a write on every request
 
 
-def user_for_token(engine: Engine, token_hash: str, now: int) -> dict[str, Any] | None:
+def user_for_token(engine: Engine, token_hash: str, now: int, max_age_s: int | None = None) -> dict[str, Any] | None:
     """The enabled user a token belongs to (and mark the token used), or None.
 
     The mark is written only when the stored one is a minute old: a write per request was a commit
@@ -184,6 +187,7 @@ def user_for_token(engine: Engine, token_hash: str, now: int) -> dict[str, Any] 
                 select(app_user, api_token.c.last_used_at)
                 .join(api_token, api_token.c.user_name == app_user.c.name)
                 .where(api_token.c.token_hash == token_hash, app_user.c.disabled.is_(False))
+                .where(api_token.c.created_at > (now - max_age_s if max_age_s else -1))
             )
             .mappings()
             .first()
@@ -196,6 +200,26 @@ def user_for_token(engine: Engine, token_hash: str, now: int) -> dict[str, Any] 
         with engine.begin() as conn:
             conn.execute(api_token.update().where(api_token.c.token_hash == token_hash).values(last_used_at=now))
     return user
+
+
+def tokens(engine: Engine, name: str) -> list[dict[str, Any]]:
+    """A user's tokens: the first 8 characters of their hash name them (as in the audit log)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(api_token).where(api_token.c.user_name == name).order_by(api_token.c.created_at))
+        return [dict(r) for r in rows.mappings()]
+
+
+def revoke_token(engine: Engine, hash_prefix: str, actor: str, now: int) -> int:
+    """Delete the one token whose hash starts with `hash_prefix` (at least 8 characters); 0 when none or several."""
+    with engine.begin() as conn:
+        found = conn.execute(
+            select(api_token.c.token_hash, api_token.c.user_name).where(api_token.c.token_hash.startswith(hash_prefix))
+        ).all()
+        if len(hash_prefix) < 8 or len(found) != 1:
+            return 0
+        conn.execute(api_token.delete().where(api_token.c.token_hash == found[0].token_hash))
+        _audit(conn, now, actor, "user", found[0].user_name, "revoke_token", {"token": hash_prefix[:8] + "…"}, {})
+        return 1
 
 
 def start_session(engine: Engine, sid_hash: str, name: str, now: int, expires_at: int) -> None:
@@ -230,12 +254,13 @@ def record_login_failure(engine: Engine, name: str, remote: str, now: int) -> No
         conn.execute(login_failure.delete().where(login_failure.c.at < now - 86400))
 
 
-def login_failures_since(engine: Engine, name: str, since: int) -> int:
+def login_failures_since(engine: Engine, name: str, since: int, remote: str | None = None) -> int:
+    """Failed sign-ins for `name` since `since`, from `remote` only when given."""
+    query = select(login_failure.c.id).where(login_failure.c.name == name[:64], login_failure.c.at >= since)
+    if remote is not None:
+        query = query.where(login_failure.c.remote == remote[:64])
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(login_failure.c.id).where(login_failure.c.name == name[:64], login_failure.c.at >= since)
-        )
-        return len(rows.all())
+        return len(conn.execute(query).all())
 
 
 def clear_login_failures(engine: Engine, name: str) -> None:

@@ -3,6 +3,7 @@
     python -m data.users add NAME --role ROLE   # password from standard input
     python -m data.users token NAME             # prints a new bearer token for scripts
     python -m data.users list | disable NAME | enable NAME
+    python -m data.users tokens NAME | revoke-token HASH_PREFIX
 
 Passwords are hashed with werkzeug.security (scrypt); tokens are random and stored as SHA-256.
 """
@@ -84,7 +85,8 @@ def _token_hash(token: str) -> str:
 def user_for_token(token: str) -> User | None:
     if not token.startswith("cb_") or len(token) > 100:
         return None
-    row = ops_store.user_for_token(_engine(), _token_hash(token), int(time.time()))
+    max_age = load_settings().token_days * 86400
+    row = ops_store.user_for_token(_engine(), _token_hash(token), int(time.time()), max_age)
     return User(row["name"], row["role"]) if row else None
 
 
@@ -114,7 +116,9 @@ def authenticate(name: str, password: str, remote: str = "", now: float | None =
     now = int(now or time.time())
     engine = _engine()
     key = name.strip().lower()[:64]
-    if ops_store.login_failures_since(engine, key, now - LOCK_SECONDS) >= MAX_FAILURES:
+    # Per name *and* address: someone else failing on purpose cannot lock a user out (LOGIN_RATE_LIMIT
+    # bounds how fast one address may guess at all).
+    if ops_store.login_failures_since(engine, key, now - LOCK_SECONDS, remote) >= MAX_FAILURES:
         raise LoginLocked(key)
     row = ops_store.get_user(engine, key)
     # Check a hash even for unknown names, so timing does not tell which names exist.
@@ -148,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list users and roles")
     sub.add_parser("disable", help="stop a user signing in (and revoke their tokens)").add_argument("name")
     sub.add_parser("enable", help="let a disabled user sign in again").add_argument("name")
+    sub.add_parser("tokens", help="list NAME's tokens (hash prefix, created)").add_argument("name")
+    sub.add_parser("revoke-token", help="revoke one token by its hash prefix (8+ characters)").add_argument("prefix")
     args = parser.parse_args(argv)
     store.create_schema(_engine())  # the command may run before the app has ever started
     try:
@@ -156,6 +162,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"saved user {user.name} ({user.role})")
         elif args.command == "token":
             print(new_token(args.name))
+        elif args.command == "tokens":
+            for row in ops_store.tokens(_engine(), check_name(args.name)):
+                created = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["created_at"]))
+                print(f"{row['token_hash'][:12]}\tcreated {created}")
+        elif args.command == "revoke-token":
+            if not ops_store.revoke_token(_engine(), args.prefix.strip().lower(), "cli", int(time.time())):
+                raise UserError("no single token has that hash prefix (give 8+ characters, see `tokens NAME`)")
+            print(f"revoked {args.prefix}")
         elif args.command == "list":
             for row in ops_store.list_users(_engine()):
                 print("\t".join([row["name"], row["role"], *(["disabled"] if row["disabled"] else [])]))

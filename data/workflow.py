@@ -84,6 +84,13 @@ def act(incident_id: int, action: str, version: int | None, user: User | None, p
     if row is None:
         raise ActionError(404, "not_found", f"no incident {incident_id}")
     state = rules.status_at(row, now)
+    spec = rules.ACTIONS.get(action)
+    if spec is None:  # a request naming no action is malformed, whatever the incident's state
+        raise ActionError(400, "unknown_action", f"unknown action; one of {', '.join(rules.ACTIONS)}")
+    if not rules.role_at_least(user.role if user else None, spec.role):
+        raise ActionError(403, "forbidden", f"{action} needs the {spec.role} role", _public(row, now))
+    if action == "dispatch" and str(params.get("unit") or "").strip() not in {u.code for u in units(row["city"])}:
+        raise ActionError(422, "unknown_unit", f"no unit {str(params.get('unit'))[:40]!r} on {row['city']}'s roster")
     if row["crew"] != "operator" and action != "note":
         raise ActionError(409, "simulated_crew", "a simulated crew handles this incident; only notes can be added")
     # Order of refusals: the role first, then a stale version (the caller's view is out of date,

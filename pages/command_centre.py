@@ -330,7 +330,7 @@ def advance_playback(_n: int, step: int, last: int) -> int:
     prevent_initial_call=True,  # the layout holds the first answer
 )
 def refresh_map(_n: int, mode: str, step: int, city: str):
-    return _live_answer(city, mode, step, _have())
+    return _live_answer(get_city(city).key, mode, step, _have())  # an unknown city: 400 (auth.callbacks)
 
 
 def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
@@ -380,7 +380,7 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
     running=[(Output(f"{P}-busy-panels", "data"), True, False)],
 )
 def refresh_panels(_n: int, mode: str, step: int, city: str):
-    at = access.resolve_at(mode, step)
+    city, at = get_city(city).key, access.resolve_at(mode, step)
     try:
         cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]]) for k in access.kpi_dicts(access.kpis(city, at))]
     except Exception:

@@ -180,7 +180,7 @@ def _stale_view(stale: dict[str, list[dict[str, Any]]]) -> html.Div:
     State(f"{P}-city", "data"),
 )
 def refresh(_n: int, city: str):
-    now = int(time.time())
+    now, city = int(time.time()), get_city(city).key
     views = []
     for build, what in (
         (lambda: _feeds_view(access.ingest_summary(now - 86400)), ("feeds", "数据源")),

@@ -6,7 +6,8 @@
    werkzeug's DispatcherMiddleware, so no operator route, layout or callback exists under /embed;
 3. lets the operator app take its `dash.callback` registrations now, before anything is served,
    so the order of first requests can never matter;
-4. wraps the whole WSGI app in `public.security` (headers, rate limit, caching, compression).
+4. puts one Flask-Limiter (`public.limits`) on both Flask servers;
+5. wraps the whole WSGI app in `public.security` (headers, body limit, caching, compression).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ EMBED_MOUNT = "/embed"
 
 
 def install(app: dash.Dash) -> dash.Dash:
-    from public import ogc, security
+    from auth import callbacks
+    from data.config import load_settings
+    from public import limits, ogc, security
     from public import share as _share  # noqa: F401 - registers the /share page and its callbacks
     from public.embed import create_embed_app
 
@@ -28,6 +31,8 @@ def install(app: dash.Dash) -> dash.Dash:
     server = app.server
     server.register_blueprint(ogc.blueprint)
     embed_app = create_embed_app()
+    callbacks.install_shape_guard(embed_app)  # malformed callback bodies: 400/404, never 500
+    limits.install([server, embed_app.server], settings, load_settings())  # Flask-Limiter, one budget for both
     # Dash hands the process-global `dash.callback` registrations to the first app that sets itself
     # up. Let the operator app do so here, single-threaded; the embed app hides them in any case.
     with server.app_context():

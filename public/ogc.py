@@ -28,6 +28,7 @@ from data import access, store
 from data.cities import CITIES, DEFAULT_CITY, UnknownCityError
 from data.config import load_settings
 from public import data, security
+from public.settings import load_public_settings
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("public_ogc", __name__, url_prefix="/api/ogc")
@@ -109,7 +110,7 @@ def answer_cached(view: Callable[..., Response]) -> Callable[..., Response]:
         states = store.recent_feed_states(store.get_engine(database_url), city, FEED_STATE_MAX_AGE)
         revisions = sorted(states.items())
         quantum = int(time.time()) // refresh_seconds
-        key = f"ogc:{request.full_path}:{revisions}:{quantum}"
+        key = f"ogc:{_base_url()}:{request.full_path}:{revisions}:{quantum}"  # links name the base
         hit = access.cache.get(key)
         if hit is not None:
             body, mimetype, headers = hit
@@ -245,9 +246,15 @@ def _collection(collection_id: str) -> data.Collection:
 # --- links ----------------------------------------------------------------------------------------
 
 
+def _base_url() -> str:
+    """PUBLIC_BASE_URL, else this request's host: then part of every cache key, so one request with a
+    forged Host header only ever sees its own links."""
+    return load_public_settings().public_base_url or request.url_root.rstrip("/")
+
+
 def _url(path: str, **params: Any) -> str:
     query = {k: v for k, v in params.items() if v is not None}
-    base = request.url_root.rstrip("/") + "/api/ogc/" + path.lstrip("/")
+    base = _base_url() + "/api/ogc/" + path.lstrip("/")
     return base + ("?" + urlencode(query) if query else "")
 
 
@@ -445,7 +452,7 @@ def unknown(_rest: str) -> Response:
 @blueprint.get("/api")
 def openapi() -> Response:
     _check_params(COMMON_PARAMS)
-    return _json(_openapi_document(request.url_root.rstrip("/") + "/api/ogc"), mimetype=OPENAPI)
+    return _json(_openapi_document(_base_url() + "/api/ogc"), mimetype=OPENAPI)
 
 
 def _openapi_document(server_url: str) -> dict[str, Any]:

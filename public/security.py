@@ -1,16 +1,15 @@
-"""One WSGI middleware in front of everything: security headers on every response, and for the
-public routes (`/embed/…`, `/api/ogc/…`) rate limiting per client, no cookies, ETag/Cache-Control
-and gzip.
+"""One WSGI middleware in front of everything: security headers on every response, a body limit,
+and for the public routes (`/embed/…`, `/api/ogc/…`) no cookies, ETag/Cache-Control and gzip.
 
 - Operator pages: CSP with `frame-ancestors 'self'` and `X-Frame-Options: SAMEORIGIN`.
 - Embed pages: CSP with `frame-ancestors` = EMBED_ALLOWED_ORIGINS (default `*`), no X-Frame-Options.
 - Both: `X-Content-Type-Options: nosniff`, `Referrer-Policy`, and `script-src 'self'` plus the
   sha256 of each inline <script> of the HTML actually served (Dash's renderer bootstrap), so no
   'unsafe-inline' script is ever allowed.
-- Public routes: PUBLIC_RATE_LIMIT per client IP (default 120/minute, token bucket; 429 with
-  Retry-After beyond it). Static files (component bundles, assets, icons) do not count. The
-  budget is per process (per gunicorn worker) unless REDIS_URL is set, then it is shared.
-  Behind a reverse proxy set PUBLIC_TRUSTED_PROXIES so the client IP is read from X-Forwarded-For.
+- Bodies over MAX_BODY_BYTES are refused (413) before anything reads them (ingest: INGEST_MAX_BYTES);
+  signed-in answers are `Cache-Control: no-store`; HSTS_SECONDS adds Strict-Transport-Security.
+- Rate limits are Flask-Limiter's (public.limits). Behind a reverse proxy set PUBLIC_TRUSTED_PROXIES
+  so the client IP is read from X-Forwarded-For (ProxyFix, in front of this gate and the limiter).
 - PUBLIC_HOSTS: host names (e.g. the public maps domain) on which only the public routes exist.
 """
 
@@ -21,10 +20,8 @@ import gzip
 import hashlib
 import json
 import logging
-import math
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -34,12 +31,16 @@ from werkzeug.datastructures import Headers
 from werkzeug.http import HTTP_STATUS_CODES, parse_accept_header, parse_etags, unquote_etag
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from data.config import load_settings
 from public.settings import PublicSettings
 
 log = logging.getLogger(__name__)
 
 EMBED_PREFIX = "/embed"
 API_PREFIX = "/api/ogc"
+INGEST_PREFIXES = ("/api/v1/ingest/", "/api/v1/ngsi/")  # INGEST_MAX_BYTES, checked by those routes
+# Operator responses that may be kept by a browser; everything else signed-in is `no-store`.
+OPERATOR_STATIC = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
 # Static files of the embed app: cheap, fingerprinted or versioned; not counted against the budget.
 UNCOUNTED = ("/embed/_dash-component-suites/", "/embed/assets/", "/embed/icons/", "/embed/_favicon.ico")
 COMPRESSIBLE = re.compile(
@@ -55,70 +56,6 @@ def classify(path: str) -> str:
     if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
         return "api"
     return "operator"
-
-
-# --- rate limiting ------------------------------------------------------------------------------
-
-
-class TokenBucketLimiter:
-    """`limit` requests per `period` seconds per client, refilled continuously; in-process."""
-
-    def __init__(self, limit: int, period: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.period, self.clock = limit, period, clock
-        self.rate = limit / period
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-        self._hits = 0
-
-    def hit(self, client: str) -> tuple[bool, int, int]:
-        """(allowed, retry_after_seconds, remaining)"""
-        now = self.clock()
-        with self._lock:
-            tokens, last = self._buckets.get(client, (float(self.limit), now))
-            tokens = min(float(self.limit), tokens + (now - last) * self.rate)
-            self._hits += 1
-            if self._hits % 1000 == 0:
-                self._prune(now)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                return True, 0, int(tokens - 1)
-            self._buckets[client] = (tokens, now)
-            return False, max(1, math.ceil((1 - tokens) / self.rate)), 0
-
-    def _prune(self, now: float) -> None:
-        full = [c for c, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.limit]
-        for client in full:
-            del self._buckets[client]
-
-
-class RedisWindowLimiter:
-    """A fixed window shared by all workers through Redis; falls back to in-process if Redis fails."""
-
-    def __init__(self, url: str, limit: int, period: int) -> None:
-        import redis
-
-        self.limit, self.period = limit, period
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.fallback = TokenBucketLimiter(limit, period)
-        self._warned = 0.0
-
-    def hit(self, client: str) -> tuple[bool, int, int]:
-        now = time.time()
-        window = int(now // self.period)
-        key = f"citybrain:ratelimit:{client}:{window}"
-        try:
-            pipe = self.client.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, self.period + 1)
-            count = int(pipe.execute()[0])
-        except Exception as exc:
-            if now - self._warned > 60:
-                self._warned = now
-                log.warning("rate limiter: Redis unavailable (%s), limiting per process", exc)
-            return self.fallback.hit(client)
-        if count > self.limit:
-            return False, max(1, math.ceil((window + 1) * self.period - now)), 0
-        return True, 0, self.limit - count
 
 
 # --- headers ------------------------------------------------------------------------------------
@@ -221,38 +158,23 @@ class _GzipCache:
 
 
 class PublicGate:
-    def __init__(self, app: Callable, settings: PublicSettings, limiter: Any | None = None) -> None:
+    def __init__(self, app: Callable, settings: PublicSettings) -> None:
         self.app, self.settings = app, settings
-        if limiter is None and settings.rate_limit:
-            limit, period = settings.rate_limit
-            limiter = (
-                RedisWindowLimiter(settings.redis_url, limit, period)
-                if settings.redis_url
-                else TokenBucketLimiter(limit, period)
-            )
-        self.limiter = limiter
         self.gzip_cache = _GzipCache()
+        core = load_settings()
+        self.max_body_bytes, self.hsts_seconds = core.max_body_bytes, core.hsts_seconds
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         kind = classify(path)
         method = environ.get("REQUEST_METHOD", "GET").upper()
+        if refused := self._body_refused(environ, path):
+            return self._reply(start_response, *refused)
         host = (environ.get("HTTP_HOST") or "").split(":")[0].lower()
         if kind == "operator" and self.settings.public_hosts and host in self.settings.public_hosts:
             return self._reply(
                 start_response, 404, {"code": "NotFound", "description": "Only /embed/ and /api/ogc/ are public."}
             )
-        extra: list[tuple[str, str]] = []
-        if kind != "operator" and self.limiter is not None and not path.startswith(UNCOUNTED):
-            allowed, retry_after, remaining = self.limiter.hit(environ.get("REMOTE_ADDR") or "unknown")
-            if not allowed:
-                return self._reply(
-                    start_response,
-                    429,
-                    {"code": "TooManyRequests", "description": f"Rate limit reached; retry in {retry_after} s."},
-                    [("Retry-After", str(retry_after))],
-                )
-            extra.append(("X-RateLimit-Remaining", str(remaining)))
 
         captured: dict[str, Any] = {}
         chunks: list[bytes] = []
@@ -270,11 +192,11 @@ class PublicGate:
         body = b"".join(chunks)
         headers = Headers(captured["headers"])
         status = int(captured["status"].split(" ", 1)[0])
-        for name, value in extra:
-            headers[name] = value
         self._secure(kind, headers, body)  # before compression: it hashes the inline scripts of the HTML
         if kind != "operator":
             status, body = self._public(environ, path, method, status, headers, body)
+        else:
+            _operator_cache_control(path, headers)
         if status == 304:
             headers.remove("Content-Length")
         elif method != "HEAD":
@@ -330,6 +252,24 @@ class PublicGate:
             headers["X-Frame-Options"] = "SAMEORIGIN"
         else:
             headers.remove("X-Frame-Options")
+        if self.hsts_seconds:
+            headers["Strict-Transport-Security"] = f"max-age={self.hsts_seconds}; includeSubDomains"
+
+    def _body_refused(self, environ: dict[str, Any], path: str) -> tuple[int, dict[str, Any]] | None:
+        """413 for a declared body over MAX_BODY_BYTES, 411 for an undeclared one, before anything reads it."""
+        if path.startswith(INGEST_PREFIXES):
+            return None
+        raw = environ.get("CONTENT_LENGTH") or ""
+        if not raw:
+            if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+                return 411, {"code": "LengthRequired", "description": "Send Content-Length."}
+            return None
+        if not raw.isdigit() or len(raw) > 15:
+            return 400, {"code": "BadRequest", "description": "Content-Length is not a number."}
+        if int(raw) > self.max_body_bytes:
+            description = f"The body is over {self.max_body_bytes} bytes (MAX_BODY_BYTES)."
+            return 413, {"code": "PayloadTooLarge", "description": description}
+        return None
 
     def _reply(
         self, start_response: Callable, status: int, body: dict[str, Any], extra: list[tuple[str, str]] | None = None
@@ -340,6 +280,15 @@ class PublicGate:
         headers["Content-Length"] = str(len(raw))
         start_response(f"{status} {HTTP_STATUS_CODES[status]}", headers.to_wsgi_list())
         return [raw]
+
+
+def _operator_cache_control(path: str, headers: Headers) -> None:
+    """Signed-in answers (pages, layout, callbacks, /api/v1, the CSV) are never stored by a cache;
+    /geo/ needs a session, so a shared cache must not keep it either."""
+    if path.startswith("/geo/"):
+        headers["Cache-Control"] = headers.get("Cache-Control", "no-store").replace("public", "private")
+    elif not path.startswith(OPERATOR_STATIC):
+        headers["Cache-Control"] = "no-store"
 
 
 def kind_is_api(path: str) -> bool:

@@ -7,6 +7,7 @@ tests (and in the served app) points at the session's temporary data directory.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -77,12 +78,20 @@ def dash_app(prepared):
 
 
 ROLES = ("viewer", "operator", "supervisor", "admin")
+_client_addresses = itertools.count()
 PASSWORD = "correct horse battery"  # every test account's password; user name = role
+
+
+def own_address(test_client):
+    """The client sends from an address of its own: sign-in and callbacks are limited per address."""
+    n = next(_client_addresses)
+    test_client.environ_base["REMOTE_ADDR"] = f"10.200.{n // 250 % 250}.{n % 250 + 1}"
+    return test_client
 
 
 def signed_in_client(dash_app, role: str):
     """A Flask test client with a session of the account named `role`."""
-    test_client = dash_app.server.test_client()
+    test_client = own_address(dash_app.server.test_client())
     response = test_client.post("/login", data={"name": role, "password": PASSWORD})
     assert response.status_code == 302, response.data[:300]
     return test_client
@@ -96,8 +105,8 @@ def client(dash_app):
 
 @pytest.fixture()
 def anon_client(dash_app):
-    """No session: what the public (and an attacker) can reach."""
-    return dash_app.server.test_client()
+    """No session: what the public (and an attacker) can reach; from an address of its own (rate limits)."""
+    return own_address(dash_app.server.test_client())
 
 
 def _free_port() -> int:

@@ -145,35 +145,56 @@ def test_default_limit_is_120_a_minute_per_client(client):
     assert get(client, "/embed/assets/embed.js", ip=ip).status_code == 200  # static files are not counted
 
 
-def test_limiter_refills_and_says_when_to_retry():
-    now = [1000.0]
-    limiter = security.TokenBucketLimiter(3, 60, clock=lambda: now[0])
-    assert [limiter.hit("a")[0] for _ in range(4)] == [True, True, True, False]
-    allowed, retry_after, _ = limiter.hit("a")
-    assert not allowed and retry_after == 20  # one request per 20 s comes back
-    assert limiter.hit("b")[0]
-    now[0] += 20
-    assert limiter.hit("a")[0] and not limiter.hit("a")[0]
+def test_an_items_page_costs_by_the_items_it_asks_for(client):
+    """Finding 7 (issue 14): 10,000 items at a time stayed under 120 requests a minute."""
+    ip = _ip()
+    assert get(client, "/api/ogc/collections/traffic/items?city=hangzhou&limit=10000", ip=ip).status_code == 200
+    answers = [get(client, "/api/ogc/conformance", ip=ip).status_code for _ in range(21)]
+    assert answers[:20] == [200] * 20 and answers[20] == 429  # the 10,000 items cost 100 of the 120
 
 
-def test_redis_limiter_falls_back_to_the_process_when_redis_is_down():
-    limiter = security.RedisWindowLimiter("redis://127.0.0.1:9/0", 2, 60)  # nothing listens on port 9
-    assert [limiter.hit("a")[0] for _ in range(3)] == [True, True, False]
+def tiny_limited_app(core, public):
+    """A Flask app with one public route under the project's limiter (a gunicorn worker, in short)."""
+    from flask import Flask
+
+    from public import limits
+
+    app = Flask("tiny")
+    app.add_url_rule("/api/ogc/conformance", "conformance", lambda: "ok")
+    limits.install([app], public, core)
+    return app.test_client()
+
+
+def test_the_limiter_keeps_limiting_in_process_when_redis_is_down():
+    from data.config import load_settings
+
+    core = dataclasses.replace(load_settings(), redis_url="redis://127.0.0.1:9/0")  # nothing listens on port 9
+    worker = tiny_limited_app(core, dataclasses.replace(load_public_settings(), rate_limit=(2, 60)))
+    answers = [worker.get("/api/ogc/conformance", environ_base={"REMOTE_ADDR": "192.0.2.9"}) for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert answers[2].get_json()["code"] == "TooManyRequests" and 1 <= int(answers[2].headers["Retry-After"]) <= 60
 
 
 def test_client_address_comes_from_trusted_proxies_only(dash_app):
-    inner = _gate(dash_app).app
-    base = dataclasses.replace(load_public_settings(), rate_limit=(2, 60))
-    direct = Client(security.install(inner, base))
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    gate = _gate(dash_app)
+    direct = Client(gate)
     spoofed = [
-        direct.get("/api/ogc/conformance", headers={"X-Forwarded-For": f"203.0.113.{k}"}).status_code for k in range(3)
+        direct.get(
+            "/api/ogc/conformance",
+            headers={"X-Forwarded-For": f"203.0.113.{k % 250}"},
+            environ_base={"REMOTE_ADDR": "192.0.2.77"},
+        ).status_code
+        for k in range(121)
     ]
-    assert spoofed == [200, 200, 429]  # X-Forwarded-For is ignored without PUBLIC_TRUSTED_PROXIES
-    proxied = Client(security.install(inner, dataclasses.replace(base, trusted_proxies=1)))
-    statuses = [
-        proxied.get("/api/ogc/conformance", headers={"X-Forwarded-For": f"203.0.113.{k}"}).status_code for k in range(3)
-    ]
-    assert statuses == [200, 200, 200]  # three clients behind one proxy
+    assert spoofed[:120] == [200] * 120 and spoofed[120] == 429  # X-Forwarded-For is ignored without proxies
+    proxied = Client(ProxyFix(gate, x_for=1))  # what PUBLIC_TRUSTED_PROXIES=1 puts in front
+    statuses = {
+        proxied.get("/api/ogc/conformance", headers={"X-Forwarded-For": f"198.51.100.{k}"}).status_code
+        for k in range(1, 122)
+    }
+    assert statuses == {200}  # 121 clients behind one proxy
 
 
 def test_public_hosts_see_only_public_routes(dash_app):
