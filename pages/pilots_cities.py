@@ -159,10 +159,12 @@ def compare(keys: list[str] | None):
     )
     cities = [rd.report_city(k) for k in keys]
     systems = rd.score_systems()
+    cat = rd.catalogue()
+    best = {s: rd.highest_score(keys, s) for s in systems}
     return (
         warning,
-        leaders(keys, systems) if keys else None,
-        [city_column(c, systems) for c in cities],
+        leaders(rd.first_started(keys), best, systems, cat.report_cities, cat.tables) if keys else None,
+        [city_column(c, systems, rd.contradictions_for("cities", c.key), cat.tables) for c in cities],
         comparison_rows(cities),
     )
 
