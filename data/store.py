@@ -41,8 +41,8 @@ from sqlalchemy.pool import Pool
 
 from data.cities import get_city
 from data.config import load_settings
+from data.rules.clock import BUCKET_SECONDS
 
-BUCKET_SECONDS = 15 * 60
 LAYERS = ("traffic", "parking", "air_quality", "incidents")
 SCHEMA_VERSION = "2"
 

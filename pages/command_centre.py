@@ -20,6 +20,7 @@ from data import access
 from data.cities import CITIES, UnknownCityError, get_city
 from data.config import load_settings
 from data.rules import aqi as aqi_rules
+from data.rules.clock import local_label
 from data.rules.congestion import CONGESTION_BANDS
 from data.rules.parking import OCCUPANCY_BANDS
 
@@ -199,9 +200,7 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
     settings = load_settings()
     window = access.history_window()
     urls = _geometry_urls(info.key)
-    marks = {
-        step: access.local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)
-    }
+    marks = {step: local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)}
     live, label = _live_answer(info.key, "live", window.steps, None)
     return html.Div(
         [
@@ -339,7 +338,7 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
     label = [
         t("Live" if mode != "history" else "History", "实时" if mode != "history" else "历史"),
         " · ",
-        access.local_label(at),
+        local_label(at),
         " ",
         t("China Standard Time", "北京时间"),
     ]

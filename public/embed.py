@@ -40,6 +40,7 @@ from data import access
 from data.cities import CITIES, DEFAULT_CITY, UnknownCityError, get_city
 from data.config import load_settings
 from data.rules import aqi as aqi_rules
+from data.rules.clock import local_label
 from data.rules.congestion import CONGESTION_BANDS
 from data.rules.parking import OCCUPANCY_BANDS
 from data.store import INTERNAL_INCIDENT_KINDS
@@ -602,9 +603,7 @@ def _register_callbacks(app: EmbedDash, refresh_seconds: int, tile_url: str | No
             return no_update, _pick(("Data temporarily unavailable, retrying", "数据暂不可用，重试中"), req.lang)
         newest = [t for t in values["newest"].values() if t]
         shown = min(newest) if newest else at
-        label = (
-            f"{_pick(('Data time', '数据时间'), req.lang)} {public_data.local_label(shown)} {_labels(req.lang)['cst']}"
-        )
+        label = f"{_pick(('Data time', '数据时间'), req.lang)} {local_label(shown)} {_labels(req.lang)['cst']}"
         return values, label
 
     app.clientside_callback(
