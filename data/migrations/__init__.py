@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,8 @@ SCHEMA_LOCK_KEY = 0x53636D61  # PostgreSQL advisory lock held while the schema i
 # server-side sessions added later without a version bump. Version 1 stores have no stamp: revision
 # 0001 creates whichever of its tables they lack, and 0002 upgrades them.
 VERSION_2, VERSION_2_SESSIONS = "0002", "0003"
+# Alembic names each of its autogenerate plugins at INFO on every start; the revisions run stay logged.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def config(connection: Connection) -> Config:
