@@ -4,22 +4,16 @@
  *
  * Geometry is fetched once by URL; live refreshes only deliver value arrays (dcc.Store "cc-live"),
  * and `applyLive` restyles the features already on the map in place. Nothing is re-created, so
- * the operator's zoom, pan, open popup and layer choices survive every refresh.
+ * the operator's zoom, pan, open popup and layer choices survive every refresh. Functions shared
+ * with the public embeds come from cbmap.js (loaded first).
  */
 window.citybrain = window.citybrain || {};
 (function (cb) {
     const state = cb.state = cb.state || {values: null, lang: document.documentElement.lang || "zh",
         registry: {traffic: {}, parking: {}, air_quality: {}}, map: null, refreshes: 0};
-    const STALE = "#9e9e9e";
+    const {esc, fmt, band, row, restyle, refreshPopup} = window.cbmap;
 
-    function tr(pair) { return Array.isArray(pair) ? (state.lang === "en" ? pair[0] : pair[1]) : pair; }
-    function esc(s) { return String(s === null || s === undefined ? "" : s).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c])); }
-    function fmt(v, unit) { return (v === null || v === undefined) ? "—" : esc(v) + (unit ? " " + unit : ""); }
-    function bandColor(bands, v) {
-        if (v === null || v === undefined) { return STALE; }
-        for (const b of bands) { if (b.high === null || v < b.high) { return b.color; } }
-        return bands[bands.length - 1].color;
-    }
+    function tr(text) { return window.cbmap.tr(state.lang, text); }
     function layerValues(name) { return state.values ? state.values[name] : null; }
     function isStale(name, i) {
         const v = layerValues(name);
@@ -39,20 +33,12 @@ window.citybrain = window.citybrain || {};
         if (context) { adoptMap(context.map); }
         state.registry[name][feature.properties.i] = layer;
     }
-    function row(label, value) { return "<tr><th>" + esc(label) + "</th><td>" + value + "</td></tr>"; }
-    function table(title, rows, note) {
-        return "<div class='cb-popup'><div class='cb-popup-title'>" + esc(title) + "</div><table>" + rows.join("") +
-            "</table>" + (note ? "<div class='cb-popup-note'>" + esc(note) + "</div>" : "") + "</div>";
-    }
+    function table(title, rows, note) { return window.cbmap.popup("cb", title, rows, note); }
 
     // --- traffic -----------------------------------------------------------------------------
-    const WEIGHT = {motorway: 5, primary: 4, secondary: 3, local: 2};
     function roadStyle(feature, context) {
         const h = context.hideout, i = feature.properties.i, v = layerValues("traffic");
-        const ci = v ? v.ci[i] : null;
-        const stale = isStale("traffic", i);
-        return {color: stale ? STALE : bandColor(h.bands, ci), weight: WEIGHT[feature.properties.cls] || 2,
-            opacity: stale ? 0.6 : 0.9, dashArray: stale ? "4 4" : null};
+        return window.cbmap.roadStyle(band(h.bands, v ? v.ci[i] : null), isStale("traffic", i), feature.properties.cls);
     }
     function roadPopup(feature, h) {
         const i = feature.properties.i, v = layerValues("traffic") || {ci: [], speed: []}, L = h.labels;
@@ -72,9 +58,8 @@ window.citybrain = window.citybrain || {};
 
     // --- parking -----------------------------------------------------------------------------
     function lotStyle(i, h) {
-        const v = layerValues("parking"), occ = v ? v.occ[i] : null, stale = isStale("parking", i);
-        return {radius: 7, color: "#263238", weight: 1, fillOpacity: stale ? 0.45 : 0.9,
-            fillColor: stale ? STALE : bandColor(h.bands, occ)};
+        const v = layerValues("parking");
+        return window.cbmap.lotStyle(band(h.bands, v ? v.occ[i] : null), isStale("parking", i), 7);
     }
     function lotPopup(feature, h) {
         const i = feature.properties.i, p = feature.properties, L = h.labels;
@@ -108,25 +93,22 @@ window.citybrain = window.citybrain || {};
 
     // --- air quality -------------------------------------------------------------------------
     function stationIcon(i, h) {
-        const v = layerValues("air_quality"), s = v ? v.stations[i] : null, stale = isStale("air_quality", i);
+        const v = layerValues("air_quality"), s = v ? v.stations[i] : null;
         const level = s && s.level ? h.levels[s.level - 1] : null;
-        const bg = stale || !level ? STALE : level.color;
-        const fg = level && level.level <= 3 ? "#111" : "#fff";
-        return L.divIcon({className: "cb-aqi", iconSize: [34, 22], iconAnchor: [17, 11],
-            html: "<div style='background:" + bg + ";color:" + fg + "'>" + (s && s.aqi !== null ? s.aqi : "—") + "</div>"});
+        return window.cbmap.aqiIcon("cb", level, s ? s.aqi : null, isStale("air_quality", i));
     }
     function stationPopup(feature, h) {
         const i = feature.properties.i, p = feature.properties, L = h.labels;
         const v = layerValues("air_quality"), s = v ? v.stations[i] : null;
         const level = s && s.level ? h.levels[s.level - 1] : null;
-        const rows = [row("AQI", fmt(s ? s.aqi : null) + (level ? " · " + esc(tr([level.name_en, level.name_zh])) : ""))];
+        const rows = [row("AQI", fmt(s ? s.aqi : null) + (level ? " · " + esc(tr(level.name)) : ""))];
         for (const key of h.pollutants) {
             rows.push(row(tr(h.pollutant_labels[key]), "IAQI " + fmt(s ? s.iaqi[key] : null) + " <span class='cb-muted'>(" +
                 fmt(s ? s.conc[key] : null, h.units[key]) + ")</span>"));
         }
         rows.push(row(tr(L.primary), s && s.primary.length ? s.primary.map(k => esc(tr(h.pollutant_labels[k]))).join(", ") : "—"));
         const name = state.lang === "en" && p.name_en ? p.name_en : p.name_zh;
-        const advice = level ? tr([level.advice_en, level.advice_zh]) : "";
+        const advice = level ? tr(level.advice) : "";
         return table(name + " (" + p.code + ")", rows, (p.simulated ? tr(L.simulated_station) : tr(L.real_station)) +
             (advice ? " — " + advice : ""));
     }
@@ -327,18 +309,6 @@ window.citybrain = window.citybrain || {};
             payload.cb_have = state.have;
         }
     }
-    function restyle(layer) {
-        if (!layer._map) { return; }
-        if (layer._cbRestyle) { layer._cbRestyle(); }
-        else if (layer.setStyle && layer.feature) {
-            const parent = layer._eventParents && Object.values(layer._eventParents)[0];
-            if (parent && parent.options.style) { layer.setStyle(parent.options.style(layer.feature)); }
-        }
-        refreshPopup(layer);
-    }
-    function refreshPopup(layer) {
-        if (layer._map && layer.isPopupOpen && layer.isPopupOpen() && layer._cbPopup) { layer.setPopupContent(layer._cbPopup()); }
-    }
 
     function setLang(lang) {
         lang = lang === "en" ? "en" : "zh";
@@ -353,28 +323,13 @@ window.citybrain = window.citybrain || {};
         return theme;
     }
 
-    // Skip a refresh tick while the previous refresh still runs (Dash would drop its result), but
-    // not forever: a request lost to a network error never clears its busy flag.
-    const busySince = {};
-    function gate(name) {
-        return (n, busy) => {
-            const now = Date.now();
-            if (busy) {
-                busySince[name] = busySince[name] || now;
-                if (now - busySince[name] < 30000) { return window.dash_clientside.no_update; }
-            }
-            busySince[name] = null;
-            return n;
-        };
-    }
-
     cb.requestPre = requestPre;
     cb.map = {roadStyle, onEachRoad, lotToLayer, lotCluster, stationToLayer, districtStyle};
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         citybrain: {
             applyLive: applyLive,
-            gateMap: gate("map"),
-            gatePanels: gate("panels"),
+            gateMap: window.cbmap.gate(),
+            gatePanels: window.cbmap.gate(),
             applyLang: (lang) => setLang(lang),
             applyOverlays: (overlays, name) => { showIncidents((overlays || []).includes(name)); return (overlays || []).length; },
             applyTheme: (theme) => setTheme(theme),

@@ -1,46 +1,28 @@
 /*
  * Browser side of the public embeds (dash-leaflet functions: Namespace("cbembed", "map")).
  *
- * The same idea as the operator map, in a small script of its own: geometry comes once by URL;
- * each live refresh delivers only public value arrays (dcc.Store "em-live"), and `apply` restyles
- * the features already on the map. Nothing is re-created, so the viewer's zoom and pan survive.
+ * The same idea as the operator map, with the same shared functions (cbmap.js): geometry comes once
+ * by URL; each live refresh delivers only public value arrays (dcc.Store "em-live"), and `apply`
+ * restyles the features already on the map. Nothing is re-created, so the viewer's zoom and pan survive.
  */
 window.cbembed = window.cbembed || {};
 (function (cb) {
     const state = cb.state = {values: null, map: null, meta: null, group: null, markers: {}, refreshes: 0,
         registry: {traffic: {}, parking: {}, air_quality: {}}};
-    const STALE = "#9e9e9e";
-    const WEIGHT = {motorway: 5, primary: 4, secondary: 3, local: 2};
-
-    function esc(s) {
-        return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g,
-            c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
-    }
-    function fmt(v, unit) { return (v === null || v === undefined) ? "—" : esc(v) + (unit ? " " + esc(unit) : ""); }
-    function band(bands, v) {
-        if (v === null || v === undefined) { return null; }
-        for (const b of bands) { if (b.high === null || v < b.high) { return b; } }
-        return bands[bands.length - 1];
-    }
+    const {STALE, esc, fmt, band, row} = window.cbmap;
     function values(name) { return state.values ? state.values[name] : null; }
     function stale(name, i) { const v = values(name); return !v || (v._stale && v._stale.has(i)); }
     function remember(context, name, feature, layer) {
         if (context && context.map) { state.map = context.map; }
         state.registry[name][feature.properties.i] = layer;
     }
-    function row(label, value) { return "<tr><th>" + esc(label) + "</th><td>" + value + "</td></tr>"; }
-    function popup(title, rows, note) {
-        return "<div class='em-popup'><div class='em-popup-title'>" + esc(title) + "</div><table>" + rows.join("") +
-            "</table>" + (note ? "<div class='em-popup-note'>" + esc(note) + "</div>" : "") + "</div>";
-    }
+    function popup(title, rows, note) { return window.cbmap.popup("em", title, rows, note); }
     function simNote(L, isStale) { return isStale ? L.stale : L.simulated; }
 
     // --- traffic: congestion by road segment ------------------------------------------------------
     function roadStyle(feature, context) {
         const h = context.hideout, i = feature.properties.i, v = values("traffic"), s = stale("traffic", i);
-        const b = band(h.bands, v ? v.ci[i] : null);
-        return {color: s || !b ? STALE : b.color, weight: WEIGHT[feature.properties.cls] || 2,
-            opacity: s ? 0.6 : 0.9, dashArray: s ? "4 4" : null};
+        return window.cbmap.roadStyle(band(h.bands, v ? v.ci[i] : null), s, feature.properties.cls);
     }
     function roadPopup(feature, h) {
         const i = feature.properties.i, v = values("traffic"), ci = v ? v.ci[i] : null, b = band(h.bands, ci);
@@ -51,13 +33,13 @@ window.cbembed = window.cbembed || {};
         remember(context, "traffic", feature, layer);
         const h = context.hideout;
         layer.bindPopup(() => roadPopup(feature, h));
-        layer._emPopup = () => roadPopup(feature, h);
+        layer._cbPopup = () => roadPopup(feature, h);
     }
 
     // --- parking: free spaces by car park ---------------------------------------------------------
     function lotStyle(i, h) {
-        const v = values("parking"), s = stale("parking", i), b = band(h.bands, v ? v.occ[i] : null);
-        return {radius: 5, color: "#263238", weight: 1, fillOpacity: s ? 0.45 : 0.9, fillColor: s || !b ? STALE : b.color};
+        const v = values("parking");
+        return window.cbmap.lotStyle(band(h.bands, v ? v.occ[i] : null), stale("parking", i), 5);
     }
     function lotPopup(feature, h) {
         const p = feature.properties, i = p.i, v = values("parking"), L = h.labels;
@@ -72,8 +54,8 @@ window.cbembed = window.cbembed || {};
         const marker = L.circleMarker(latlng, lotStyle(i, h));
         remember(context, "parking", feature, marker);
         marker.bindPopup(() => lotPopup(feature, h));
-        marker._emPopup = () => lotPopup(feature, h);
-        marker._emRestyle = () => marker.setStyle(lotStyle(i, h));
+        marker._cbPopup = () => lotPopup(feature, h);
+        marker._cbRestyle = () => marker.setStyle(lotStyle(i, h));
         return marker;
     }
 
@@ -83,15 +65,12 @@ window.cbembed = window.cbembed || {};
         return v && v.level[i] ? h.levels[v.level[i] - 1] : null;
     }
     function stationIcon(i, h) {
-        const v = values("air_quality"), level = stationLevel(i, h), s = stale("air_quality", i);
-        const aqi = v ? v.aqi[i] : null;
-        const bg = s || !level ? STALE : level.color, fg = level && level.level <= 3 ? "#111" : "#fff";
-        return L.divIcon({className: "em-aqi", iconSize: [34, 22], iconAnchor: [17, 11],
-            html: "<div style='background:" + bg + ";color:" + fg + "'>" + (aqi === null || aqi === undefined ? "—" : esc(aqi)) + "</div>"});
+        const v = values("air_quality");
+        return window.cbmap.aqiIcon("em", stationLevel(i, h), v ? v.aqi[i] : null, stale("air_quality", i));
     }
     function stationPopup(feature, h) {
         const p = feature.properties, i = p.i, v = values("air_quality"), level = stationLevel(i, h), L = h.labels;
-        const primary = v && v.primary[i] && v.primary[i].length ? v.primary[i].map(k => esc(h.pollutants[k] || k)).join(", ") : "—";
+        const primary = v && v.primary[i] && v.primary[i].length ? v.primary[i].map(k => esc(h.pollutant_labels[k] || k)).join(", ") : "—";
         const name = (state.meta && state.meta.lang === "en" && p.name_en) ? p.name_en : p.name_zh;
         const rows = [row("AQI", fmt(v ? v.aqi[i] : null) + (level ? " · " + esc(level.name) : "")), row(L.primary, primary)];
         if (level) { rows.push(row(L.advice, esc(level.advice))); }
@@ -103,14 +82,14 @@ window.cbembed = window.cbembed || {};
         const marker = L.marker(latlng, {icon: stationIcon(i, h), keyboard: false});
         remember(context, "air_quality", feature, marker);
         marker.bindPopup(() => stationPopup(feature, h));
-        marker._emPopup = () => stationPopup(feature, h);
-        marker._emRestyle = () => marker.setIcon(stationIcon(i, h));
+        marker._cbPopup = () => stationPopup(feature, h);
+        marker._cbRestyle = () => marker.setIcon(stationIcon(i, h));
         return marker;
     }
 
     // --- incidents: public notices, a marker group diffed by public id ------------------------------
     function localTime(t, m) {
-        return new Date((t + 8 * 3600) * 1000).toISOString().slice(11, 16) + " " + m.labels.cst;
+        return new Date((t + m.cst_offset) * 1000).toISOString().slice(11, 16) + " " + m.labels.cst;
     }
     function noticeIcon(r, m) {
         return L.divIcon({className: "em-notice", iconSize: [24, 24], iconAnchor: [12, 12],
@@ -174,31 +153,11 @@ window.cbembed = window.cbembed || {};
         state.refreshes += 1;
         if (data.incidents) { syncNotices(data.incidents); }
         for (const name of Object.keys(state.registry)) {
-            for (const layer of Object.values(state.registry[name])) {
-                if (!layer._map) { continue; }
-                if (layer._emRestyle) { layer._emRestyle(); }
-                else if (layer.setStyle && layer.feature) {
-                    const parent = layer._eventParents && Object.values(layer._eventParents)[0];
-                    if (parent && parent.options.style) { layer.setStyle(parent.options.style(layer.feature)); }
-                }
-                if (layer.isPopupOpen && layer.isPopupOpen() && layer._emPopup) { layer.setPopupContent(layer._emPopup()); }
-            }
+            for (const layer of Object.values(state.registry[name])) { window.cbmap.restyle(layer); }
         }
         return data.at;
     }
 
-    // Skip a tick while the previous refresh still runs (Dash would drop its result), but not forever.
-    let busySince = null;
-    function gate(n, busy) {
-        const now = Date.now();
-        if (busy) {
-            busySince = busySince || now;
-            if (now - busySince < 30000) { return window.dash_clientside.no_update; }
-        }
-        busySince = null;
-        return n;
-    }
-
     cb.map = {roadStyle, onEachRoad, lotToLayer, stationToLayer, districtStyle};
-    window.dash_clientside = Object.assign({}, window.dash_clientside, {cbembed: {apply: apply, gate: gate}});
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {cbembed: {apply: apply, gate: window.cbmap.gate()}});
 })(window.cbembed);

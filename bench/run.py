@@ -64,6 +64,9 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+from data.rules.clock import CST  # noqa: E402 - after the project is on the path
+
 CITY = "hangzhou"
 GEOMETRY_LAYERS = ("districts", "roads", "parking", "air_quality")
 LIVE_LAYERS = ("traffic", "parking", "air_quality", "incidents")
@@ -90,7 +93,6 @@ TARGETS = {
 # used to read the simulator's progress from the SQLite file and to pick slider steps.
 BUCKET_S = 15 * 60
 HISTORY_S = 7 * 86400
-LOCAL_OFFSET_S = 8 * 3600  # China Standard Time
 
 
 def step_time(step: int, now: float) -> int:
@@ -100,7 +102,7 @@ def step_time(step: int, now: float) -> int:
 
 
 def local_label(at: int) -> str:
-    return time.strftime("%a %H:%M", time.gmtime(at + LOCAL_OFFSET_S))
+    return time.strftime("%a %H:%M", time.gmtime(at + CST))
 
 
 def plan_steps(last_step: int, now: float, n: int = 20) -> dict[str, Any]:
@@ -115,7 +117,7 @@ def plan_steps(last_step: int, now: float, n: int = 20) -> dict[str, Any]:
     stride = 5
     end = last_step
     for candidate in range(last_step, n * stride - 1, -1):
-        local = time.gmtime(step_time(candidate, now) - (BUCKET_S - 1) + LOCAL_OFFSET_S)
+        local = time.gmtime(step_time(candidate, now) - (BUCKET_S - 1) + CST)
         if local.tm_wday < 5 and (local.tm_hour, local.tm_min) == (18, 15):
             end = candidate
             break

@@ -9,6 +9,7 @@ from typing import Any
 from dash import html
 
 from components.i18n import INCIDENT_KINDS, SEVERITIES, STATUSES, Pair, t
+from data.rules.clock import CST
 
 ACTION_LABELS: dict[str, Pair] = {
     "acknowledge": ("Acknowledge", "确认"),
@@ -38,9 +39,6 @@ GROUP_LABELS: dict[str, Pair] = {
     "shift": ("By shift (local time)", "按班次（北京时间）"),
 }
 CREW_LABELS: dict[str, Pair] = {"operator": ("Operators", "值班员"), "simulated": ("Simulated crews", "模拟队伍")}
-
-
-CST = 8 * 3600  # China Standard Time, the time the shifts and the command centre use
 
 
 def clock(epoch: float | None, fmt: str = "%m-%d %H:%M:%S") -> str:

@@ -1,18 +1,29 @@
-"""The command-centre map: a district base from shipped data, an optional tile layer, and four
-overlays whose geometry comes by URL and whose values are restyled in the browser (assets/citybrain.js)."""
+"""The city map, for the command centre and the public embeds alike: a district base from shipped data,
+an optional tile layer, and overlays whose geometry comes by URL and whose values are restyled in the
+browser (assets_embed/cbmap.js, shared by assets/citybrain.js and assets_embed/embed.js).
+
+What differs between the two maps is passed in: which layers, the browser namespace of the style
+functions, whether a layers control is shown, and the static per-layer data (`layer_hideouts`), whose
+texts are language pairs the browser switches (operator) or already in one language (embed)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dash_leaflet as dl
 from dash_extensions.javascript import Namespace
 
-from components.i18n import LAYERS, html_pair
+from components.i18n import INCIDENT_KINDS, LAYERS, STATUSES, Pair, html_pair
+from data.rules import aqi as aqi_rules
+from data.rules.congestion import CONGESTION_BANDS
+from data.rules.parking import OCCUPANCY_BANDS
 
-ns = Namespace("citybrain", "map")
+# How a bilingual text reaches the browser: `list` keeps both (the page switches), a picker keeps one.
+Text = Callable[[Pair], Any]
 INCIDENTS_OVERLAY = html_pair(LAYERS["incidents"])
 DISTRICT_STYLE = {"color": "#5c6b7a", "weight": 1.2, "fillColor": "#8fa3b8", "fillOpacity": 0.06, "dashArray": "3 3"}
+MAP_LAYERS = ("traffic", "parking", "air_quality", "incidents")
 
 
 def _format(url: str) -> str:
@@ -20,16 +31,68 @@ def _format(url: str) -> str:
     return "geobuf" if url.split("?", 1)[0].endswith(".pbf") else "geojson"
 
 
+def band_values(bands: Sequence[Any], text: Text) -> list[dict[str, Any]]:
+    """Bands as the browser's style functions read them: upper bound (None for the last), colour, name."""
+    return [
+        {"high": None if b.high == float("inf") else b.high, "color": b.color, "name": text((b.name_en, b.name_zh))}
+        for b in bands
+    ]
+
+
+def layer_hideouts(labels: dict[str, Any], text: Text, pollutant_labels: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Static data of the sensor layers' style and popup functions: bands, AQI levels, popup labels.
+    `labels` and `pollutant_labels` are given as the browser shows them (see `Text`)."""
+    return {
+        "traffic": {"layer": "traffic", "bands": band_values(CONGESTION_BANDS, text), "labels": labels},
+        "parking": {"layer": "parking", "bands": band_values(OCCUPANCY_BANDS, text), "labels": labels},
+        "air_quality": {
+            "layer": "air_quality",
+            "labels": labels,
+            "pollutants": list(aqi_rules.POLLUTANTS),
+            "pollutant_labels": pollutant_labels,
+            "units": aqi_rules.UNITS,
+            "levels": [
+                {
+                    "level": lv.level,
+                    "color": lv.color,
+                    "name": text((lv.name_en, lv.name_zh)),
+                    "advice": text((lv.advice_en, lv.advice_zh)),
+                }
+                for lv in aqi_rules.AQI_LEVELS
+            ],
+        },
+    }
+
+
+def incident_meta(labels: dict[str, Any], text: Text, icon_base: str, **extra: Any) -> dict[str, Any]:
+    """What the browser's incident markers and popups need besides the rows: names, labels, icons."""
+    return {
+        "kinds": {k: text(v) for k, v in INCIDENT_KINDS.items()},
+        "statuses": {k: text(v) for k, v in STATUSES.items()},
+        "labels": labels,
+        "icon_base": icon_base,
+        **extra,
+    }
+
+
 def city_map(
     map_id: str,
-    center: tuple[float, float],
+    center: Sequence[float],
     zoom: int,
     urls: dict[str, str],
-    hideouts: dict[str, dict[str, Any]],  # static per layer: bands, colours, labels
+    hideouts: dict[str, dict[str, Any]],
+    *,
+    layers: Sequence[str] = MAP_LAYERS,
+    namespace: str = "citybrain",
+    layers_control: bool = True,
+    cluster_parking: bool = True,
+    class_name: str = "city-map",
+    scale_position: str | None = None,
     tile_url: str | None = None,
     tile_attribution: str = "",
 ) -> dl.Map:
-    base = [
+    ns = Namespace(namespace, "map")
+    base: list[Any] = [
         dl.GeoJSON(
             url=urls["districts"],
             id=f"{map_id}-districts",
@@ -40,63 +103,47 @@ def city_map(
     ]
     if tile_url:
         base.insert(0, dl.TileLayer(url=tile_url, attribution=tile_attribution, id=f"{map_id}-tiles"))
-    overlays = [
-        dl.Overlay(
-            dl.GeoJSON(
-                url=urls["roads"],
-                format=_format(urls["roads"]),
-                id=f"{map_id}-traffic",
-                hideout=hideouts["traffic"],
-                style=ns("roadStyle"),
-                onEachFeature=ns("onEachRoad"),
-            ),
-            name=html_pair(LAYERS["traffic"]),
-            checked=True,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(
-                url=urls["parking"],
-                format=_format(urls["parking"]),
-                id=f"{map_id}-parking",
-                hideout=hideouts["parking"],
-                pointToLayer=ns("lotToLayer"),
-                cluster=True,
-                clusterToLayer=ns("lotCluster"),
-                zoomToBoundsOnClick=True,
-                superClusterOptions={"radius": 60, "maxZoom": 14},
-            ),
-            name=html_pair(LAYERS["parking"]),
-            checked=True,
-        ),
-        dl.Overlay(
-            dl.GeoJSON(
-                url=urls["air_quality"],
-                format=_format(urls["air_quality"]),
-                id=f"{map_id}-air",
-                hideout=hideouts["air_quality"],
-                pointToLayer=ns("stationToLayer"),
-            ),
-            name=html_pair(LAYERS["air_quality"]),
-            checked=True,
-        ),
-        # Incident markers are diffed by id in the browser (assets/citybrain.js); this empty group only
-        # gives them their checkbox, whose state reaches the script through the control's `overlays`.
-        dl.Overlay(dl.LayerGroup(id=f"{map_id}-incidents"), name=INCIDENTS_OVERLAY, checked=True),
-    ]
+    cluster = (
+        {
+            "cluster": True,
+            "clusterToLayer": ns("lotCluster"),
+            "zoomToBoundsOnClick": True,
+            "superClusterOptions": {"radius": 60, "maxZoom": 14},
+        }
+        if cluster_parking
+        else {}
+    )
+
+    def sensor(layer: str, url: str, suffix: str, **functions: Any) -> dl.GeoJSON:
+        return dl.GeoJSON(url=url, format=_format(url), id=f"{map_id}-{suffix}", hideout=hideouts[layer], **functions)
+
+    sensor_layers = {
+        "traffic": sensor("traffic", urls["roads"], "traffic", style=ns("roadStyle"), onEachFeature=ns("onEachRoad")),
+        "parking": sensor("parking", urls["parking"], "parking", pointToLayer=ns("lotToLayer"), **cluster),
+        "air_quality": sensor("air_quality", urls["air_quality"], "air", pointToLayer=ns("stationToLayer")),
+    }
+    shown = {name: layer for name, layer in sensor_layers.items() if name in layers}
+    if layers_control:
+        overlays = [dl.Overlay(layer, name=html_pair(LAYERS[name]), checked=True) for name, layer in shown.items()]
+        if "incidents" in layers:
+            # Incident markers are diffed by id in the browser (assets/citybrain.js); this empty group only
+            # gives them their checkbox, whose state reaches the script through the control's `overlays`.
+            overlays.append(dl.Overlay(dl.LayerGroup(id=f"{map_id}-incidents"), name=INCIDENTS_OVERLAY, checked=True))
+        # `overlays` is given up front: dash-leaflet 1.1.3's control handlers read it before their own
+        # mount effect sets it, so the first box unchecked threw a TypeError and the list went wrong.
+        control = dl.LayersControl(
+            overlays, id=f"{map_id}-layers", collapsed=False, overlays=[o.name for o in overlays if o.checked]
+        )
+        children = [*base, control]
+    else:  # the embed draws its incident markers itself, with no control to toggle them
+        children = [*base, *shown.values()]
+    scale = {"position": scale_position} if scale_position else {}
     return dl.Map(
-        [
-            *base,
-            # `overlays` is given up front: dash-leaflet 1.1.3's control handlers read it before their own
-            # mount effect sets it, so the first box unchecked threw a TypeError and the list went wrong.
-            dl.LayersControl(
-                overlays, id=f"{map_id}-layers", collapsed=False, overlays=[o.name for o in overlays if o.checked]
-            ),
-            dl.ScaleControl(imperial=False),
-        ],
+        [*children, dl.ScaleControl(imperial=False, **scale)],
         id=map_id,
         center=list(center),
         zoom=zoom,
         preferCanvas=True,
-        className="city-map",
+        className=class_name,
         style={"height": "100%", "width": "100%"},
     )

@@ -10,21 +10,31 @@ from dash import dcc, html
 
 from components.i18n import KPI_LABELS, UNITS, Pair, t, tp
 from components.report_ui import contradiction_note, en_name, not_in_report, source_chip
-from data import report_data as rd
+from data.report_data import (
+    NOT_IN_REPORT,
+    Contradiction,
+    Leader,
+    ReportCity,
+    ScoreSystem,
+    Source,
+    TableRef,
+    Variant,
+)
 
 # The live KPIs shown beside the report, in this order.
 LIVE_KPIS = ("congestion_index", "free_spaces", "city_aqi", "incidents_today")
 
 
-def _table_chips(tables: Sequence[str]) -> list[html.Span]:
+def _table_chips(tables: Sequence[str], printed: dict[str, TableRef]) -> list[html.Span]:
+    """`printed`: the report's tables by number."""
     out = []
     for tb in tables:
-        section = rd.table(tb).section if tb in rd.tables() else None
-        out.append(source_chip(rd.Source(tb, section), short=True))
+        section = printed[tb].section if tb in printed else None
+        out.append(source_chip(Source(tb, section), short=True))
     return out
 
 
-def _variants_block(city: rd.ReportCity, attr: str, title: Pair) -> html.Div:
+def _variants_block(city: ReportCity, attr: str, title: Pair, printed: dict[str, TableRef]) -> html.Div:
     """The items of all the city's tables in one list; an item missing from a table is tagged with its table."""
     every = tuple(r.source.table or "" for r in city.records)
     items = city.items(attr)
@@ -36,7 +46,7 @@ def _variants_block(city: rd.ReportCity, attr: str, title: Pair) -> html.Div:
                     [
                         t(f"{en_name(v.value.en, v.value.en_source)} ({v.value.zh})", v.value.zh),
                         *(
-                            [" ", *_table_chips(v.tables), html.Span(t(" only", "独有"), className="muted")]
+                            [" ", *_table_chips(v.tables, printed), html.Span(t(" only", "独有"), className="muted")]
                             if v.tables != every
                             else []
                         ),
@@ -45,7 +55,7 @@ def _variants_block(city: rd.ReportCity, attr: str, title: Pair) -> html.Div:
                 for v in items
             ]
         ),
-        html.Div(_table_chips(every), className="rp-sources"),
+        html.Div(_table_chips(every, printed), className="rp-sources"),
     ]
     if any(v.tables != every for v in items):
         body.append(
@@ -60,19 +70,22 @@ def _variants_block(city: rd.ReportCity, attr: str, title: Pair) -> html.Div:
     return html.Div(body, className=f"rp-city-{attr}")
 
 
-def _score_block(city: rd.ReportCity, system: rd.ScoreSystem) -> html.Div:
+def _score_block(city: ReportCity, system: ScoreSystem, printed: dict[str, TableRef]) -> html.Div:
     variants = [v for v in city.score(system.key) if v.value is not None]
     if variants:
         values: list[Any] = []
         for k, v in enumerate(variants):
             if k:
                 values.append(html.Span(" / ", className="muted"))
-            values += [html.Span(f"{v.value:g}", className="rp-score"), " ", *_table_chips(v.tables)]
+            values += [html.Span(f"{v.value:g}", className="rp-score"), " ", *_table_chips(v.tables, printed)]
     else:
-        printed = city.printed(system.key)
         tables = [r.source.table or "" for r in city.records]
-        if printed:
-            values = [html.Span(t("not applicable", "不适用"), className="rp-missing"), " ", *_table_chips(tables)]
+        if city.printed(system.key):
+            values = [
+                html.Span(t("not applicable", "不适用"), className="rp-missing"),
+                " ",
+                *_table_chips(tables, printed),
+            ]
         else:
             values = [not_in_report()]
     return html.Div(
@@ -89,7 +102,7 @@ def _fmt(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def live_rows(city: rd.ReportCity, kpis: dict[str, dict[str, Any]] | None, error: bool = False) -> list[Any]:
+def live_rows(city: ReportCity, kpis: dict[str, dict[str, Any]] | None, error: bool = False) -> list[Any]:
     """Rows of (the report's figure | the live KPI) for one city; the live side is simulated."""
     paired = {f.pairs_with: f for f in city.facts if f.pairs_with}
     rows: list[Any] = [
@@ -140,8 +153,14 @@ def live_rows(city: rd.ReportCity, kpis: dict[str, dict[str, Any]] | None, error
     return rows
 
 
-def city_column(city: rd.ReportCity, systems: dict[str, rd.ScoreSystem]) -> html.Div:
-    notes = [contradiction_note(c) for c in rd.contradictions_for("cities", city.key)]
+def city_column(
+    city: ReportCity,
+    systems: dict[str, ScoreSystem],
+    contradictions: Sequence[Contradiction],
+    printed: dict[str, TableRef],
+) -> html.Div:
+    """`contradictions`: the report's contradictions about this city; `printed`: its tables by number."""
+    notes = [contradiction_note(c) for c in contradictions]
     start = city.variants("start_year")
     other_facts = [f for f in city.facts if not f.pairs_with]
     return html.Div(
@@ -163,7 +182,13 @@ def city_column(city: rd.ReportCity, systems: dict[str, rd.ScoreSystem]) -> html
                     html.Div(
                         [
                             *[
-                                html.Span([html.Span(str(v.value), className="rp-score"), " ", *_table_chips(v.tables)])
+                                html.Span(
+                                    [
+                                        html.Span(str(v.value), className="rp-score"),
+                                        " ",
+                                        *_table_chips(v.tables, printed),
+                                    ]
+                                )
                                 for v in start
                             ],
                         ]
@@ -171,9 +196,9 @@ def city_column(city: rd.ReportCity, systems: dict[str, rd.ScoreSystem]) -> html
                 ],
                 className="rp-city-start",
             ),
-            html.Div([_score_block(city, s) for s in systems.values()], className="rp-city-scores"),
-            _variants_block(city, "plans", ("Key plans and policies", "重点政策文件")),
-            _variants_block(city, "focus", ("Focus areas", "技术重点")),
+            html.Div([_score_block(city, s, printed) for s in systems.values()], className="rp-city-scores"),
+            _variants_block(city, "plans", ("Key plans and policies", "重点政策文件"), printed),
+            _variants_block(city, "focus", ("Focus areas", "技术重点"), printed),
             html.Div(notes, className="rp-notes") if notes else None,
             html.Div(
                 [
@@ -211,15 +236,21 @@ def city_column(city: rd.ReportCity, systems: dict[str, rd.ScoreSystem]) -> html
     )
 
 
-def leaders(keys: Sequence[str], systems: dict[str, rd.ScoreSystem]) -> html.Div:
-    """Who started first and who scores highest on each ranking, among the chosen cities, with sources."""
+def leaders(
+    first: Leader | None,
+    best_by_system: dict[str, Leader | None],
+    systems: dict[str, ScoreSystem],
+    cities: dict[str, ReportCity],
+    printed: dict[str, TableRef],
+) -> html.Div:
+    """Who started first and who scores highest on each ranking (`best_by_system`, by system key), among
+    the chosen cities, with sources; `cities`: the six by key, `printed`: the report's tables by number."""
 
-    def names(cities: Sequence[str]) -> Pair:
-        cs = [rd.report_city(c) for c in cities]
+    def names(keys: Sequence[str]) -> Pair:
+        cs = [cities[c] for c in keys]
         return ", ".join(c.name_en for c in cs), "、".join(c.name_zh for c in cs)
 
     boxes = []
-    first = rd.first_started(keys)
     if first:
         en, zh = names(first.cities)
         boxes.append(
@@ -228,14 +259,14 @@ def leaders(keys: Sequence[str], systems: dict[str, rd.ScoreSystem]) -> html.Div
                     t("Started first: ", "最早启动："),
                     html.Strong(t(f"{en} ({first.value})", f"{zh}（{first.value} 年）")),
                     " ",
-                    *_table_chips(first.tables),
+                    *_table_chips(first.tables, printed),
                 ],
                 className="rp-leader",
                 id="pcity-first",
             )
         )
     for system in systems.values():
-        best = rd.highest_score(keys, system.key)
+        best = best_by_system.get(system.key)
         if best is None:
             boxes.append(
                 html.Div(
@@ -251,7 +282,7 @@ def leaders(keys: Sequence[str], systems: dict[str, rd.ScoreSystem]) -> html.Div
                     t(f"Highest {system.short_en}: ", f"{system.short_zh}最高："),
                     html.Strong(t(f"{en} ({best.value:g})", f"{zh}（{best.value:g}）")),
                     " ",
-                    *_table_chips(best.tables),
+                    *_table_chips(best.tables, printed),
                 ],
                 className="rp-leader",
                 id=f"pcity-best-{system.key}",
@@ -260,12 +291,12 @@ def leaders(keys: Sequence[str], systems: dict[str, rd.ScoreSystem]) -> html.Div
     return html.Div(boxes, className="rp-leaders")
 
 
-def comparison_rows(cities: Sequence[rd.ReportCity]) -> list[dict[str, Any]]:
+def comparison_rows(cities: Sequence[ReportCity]) -> list[dict[str, Any]]:
     """One grid row per city; where tables disagree, every value with its table."""
 
-    def joined(variants: list[rd.Variant], fmt, sep: str) -> Pair:
+    def joined(variants: list[Variant], fmt, sep: str) -> Pair:
         if not variants:
-            return rd.NOT_IN_REPORT
+            return NOT_IN_REPORT
         parts_en, parts_zh = [], []
         for v in variants:
             en, zh = fmt(v.value)
@@ -275,7 +306,7 @@ def comparison_rows(cities: Sequence[rd.ReportCity]) -> list[dict[str, Any]]:
             parts_zh.append(zh + suffix_zh)
         return sep.join(parts_en), sep.join(parts_zh)
 
-    def items(city: rd.ReportCity, attr: str) -> Pair:
+    def items(city: ReportCity, attr: str) -> Pair:
         every = tuple(r.source.table or "" for r in city.records)
         en, zh = [], []
         for v in city.items(attr):
@@ -285,10 +316,10 @@ def comparison_rows(cities: Sequence[rd.ReportCity]) -> list[dict[str, Any]]:
             zh.append(v.value.zh + only_zh)
         return "; ".join(en), "；".join(zh)
 
-    def score(city: rd.ReportCity, system: str) -> Pair:
+    def score(city: ReportCity, system: str) -> Pair:
         vs = [v for v in city.score(system) if v.value is not None]
         if not vs:
-            return ("not applicable", "不适用") if city.printed(system) else rd.NOT_IN_REPORT
+            return ("not applicable", "不适用") if city.printed(system) else NOT_IN_REPORT
         return joined(vs, lambda x: (f"{x:g}", f"{x:g}"), " / ")
 
     rows = []

@@ -10,39 +10,39 @@ from dash import dcc, html
 
 from components.i18n import Pair, t, tp
 from components.report_ui import contradiction_note, en_name, source_chip, sources_line
-from data import report_data as rd
+from data.report_data import Catalogue, Contradiction, Source, Technology
 
 
-def tech_name(tech: rd.Technology) -> Pair:
+def tech_name(tech: Technology) -> Pair:
     return en_name(tech.name_en, tech.name_en_source), tech.name_zh
 
 
-def company_name(key: str) -> Pair:
-    c = rd.company(key)
+def company_name(key: str, cat: Catalogue) -> Pair:
+    c = cat.companies[key]
     return en_name(c.name_en, c.en_source), c.name_zh
 
 
-def place_name(key: str) -> Pair:
-    p = rd.place(key)
+def place_name(key: str, cat: Catalogue) -> Pair:
+    p = cat.places[key]
     return p.name_en, p.name_zh
 
 
-def sdg_label(n: int) -> Pair:
-    en, zh = rd.sdgs()[n]
+def sdg_label(n: int, cat: Catalogue) -> Pair:
+    en, zh = cat.sdgs[n]
     return f"SDG {n}: {en}", f"目标 {n}：{zh}"
 
 
-def challenge_label(key: str) -> Pair:
-    c = rd.challenges()[key]
+def challenge_label(key: str, cat: Catalogue) -> Pair:
+    c = cat.challenges[key]
     return c.en, c.zh
 
 
-def tech_rows(techs: Sequence[rd.Technology]) -> list[dict[str, Any]]:
+def tech_rows(techs: Sequence[Technology], cat: Catalogue) -> list[dict[str, Any]]:
     rows = []
     for tech in techs:
         name = tech_name(tech)
-        companies = [company_name(k) for k in tech.companies]
-        cities = [place_name(k) for k in tech.cities]
+        companies = [company_name(k, cat) for k in tech.companies]
+        cities = [place_name(k, cat) for k in tech.cities]
         challenges = tech.challenges
         own_src = tech.rows[-1].source
         own = own_src.short_label()
@@ -67,14 +67,15 @@ def tech_rows(techs: Sequence[rd.Technology]) -> list[dict[str, Any]]:
 
 
 def answer(
-    techs: Sequence[rd.Technology],
+    techs: Sequence[Technology],
     sdgs: Sequence[int],
     companies: Sequence[str],
     cities: Sequence[str],
     challenges: Sequence[str],
+    cat: Catalogue,
 ) -> list[Any]:
     """The filter's result in words: how many technologies, which, and which companies lead them."""
-    total = len(rd.technologies())
+    total = cat.technology_count
     if not (sdgs or companies or cities or challenges):
         return [html.P(t(f"All {total} technologies of table 2.10.", f"表 2.10 的全部 {total} 种技术。"))]
     crit_en, crit_zh = [], []
@@ -82,14 +83,14 @@ def answer(
         crit_en.append("serve " + " or ".join(f"SDG {n}" for n in sdgs))
         crit_zh.append("服务于" + "或".join(f"目标 {n}" for n in sdgs))
     if companies:
-        crit_en.append("are led by " + " or ".join(company_name(k)[0] for k in companies))
-        crit_zh.append("由" + "或".join(company_name(k)[1] for k in companies) + "领先")
+        crit_en.append("are led by " + " or ".join(company_name(k, cat)[0] for k in companies))
+        crit_zh.append("由" + "或".join(company_name(k, cat)[1] for k in companies) + "领先")
     if cities:
-        crit_en.append("lead in " + " or ".join(place_name(k)[0] for k in cities))
-        crit_zh.append("在" + "或".join(place_name(k)[1] for k in cities) + "最先进")
+        crit_en.append("lead in " + " or ".join(place_name(k, cat)[0] for k in cities))
+        crit_zh.append("在" + "或".join(place_name(k, cat)[1] for k in cities) + "最先进")
     if challenges:
-        crit_en.append("face " + " or ".join(f"“{challenge_label(k)[0]}”" for k in challenges))
-        crit_zh.append("面临" + "或".join(f"“{challenge_label(k)[1]}”" for k in challenges))
+        crit_en.append("face " + " or ".join(f"“{challenge_label(k, cat)[0]}”" for k in challenges))
+        crit_zh.append("面临" + "或".join(f"“{challenge_label(k, cat)[1]}”" for k in challenges))
     names = [tech_name(x) for x in techs]
     head = t(
         f"{len(techs)} of {total} technologies " + " and ".join(crit_en) + ": ",
@@ -107,7 +108,7 @@ def answer(
     ]
     counts = Counter(k for x in techs for k in x.companies)
     if counts:
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], rd.company(kv[0]).name_en))
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], cat.companies[kv[0]].name_en))
         out.append(
             html.P(
                 [
@@ -115,11 +116,11 @@ def answer(
                         t("Companies leading them (number of these technologies): ", "领先企业（涉及的技术数）：")
                     ),
                     t(
-                        ", ".join(f"{company_name(k)[0]} ({company_name(k)[1]}) {n}" for k, n in ranked),
-                        "、".join(f"{company_name(k)[1]} {n}" for k, n in ranked),
+                        ", ".join(f"{company_name(k, cat)[0]} ({company_name(k, cat)[1]}) {n}" for k, n in ranked),
+                        "、".join(f"{company_name(k, cat)[1]} {n}" for k, n in ranked),
                     ),
                     " ",
-                    source_chip(rd.Source("2.10", "2.2")),
+                    source_chip(Source("2.10", "2.2")),
                 ],
                 id="ptech-answer-companies",
             )
@@ -135,18 +136,19 @@ def _chip(label: Pair, href: str | None = None, only: str | None = None, both: b
     return dcc.Link(children, href=href, className=cls) if href else html.Span(children, className=cls)
 
 
-def _only(tech: rd.Technology, attr: str, item: Any) -> str | None:
+def _only(tech: Technology, attr: str, item: Any) -> str | None:
     tables = tech.tables_naming(attr, item)
     return tables[0] if len(tables) < len(tech.rows) else None
 
 
-def tech_card(tech: rd.Technology) -> html.Div:
+def tech_card(tech: Technology, cat: Catalogue, contradictions: Sequence[Contradiction]) -> html.Div:
+    """`contradictions`: the report's contradictions about this technology."""
     name = tech_name(tech)
     own = tech.rows[-1].source
-    six = rd.report_cities()
+    six = cat.report_cities
     notes = [html.Div(t(en, zh), className="rp-note rp-note-wording") for en, zh in tech.notes]
-    notes += [contradiction_note(c) for c in rd.contradictions_for("technologies", tech.key)]
-    printed = rd.table(own.table or tech.table)
+    notes += [contradiction_note(c) for c in contradictions]
+    printed = cat.tables[own.table or tech.table]
     caption = f"{printed.printed or '(no caption)'} {printed.title_zh}"
     if own.table != tech.table:
         where = t(
@@ -168,7 +170,7 @@ def tech_card(tech: rd.Technology) -> html.Div:
             html.H2(t(name[0] if name[0] == name[1] else f"{name[0]} ({name[1]})", name[1]), id="ptech-card-title"),
             html.Div(
                 [
-                    source_chip(rd.Source("2.10", "2.2")),
+                    source_chip(Source("2.10", "2.2")),
                     " ",
                     source_chip(own),
                     " ",
@@ -186,7 +188,7 @@ def tech_card(tech: rd.Technology) -> html.Div:
                         ]
                     ),
                     html.P(f"“{tech.summary_zh}”", className="lang-en rp-footnote"),
-                    sources_line([rd.Source(None, tech.section)]),
+                    sources_line([Source(None, tech.section)]),
                 ]
             ),
             html.Div(
@@ -197,7 +199,7 @@ def tech_card(tech: rd.Technology) -> html.Div:
                             html.Div(
                                 [
                                     _chip(
-                                        company_name(k),
+                                        company_name(k, cat),
                                         f"/pilots/technologies?company={k}",
                                         _only(tech, "companies", k),
                                         both=True,
@@ -212,7 +214,7 @@ def tech_card(tech: rd.Technology) -> html.Div:
                             html.H3(t("SDGs it serves", "解决的可持续发展目标")),
                             html.Div(
                                 [
-                                    _chip(sdg_label(n), f"/pilots/technologies?sdg={n}", _only(tech, "sdgs", n))
+                                    _chip(sdg_label(n, cat), f"/pilots/technologies?sdg={n}", _only(tech, "sdgs", n))
                                     for n in tech.sdgs
                                 ]
                             ),
@@ -224,7 +226,7 @@ def tech_card(tech: rd.Technology) -> html.Div:
                             html.Div(
                                 [
                                     _chip(
-                                        place_name(k),
+                                        place_name(k, cat),
                                         f"/pilots/cities?cities={k}" if k in six else f"/pilots/technologies?city={k}",
                                         _only(tech, "cities", k),
                                         both=True,
@@ -244,7 +246,7 @@ def tech_card(tech: rd.Technology) -> html.Div:
                                             t(f"{c.en}† ({c.zh})", c.zh),
                                             " → ",
                                             *[
-                                                _chip(challenge_label(k), f"/pilots/recommendations?challenge={k}")
+                                                _chip(challenge_label(k, cat), f"/pilots/recommendations?challenge={k}")
                                                 for k in c.categories
                                             ],
                                         ]

@@ -26,7 +26,8 @@ from data.geography import load_districts
 from data.rules import aqi as aqi_rules
 from data.rules import congestion, parking, sla
 from data.rules import workflow as workflow_rules
-from data.simulate import DAY, HISTORY_DAYS, HOUR, LOCAL_OFFSET, floor_bucket
+from data.rules.clock import CST, DAY, HOUR, floor_bucket, local_day_start
+from data.simulate import HISTORY_DAYS
 
 B = store.BUCKET_SECONDS
 cache = Cache()
@@ -79,10 +80,6 @@ def resolve_at(mode: str, step: int | None, now: float | None = None) -> int:
     window = history_window(now)
     step = min(max(int(step), 0), window.steps)
     return min(int(now), window.first_bucket + step * B + B - 1)
-
-
-def local_label(at: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(at + LOCAL_OFFSET))
 
 
 # --- static geometry ------------------------------------------------------------------------------
@@ -399,7 +396,7 @@ def _incident_day(city: str, day_start: int, revision: int) -> pd.DataFrame:
 @cache.memoize()
 def _incidents(city: str, at: int, revision: int) -> dict[str, Any]:
     """Open incidents at `at`, column-wise with lookup tables (about 40 bytes an incident on the wire)."""
-    day_start = (at + LOCAL_OFFSET) // DAY * DAY - LOCAL_OFFSET
+    day_start = local_day_start(at)
     day = _incident_day(city, day_start, revision)
     closed = pd.to_numeric(day["closed_at"], errors="coerce")
     reported_at = day["reported_at"].astype(np.int64)
@@ -683,21 +680,21 @@ SHIFT_STARTS_H = (0, 8, 16)  # local-time shift starts (China Standard Time)
 
 def shift_of(t: np.ndarray | int) -> np.ndarray:
     """The shift (index into SHIFT_STARTS_H) a time falls in."""
-    hour = ((np.asarray(t, dtype=np.int64) + LOCAL_OFFSET) % DAY) // HOUR
+    hour = ((np.asarray(t, dtype=np.int64) + CST) % DAY) // HOUR
     return np.searchsorted(np.array(SHIFT_STARTS_H), hour, side="right") - 1
 
 
 def shift_bounds(at: int) -> tuple[int, int]:
     """Start and end (epoch seconds) of the shift holding `at`."""
     index = int(shift_of(at))
-    day_start = (at + LOCAL_OFFSET) // DAY * DAY - LOCAL_OFFSET
+    day_start = local_day_start(at)
     start = day_start + SHIFT_STARTS_H[index] * HOUR
     end = day_start + (SHIFT_STARTS_H[index + 1] * HOUR if index + 1 < len(SHIFT_STARTS_H) else DAY)
     return start, end
 
 
 def shift_label(start: int) -> str:
-    hour = ((start + LOCAL_OFFSET) % DAY) // HOUR
+    hour = ((start + CST) % DAY) // HOUR
     length = 24 // len(SHIFT_STARTS_H)
     return f"{hour:02d}:00–{(hour + length) % 24:02d}:00"
 

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from data import access, workflow
 from data.cities import UnknownCityError, get_city
+from data.rules.clock import CST
 from data.rules.workflow import STATES
 
 blueprint = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
@@ -139,7 +140,7 @@ def audit_csv():
     writer = csv.DictWriter(out, AUDIT_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for entry in reversed(access.audit_log(since, until)):
-        cst = time.gmtime(entry["at"] + 8 * 3600)  # China Standard Time, written with its offset
+        cst = time.gmtime(entry["at"] + CST)  # China Standard Time, written with its offset
         writer.writerow({k: _cell(v) for k, v in entry.items()} | {"at": time.strftime("%Y-%m-%dT%H:%M:%S+08:00", cst)})
     return Response(
         "\ufeff" + out.getvalue(),  # a BOM so spreadsheet programs read the Chinese correctly

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, select, text, update
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -70,28 +70,6 @@ audit_log = Table(
     Column("note", Text, nullable=False, default=""),
 )
 Index("ix_audit_entity", audit_log.c.entity, audit_log.c.entity_id)
-
-_SQLITE_GUARDS = [
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-]
-_POSTGRES_GUARDS = [
-    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql",
-    "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
-    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
-    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
-]
-
-
-def install_guards(engine: Engine) -> None:
-    """Database-side append-only rule for the audit log (SQLite and PostgreSQL)."""
-    statements = _POSTGRES_GUARDS if engine.dialect.name == "postgresql" else _SQLITE_GUARDS
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.execute(text(statement))
 
 
 def _audit(

@@ -908,3 +908,25 @@ def problems() -> list[str]:
     for p in pilots():
         out += [f"pilot {p.id}: unknown agency {a}" for a in p.agencies if a not in agencies()]
     return out
+
+
+# --- what the pages hand to the builders (components query nothing themselves) --------------------
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The report's reference lists in one value: printed tables, companies, places, SDGs, challenges,
+    the six leading cities and the number of technologies."""
+
+    tables: dict[str, TableRef]
+    companies: dict[str, Company]
+    places: dict[str, Place]
+    sdgs: dict[int, Pair]
+    challenges: dict[str, Challenge]
+    report_cities: dict[str, ReportCity]
+    technology_count: int
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    return Catalogue(tables(), companies(), places(), sdgs(), challenges(), report_cities(), len(technologies()))

@@ -31,13 +31,11 @@ from sqlalchemy.engine import Engine
 
 from data import sensors, store
 from data.cities import CITIES, SCALES, City, set_scale
+from data.rules.clock import BUCKET_SECONDS, CST, DAY, HOUR, floor_bucket
 
 HISTORY_DAYS = 7
 RETENTION_DAYS = 8
-HOUR = 3600
-DAY = 86400
-LOCAL_OFFSET = 8 * HOUR  # China Standard Time, no daylight saving
-B = store.BUCKET_SECONDS
+B = BUCKET_SECONDS
 
 CONGESTION_LEVEL = {
     "beijing": 1.0,
@@ -69,13 +67,9 @@ ACK_MEDIAN_S = {1: 50.0, 2: 35.0, 3: 20.0, 4: 15.0}
 Progress = Callable[[str], None]
 
 
-def floor_bucket(t: float, size: int = B) -> int:
-    return int(t // size * size)
-
-
 def local_hours(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(hour of day as float, is-weekday) in China Standard Time."""
-    local = t + LOCAL_OFFSET
+    local = t + CST
     hours = (local % DAY) / HOUR
     weekday = ((local // DAY + 3) % 7) < 5  # 1970-01-01 was a Thursday
     return hours, weekday

@@ -7,12 +7,10 @@ that cached reads keyed on the revision can never serve stale data.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -36,15 +34,14 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SAWarning
 from sqlalchemy.pool import Pool
 
 from data.cities import get_city
 from data.config import load_settings
+from data.rules.clock import BUCKET_SECONDS
 
-BUCKET_SECONDS = 15 * 60
 LAYERS = ("traffic", "parking", "air_quality", "incidents")
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "2"  # the hand-written version stores recorded before Alembic; still written
 
 metadata = MetaData()
 
@@ -259,38 +256,15 @@ def dispose_engines() -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create missing tables, add columns that later versions introduced, record the version."""
-    import data.ops_store  # registers the users, workflow and audit tables on `metadata`
+    """Bring the store to the newest schema revision (data/migrations/, Alembic), keeping its data, and
+    record the version. Every process runs this on start; the revisions run one process at a time."""
+    import data.ops_store  # noqa: F401 - registers the users, workflow and audit tables on `metadata`
+    from data import migrations
 
-    with _schema_lock(engine):
-        _add_missing_columns(engine)
-        metadata.create_all(engine)
-        data.ops_store.install_guards(engine)
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                _create_spatial(conn)
-            _set_meta(conn, "schema_version", SCHEMA_VERSION)
+    migrations.upgrade(engine)
+    with engine.begin() as conn:
+        _set_meta(conn, "schema_version", SCHEMA_VERSION)
     _spatial.pop(engine.url.render_as_string(), None)
-
-
-SCHEMA_LOCK_KEY = 0x53636D61  # PostgreSQL advisory lock held while the schema is created or upgraded
-
-
-@contextlib.contextmanager
-def _schema_lock(engine: Engine) -> Iterator[None]:
-    """One process at a time creates the schema: gunicorn workers starting together on PostgreSQL
-    raced on its catalog ("tuple concurrently updated"). SQLite serialises DDL itself."""
-    if engine.dialect.name != "postgresql":
-        yield
-        return
-    with engine.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        conn.commit()
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            conn.commit()
 
 
 # --- PostGIS ------------------------------------------------------------------------------------
@@ -311,8 +285,9 @@ SPATIAL_COLUMNS: dict[str, tuple[str, str]] = {
 _spatial: dict[str, bool] = {}
 
 
-def _create_spatial(conn: Connection) -> None:
-    """Geometry columns and GiST indexes when PostGIS is installed in the database (or can be)."""
+def ensure_spatial(conn: Connection) -> None:
+    """Geometry columns and GiST indexes when PostGIS is installed in the database (or can be). Run after
+    every schema upgrade: whether the extension is there depends on the server, not on the revision."""
     available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
     if available is None:
         return
@@ -358,32 +333,6 @@ def _geom(table: Table) -> Any:
 def _envelope(bbox: Sequence[float], margin: float = 0.0) -> Any:
     minx, miny, maxx, maxy = (float(v) for v in bbox)
     return func.ST_MakeEnvelope(minx - margin, miny - margin, maxx + margin, maxy + margin, 4326)
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Schema upgrades keep data: a store made by an older version gets the new columns."""
-    from sqlalchemy import inspect
-    from sqlalchemy.schema import CreateColumn
-
-    inspector = inspect(engine)
-    for table in metadata.sorted_tables:
-        if not inspector.has_table(table.name):
-            continue
-        with warnings.catch_warnings():  # only names are read: PostGIS's geometry type needs no mapping
-            warnings.simplefilter("ignore", SAWarning)
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-        missing = [c for c in table.columns if c.name not in present]
-        with engine.begin() as conn:
-            for column in missing:
-                ddl = CreateColumn(column).compile(dialect=engine.dialect)
-                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
-            if table is incident and any(c.name == "closed_at" for c in missing):
-                # Version 1 had no acknowledge/close steps: simulated crews acknowledged on dispatch.
-                conn.execute(
-                    incident.update()
-                    .where(incident.c.crew == "simulated")
-                    .values(acknowledged_at=incident.c.dispatched_at, closed_at=incident.c.resolved_at)
-                )
 
 
 def _set_meta(conn: Connection, key: str, value: str) -> None:

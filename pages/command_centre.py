@@ -11,15 +11,16 @@ import flask
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_list
-from components.i18n import INCIDENT_KINDS, LOT_KINDS, POPUP_LABELS, SEVERITIES, STATUSES, t
+from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import error_panel, kpi_card
-from components.legend import band_legend, incident_legend, stale_note
-from components.map_layers import INCIDENTS_OVERLAY, city_map
+from components.legend import aqi_range, band_legend, ci_range, incident_legend, pct_range, stale_note
+from components.map_layers import INCIDENTS_OVERLAY, city_map, incident_meta, layer_hideouts
 from components.time_control import time_control
 from data import access
 from data.cities import CITIES, UnknownCityError, get_city
 from data.config import load_settings
 from data.rules import aqi as aqi_rules
+from data.rules.clock import local_label
 from data.rules.congestion import CONGESTION_BANDS
 from data.rules.parking import OCCUPANCY_BANDS
 
@@ -54,37 +55,17 @@ HIGHER_IS_WORSE = {
 }
 
 
-def _bands(bands) -> list[dict[str, Any]]:
-    return [{"high": None if b.high == float("inf") else b.high, "color": b.color} for b in bands]
+# Texts go to the browser as [en, zh] pairs: the page switches language without a server round trip.
+LABELS = POPUP_LABELS | {"kinds": LOT_KINDS}
+POLLUTANT_NAMES = {k: [v[1], v[0]] for k, v in aqi_rules.POLLUTANT_LABELS.items()}
 
 
 def _hideouts() -> dict[str, dict[str, Any]]:
-    return {
-        "traffic": {"layer": "traffic", "bands": _bands(CONGESTION_BANDS), "labels": POPUP_LABELS},
-        "parking": {
-            "layer": "parking",
-            "bands": _bands(OCCUPANCY_BANDS),
-            "labels": POPUP_LABELS | {"kinds": LOT_KINDS},
-        },
-        "air_quality": {
-            "layer": "air_quality",
-            "labels": POPUP_LABELS,
-            "pollutants": list(aqi_rules.POLLUTANTS),
-            "pollutant_labels": {k: [v[1], v[0]] for k, v in aqi_rules.POLLUTANT_LABELS.items()},
-            "units": aqi_rules.UNITS,
-            "levels": [asdict(level) | {"high": level.high} for level in aqi_rules.AQI_LEVELS],
-        },
-    }
+    return layer_hideouts(LABELS, list, POLLUTANT_NAMES)
 
 
 def _incident_meta() -> dict[str, Any]:
-    return {
-        "kinds": INCIDENT_KINDS,
-        "severities": SEVERITIES,
-        "statuses": STATUSES,
-        "labels": POPUP_LABELS,
-        "icon_base": ICON_BASE,
-    }
+    return incident_meta(POPUP_LABELS, list, ICON_BASE, severities=SEVERITIES)
 
 
 def _cluster_incidents(scale: str) -> bool:
@@ -95,19 +76,10 @@ def _cluster_incidents(scale: str) -> bool:
 
 
 def _legend() -> html.Div:
-    def pct(b) -> str:
-        return f"≥ {b.low:g}%" if b.high == float("inf") else f"{b.low:g}–{b.high:g}%"
-
-    def ci(b) -> str:
-        return f"≥ {b.low:g}" if b.high == float("inf") else f"{b.low:g}–{b.high:g}"
-
-    def aqi_range(level) -> str:
-        return f"> {level.low - 1}" if level.high is None else f"{level.low}–{level.high}"
-
     return html.Div(
         [
-            band_legend("traffic", CONGESTION_BANDS, ci),
-            band_legend("parking", OCCUPANCY_BANDS, pct),
+            band_legend("traffic", CONGESTION_BANDS, ci_range),
+            band_legend("parking", OCCUPANCY_BANDS, pct_range),
             band_legend("air_quality", aqi_rules.AQI_LEVELS, aqi_range),
             incident_legend(ICON_BASE),
             stale_note(),
@@ -199,9 +171,7 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
     settings = load_settings()
     window = access.history_window()
     urls = _geometry_urls(info.key)
-    marks = {
-        step: access.local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)
-    }
+    marks = {step: local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)}
     live, label = _live_answer(info.key, "live", window.steps, None)
     return html.Div(
         [
@@ -240,8 +210,8 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
                             zoom,
                             urls,
                             _hideouts(),
-                            settings.tile_url,
-                            settings.tile_attribution,
+                            tile_url=settings.tile_url,
+                            tile_attribution=settings.tile_attribution,
                         ),
                         className="map-panel",
                     ),
@@ -339,7 +309,7 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
     label = [
         t("Live" if mode != "history" else "History", "实时" if mode != "history" else "历史"),
         " · ",
-        access.local_label(at),
+        local_label(at),
         " ",
         t("China Standard Time", "北京时间"),
     ]

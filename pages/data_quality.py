@@ -14,6 +14,7 @@ from components.i18n import LAYERS, t
 from components.kpi import error_panel
 from data import access
 from data.cities import CITIES, UnknownCityError, get_city
+from data.rules.clock import local_label
 
 dash.register_page(
     __name__,
@@ -114,7 +115,7 @@ def _feeds_view(summary) -> html.Div:
     for column, color in COLORS.items():
         per_bin = summary.groupby("bin")[column].sum()
         figure.add_bar(
-            x=[access.local_label(int(b)) for b in per_bin.index], y=per_bin.to_numpy(), name=column, marker_color=color
+            x=[local_label(int(b)) for b in per_bin.index], y=per_bin.to_numpy(), name=column, marker_color=color
         )
     figure.update_layout(
         barmode="stack",
@@ -147,7 +148,7 @@ def _rejections_view(rows: list[dict[str, Any]]) -> html.Div:
                 [
                     html.Tr(
                         [
-                            html.Td(access.local_label(int(r["received_at"]))),
+                            html.Td(local_label(int(r["received_at"]))),
                             html.Td(r["layer"]),
                             html.Td(r["row_index"]),
                             html.Td(r["entity_id"]),

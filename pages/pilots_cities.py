@@ -29,6 +29,7 @@ from components.report_ui import (
 )
 from data import access
 from data import report_data as rd
+from data.rules.clock import local_label
 
 dash.register_page(
     __name__,
@@ -159,10 +160,12 @@ def compare(keys: list[str] | None):
     )
     cities = [rd.report_city(k) for k in keys]
     systems = rd.score_systems()
+    cat = rd.catalogue()
+    best = {s: rd.highest_score(keys, s) for s in systems}
     return (
         warning,
-        leaders(keys, systems) if keys else None,
-        [city_column(c, systems) for c in cities],
+        leaders(rd.first_started(keys), best, systems, cat.report_cities, cat.tables) if keys else None,
+        [city_column(c, systems, rd.contradictions_for("cities", c.key), cat.tables) for c in cities],
         comparison_rows(cities),
     )
 
@@ -204,7 +207,7 @@ def live_kpis(city: str, _n: int | None):
     except Exception:
         log.exception("live KPIs failed for %s", city)
         return live_rows(report_city, None, error=True), None
-    stamp = access.local_label(at)
+    stamp = local_label(at)
     return live_rows(report_city, values), t(
         f"Live values at {stamp} China Standard Time, simulated (see README); refreshed every 30 s.",
         f"实时数值：北京时间 {stamp}，模拟数据（见 README）；每 30 秒刷新。",

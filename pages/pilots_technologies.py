@@ -79,11 +79,17 @@ def _options() -> dict[str, list[dict]]:
     cities = list(dict.fromkeys(k for x in techs for k in x.cities))
     cities.sort(key=lambda k: rd.place(k).name_en)
     challenge_keys = [k for k in rd.challenges() if any(k in x.challenge_keys for x in techs)]
+    cat = rd.catalogue()
     return {
-        "sdg": [option(str(n), *sdg_label(n)) for n in sdg_keys],
-        "company": [option(k, f"{company_name(k)[0]} ({company_name(k)[1]})", company_name(k)[1]) for k in companies],
-        "city": [option(k, f"{place_name(k)[0]} ({place_name(k)[1]})", place_name(k)[1]) for k in cities],
-        "challenge": [option(k, *challenge_label(k)) for k in challenge_keys],
+        "sdg": [option(str(n), *sdg_label(n, cat)) for n in sdg_keys],
+        "company": [
+            option(k, f"{company_name(k, cat)[0]} ({company_name(k, cat)[1]})", company_name(k, cat)[1])
+            for k in companies
+        ],
+        "city": [
+            option(k, f"{place_name(k, cat)[0]} ({place_name(k, cat)[1]})", place_name(k, cat)[1]) for k in cities
+        ],
+        "challenge": [option(k, *challenge_label(k, cat)) for k in challenge_keys],
         "tech": [
             option(
                 x.key,
@@ -210,7 +216,8 @@ def filters_to_url(sdg, company, city, challenge, tech) -> str:
 def filter_technologies(sdg, company, city, challenge):
     sdgs = [int(n) for n in sdg or []]
     techs = rd.filter_technologies(sdgs, company or [], city or [], challenge or [])
-    return answer(techs, sdgs, company or [], city or [], challenge or []), tech_rows(techs)
+    cat = rd.catalogue()
+    return answer(techs, sdgs, company or [], city or [], challenge or [], cat), tech_rows(techs, cat)
 
 
 @callback(
@@ -220,7 +227,7 @@ def filter_technologies(sdg, company, city, challenge):
 def open_card(tech: str | None):
     if not tech or tech not in {x.key for x in rd.technologies()}:
         return card_hint()
-    return tech_card(rd.technology(tech))
+    return tech_card(rd.technology(tech), rd.catalogue(), rd.contradictions_for("technologies", tech))
 
 
 @callback(

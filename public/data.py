@@ -41,14 +41,13 @@ from components.i18n import INCIDENT_KINDS, STATUSES
 from data import access, store
 from data.cities import get_city
 from data.rules import aqi as aqi_rules
-from data.rules.congestion import band_for
-from data.rules.parking import OCCUPANCY_BANDS
+from data.rules.clock import HOUR
+from data.rules.congestion import band_for, congestion_index
+from data.rules.parking import occupancy_band
 from public import queries
 from public.settings import load_public_settings
 
 B = store.BUCKET_SECONDS
-HOUR = 3600
-LOCAL_OFFSET = 8 * HOUR  # China Standard Time
 RETENTION_S = 8 * 86400  # the store keeps 8 days; older instants have no data
 LOCATION_DECIMALS = 3  # incident locations: 0.001° ≈ 111 m north-south, ≈ 96 m east-west at 30° N
 LOCATION_PRECISION_M = 100
@@ -127,10 +126,6 @@ def iso(t: float | int | None) -> str | None:
 @lru_cache(maxsize=8192)
 def _iso(t: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def local_label(t: float | int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(int(t) + LOCAL_OFFSET))
 
 
 def _stamp(t: int) -> str:
@@ -311,7 +306,7 @@ def _num(value: Any, digits: int | None = None) -> float | None:
 def traffic_properties(row: dict[str, Any], sensor: dict[str, Any], simulated: bool) -> dict[str, Any]:
     speed = _num(row["speed_kmh"])
     free = sensor["free_flow_kmh"]
-    index = max(1.0, free / speed) if speed else None
+    index = congestion_index(speed, free) if speed else None
     band = band_for(index) if index is not None else None
     return {
         "segment_id": row["segment_id"],
@@ -329,10 +324,6 @@ def traffic_properties(row: dict[str, Any], sensor: dict[str, Any], simulated: b
     }
 
 
-def _occupancy_band(pct: float) -> str:
-    return next(b.key for b in OCCUPANCY_BANDS if pct < b.high)
-
-
 def parking_properties(row: dict[str, Any], sensor: dict[str, Any], simulated: bool) -> dict[str, Any]:
     capacity = sensor["capacity"]
     occupied = min(max(int(row["occupied"]), 0), capacity)
@@ -343,7 +334,7 @@ def parking_properties(row: dict[str, Any], sensor: dict[str, Any], simulated: b
         "capacity": capacity,
         "free_spaces": capacity - occupied,
         "occupancy_pct": pct,
-        "occupancy_level": _occupancy_band(pct) if pct is not None else None,
+        "occupancy_level": occupancy_band(pct).key if pct is not None else None,
         "time_start": iso(row["bucket"]),
         "time_end": iso(row["bucket"] + B),
         "observed_at": iso(row["observed_at"]),

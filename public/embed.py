@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,19 +27,20 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import dash
-import dash_leaflet as dl
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash import _callback as dash_callback_module
 from dash.exceptions import PreventUpdate
-from dash_extensions.javascript import Namespace
 from flask import Flask, Response, abort, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
+from components import legend
 from components.i18n import INCIDENT_KINDS, STATUSES
+from components.map_layers import city_map, incident_meta, layer_hideouts
 from data import access
 from data.cities import CITIES, DEFAULT_CITY, UnknownCityError, get_city
 from data.config import load_settings
 from data.rules import aqi as aqi_rules
+from data.rules.clock import CST, local_label
 from data.rules.congestion import CONGESTION_BANDS
 from data.rules.parking import OCCUPANCY_BANDS
 from data.store import INTERNAL_INCIDENT_KINDS
@@ -51,7 +52,6 @@ ASSETS = PROJECT / "assets_embed"
 ICONS = PROJECT / "assets" / "icons"  # the operator's incident icons: plain public SVG files, read only
 PREFIX = "/embed/"
 P = "em"  # id prefix of every embed component
-ns = Namespace("cbembed", "map")
 PAGES: dict[str, tuple[str, ...] | None] = {
     "": None,
     "map": None,
@@ -69,7 +69,6 @@ LAYER_NAMES = {
     "incidents": ("Incidents", "事件通告"),
 }
 EMBED_LIBRARIES = ["dash_leaflet"]  # plus Dash's own renderer, core and html components
-DISTRICT_STYLE = {"color": "#5c6b7a", "weight": 1, "fillColor": "#8fa3b8", "fillOpacity": 0.06, "dashArray": "3 3"}
 STATUS_COLORS = {"new": "#e03131", "dispatched": "#f08c00", "on_scene": "#1971c2"}
 INDEX_MAX_AGE = 5.0  # seconds an embed page's HTML is reused (EmbedDash.index)
 
@@ -224,138 +223,81 @@ def _pick(pair: tuple[str, str], lang: str) -> str:
     return pair[0] if lang == "en" else pair[1]
 
 
-def _bands(bands: Any, lang: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "high": None if b.high == float("inf") else b.high,
-            "color": b.color,
-            "name": _pick((b.name_en, b.name_zh), lang),
-        }
-        for b in bands
-    ]
+LABELS: dict[str, tuple[str, str]] = {
+    "index": ("Congestion index", "拥堵延时指数"),
+    "free": ("Free spaces", "空余车位"),
+    "capacity": ("Capacity", "泊位数"),
+    "occupancy": ("Occupancy", "占用率"),
+    "primary": ("Primary pollutant", "首要污染物"),
+    "advice": ("Health advice", "建议"),
+    "stale": ("No recent data", "数据过期"),
+    "status": ("Status", "状态"),
+    "reported": ("Reported", "报告时间"),
+    "approx": ("Location approximate (about 100 m)", "位置为近似值（约 100 米）"),
+    "simulated": ("Simulated data", "模拟数据"),
+    "simulated_station": ("Simulated station", "模拟站点"),
+    "cst": ("CST", "北京时间"),
+}
+POLLUTANT_SYMBOLS = {k: v[1] for k, v in aqi_rules.POLLUTANT_LABELS.items()}  # "PM2.5", "O₃", ... in both languages
+
+
+def _texts(lang: str) -> Callable[[tuple[str, str]], str]:
+    """An embed page is in one language: every text goes to the browser already chosen."""
+    return lambda pair: _pick(pair, lang)
 
 
 def _labels(lang: str, simulated: bool = True) -> dict[str, str]:
-    pairs = {
-        "index": ("Congestion index", "拥堵延时指数"),
-        "free": ("Free spaces", "空余车位"),
-        "capacity": ("Capacity", "泊位数"),
-        "occupancy": ("Occupancy", "占用率"),
-        "primary": ("Primary pollutant", "首要污染物"),
-        "advice": ("Health advice", "建议"),
-        "stale": ("No recent data", "数据过期"),
-        "status": ("Status", "状态"),
-        "reported": ("Reported", "报告时间"),
-        "approx": ("Location approximate (about 100 m)", "位置为近似值（约 100 米）"),
-        "simulated": ("Simulated data", "模拟数据"),
-        "simulated_station": ("Simulated station", "模拟站点"),
-        "cst": ("CST", "北京时间"),
-    }
-    labels = {k: _pick(v, lang) for k, v in pairs.items()}
+    labels = {k: _pick(v, lang) for k, v in LABELS.items()}
     if not simulated:
         labels["simulated"] = ""
     return labels
 
 
 def _hideouts(lang: str, simulated: bool) -> dict[str, Any]:
-    labels = _labels(lang, simulated)
-    return {
-        "traffic": {"bands": _bands(CONGESTION_BANDS, lang), "labels": labels},
-        "parking": {"bands": _bands(OCCUPANCY_BANDS, lang), "labels": labels},
-        "air": {
-            "labels": labels,
-            "levels": [
-                {
-                    "level": lv.level,
-                    "color": lv.color,
-                    "name": _pick((lv.name_en, lv.name_zh), lang),
-                    "advice": _pick((lv.advice_en, lv.advice_zh), lang),
-                }
-                for lv in aqi_rules.AQI_LEVELS
-            ],
-            "pollutants": {k: v[1] for k, v in aqi_rules.POLLUTANT_LABELS.items()},
-        },
-    }
+    return layer_hideouts(_labels(lang, simulated), _texts(lang), POLLUTANT_SYMBOLS)
 
 
 def _incident_meta(lang: str, simulated: bool) -> dict[str, Any]:
-    return {
-        "kinds": {k: _pick(v, lang) for k, v in INCIDENT_KINDS.items()},
-        "statuses": {k: _pick(v, lang) for k, v in STATUSES.items()},
-        "colors": STATUS_COLORS,
-        "labels": _labels(lang, simulated),
-        "icon_base": f"{PREFIX}icons/",
-        "lang": lang,
-    }
-
-
-def _swatch(color: str, shape: str = "box") -> html.Span:
-    style = {"borderColor": color} if shape == "ring" else {"background": color}
-    return html.Span(className=f"em-swatch em-{shape}", style=style)
-
-
-ROW = "em-row"
+    return incident_meta(
+        _labels(lang, simulated), _texts(lang), f"{PREFIX}icons/", colors=STATUS_COLORS, lang=lang, cst_offset=CST
+    )
 
 
 def _legend(req: EmbedRequest) -> html.Details:
-    lang = req.lang
-    blocks = []
+    lang, look = req.lang, legend.EMBED
 
-    def block(layer: str, rows: list[Any]) -> html.Div:
-        return html.Div([html.Div(_pick(LAYER_NAMES[layer], lang), className="em-legend-title"), *rows])
+    def text(pair: tuple[str, str]) -> str:
+        return _pick(pair, lang)
 
-    def rng(low: float, high: float, unit: str = "") -> str:
-        return f"≥ {low:g}{unit}" if high == float("inf") else f"{low:g}–{high:g}{unit}"
+    def note(pair: tuple[str, str]) -> html.Div:
+        return html.Div(text(pair), className=look.note)
 
-    if "traffic" in req.layers:
-        rows = [
-            html.Div(
-                [_swatch(b.color), _pick((b.name_en, b.name_zh), lang), html.Span(rng(b.low, b.high))], className=ROW
-            )
-            for b in CONGESTION_BANDS
-        ]
-        blocks.append(block("traffic", rows))
-    if "parking" in req.layers:
-        rows = [
-            html.Div(
-                [_swatch(b.color, "dot"), _pick((b.name_en, b.name_zh), lang), html.Span(rng(b.low, b.high, "%"))],
-                className=ROW,
-            )
-            for b in OCCUPANCY_BANDS
-        ]
-        blocks.append(block("parking", rows))
-    if "air-quality" in req.layers:
-        rows = [
-            html.Div(
-                [
-                    _swatch(lv.color),
-                    _pick((lv.name_en, lv.name_zh), lang),
-                    html.Span(f"{lv.low}–{lv.high}" if lv.high else f"> {lv.low - 1}"),
-                ],
-                title=_pick((lv.advice_en, lv.advice_zh), lang),
-                className=ROW,
-            )
-            for lv in aqi_rules.AQI_LEVELS
-        ]
-        rows.append(html.Div("AQI: HJ 633-2012", className="em-legend-note"))
-        blocks.append(block("air-quality", rows))
-    if "incidents" in req.layers:
-        rows = [
-            html.Div(
-                [html.Img(src=f"{PREFIX}icons/{kind}.svg", alt="", className="em-icon"), _pick(name, lang)],
-                className=ROW,
-            )
-            for kind, name in INCIDENT_KINDS.items()
-            if kind not in INTERNAL_INCIDENT_KINDS
-        ]
-        rows += [
-            html.Div([_swatch(color, "ring"), _pick(STATUSES[status], lang)], className=ROW)
-            for status, color in STATUS_COLORS.items()
-        ]
-        rows.append(html.Div(_labels(lang)["approx"], className="em-legend-note"))
-        blocks.append(block("incidents", rows))
+    rows: dict[str, list[Any]] = {
+        "traffic": legend.band_rows(CONGESTION_BANDS, legend.ci_range, text, look),
+        "parking": legend.band_rows(OCCUPANCY_BANDS, legend.pct_range, text, look, "dot"),
+        "air-quality": [
+            *legend.band_rows(
+                aqi_rules.AQI_LEVELS, legend.aqi_range, text, look, hint=lambda lv: text((lv.advice_en, lv.advice_zh))
+            ),
+            note(("AQI: HJ 633-2012", "AQI: HJ 633-2012")),
+        ],
+        "incidents": [
+            *legend.kind_rows(
+                ((k, v) for k, v in INCIDENT_KINDS.items() if k not in INTERNAL_INCIDENT_KINDS),
+                f"{PREFIX}icons/",
+                text,
+                look,
+            ),
+            *(
+                html.Div([legend.swatch(color, look, "ring"), text(STATUSES[status])], className=look.row)
+                for status, color in STATUS_COLORS.items()
+            ),
+            note(LABELS["approx"]),
+        ],
+    }
+    blocks = [legend.block(x, LAYER_NAMES[x], rows[x], text, look) for x in req.layers]
     if any(x in req.layers for x in ("traffic", "parking", "air-quality")):
-        blocks.append(html.Div([_swatch("#9e9e9e"), _labels(lang)["stale"]], className=ROW))
+        blocks.append(legend.stale_row(text, look, LABELS["stale"]))
     return html.Details(
         [html.Summary(_pick(("Legend", "图例"), lang)), html.Div(blocks, className="em-legend-body")],
         open=True,
@@ -371,42 +313,7 @@ def _view(req: EmbedRequest, tile_url: str | None, tile_attribution: str) -> htm
     simulated = public_data.is_simulated(req.city)
     hide = _hideouts(lang, simulated)
 
-    def url(layer: str) -> str:
-        return f"{PREFIX}geo/{req.city}/{layer}.json?v={version}"
-
-    layers: list[Any] = [
-        dl.GeoJSON(
-            url=url("districts"),
-            id=f"{P}-map-districts",
-            style=ns("districtStyle"),
-            hideout={"style": DISTRICT_STYLE},
-            interactive=False,
-        )
-    ]
-    if tile_url:
-        layers.insert(0, dl.TileLayer(url=tile_url, attribution=tile_attribution, id=f"{P}-map-tiles"))
-    if "traffic" in req.layers:
-        layers.append(
-            dl.GeoJSON(
-                url=url("roads"),
-                id=f"{P}-map-traffic",
-                style=ns("roadStyle"),
-                onEachFeature=ns("onEachRoad"),
-                hideout=hide["traffic"],
-            )
-        )
-    if "parking" in req.layers:
-        layers.append(
-            dl.GeoJSON(
-                url=url("parking"), id=f"{P}-map-parking", pointToLayer=ns("lotToLayer"), hideout=hide["parking"]
-            )
-        )
-    if "air-quality" in req.layers:
-        layers.append(
-            dl.GeoJSON(
-                url=url("air_quality"), id=f"{P}-map-air", pointToLayer=ns("stationToLayer"), hideout=hide["air"]
-            )
-        )
+    urls = {layer: f"{PREFIX}geo/{req.city}/{layer}.json?v={version}" for layer in public_data.GEOMETRY_LAYERS}
     title = " · ".join([_pick((info.name_en, info.name_zh), lang), *(_pick(LAYER_NAMES[x], lang) for x in req.layers)])
     badges = []
     if simulated:
@@ -423,14 +330,20 @@ def _view(req: EmbedRequest, tile_url: str | None, tile_attribution: str) -> htm
             ),
             html.Div(
                 [
-                    dl.Map(
-                        [*layers, dl.ScaleControl(imperial=False, position="bottomright")],
-                        id=f"{P}-map",
-                        center=list(info.center),
-                        zoom=info.zoom,
-                        preferCanvas=True,
-                        className="em-map",
-                        style={"height": "100%", "width": "100%"},
+                    city_map(
+                        f"{P}-map",
+                        info.center,
+                        info.zoom,
+                        urls,
+                        hide,
+                        layers=[x.replace("-", "_") for x in req.layers],
+                        namespace="cbembed",
+                        layers_control=False,
+                        cluster_parking=False,
+                        class_name="em-map",
+                        scale_position="bottomright",
+                        tile_url=tile_url,
+                        tile_attribution=tile_attribution,
                     ),
                     _legend(req),
                 ],
@@ -602,9 +515,7 @@ def _register_callbacks(app: EmbedDash, refresh_seconds: int, tile_url: str | No
             return no_update, _pick(("Data temporarily unavailable, retrying", "数据暂不可用，重试中"), req.lang)
         newest = [t for t in values["newest"].values() if t]
         shown = min(newest) if newest else at
-        label = (
-            f"{_pick(('Data time', '数据时间'), req.lang)} {public_data.local_label(shown)} {_labels(req.lang)['cst']}"
-        )
+        label = f"{_pick(('Data time', '数据时间'), req.lang)} {local_label(shown)} {_labels(req.lang)['cst']}"
         return values, label
 
     app.clientside_callback(

@@ -10,6 +10,7 @@ import pytest
 from dash import html, no_update
 
 from data import access
+from data.rules import clock
 from tests.conftest import refresh_map_body
 
 
@@ -57,7 +58,7 @@ def test_history_mode_shows_the_chosen_past_time(cc, dash_app):
     with dash_app.server.test_request_context():
         payload, label = cc.refresh_map(1, "history", step, "hangzhou")
     assert payload["at"] == access.resolve_at("history", step)
-    assert access.local_label(payload["at"]) in _texts(label)
+    assert clock.local_label(payload["at"]) in _texts(label)
     assert "History" in _texts(label)
 
 

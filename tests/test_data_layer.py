@@ -15,15 +15,16 @@ from sqlalchemy import func, select
 
 from data import access, simulate, store
 from data.cities import CITIES, UnknownCityError, get_city
+from data.rules import clock
 
 HANGZHOU = CITIES["hangzhou"]
 
 
 def _weekday_at(hour_local: float) -> float:
     """An epoch second on the latest Wednesday (China time) at `hour_local`."""
-    local_day = int((time.time() + simulate.LOCAL_OFFSET) // simulate.DAY)
+    local_day = int((time.time() + clock.CST) // simulate.DAY)
     wednesday = local_day - (local_day + 3 - 2) % 7  # 1970-01-01 was a Thursday (weekday 3)
-    return wednesday * simulate.DAY - simulate.LOCAL_OFFSET + hour_local * 3600
+    return wednesday * simulate.DAY - clock.CST + hour_local * 3600
 
 
 def test_weekday_helper_lands_on_a_wednesday():

@@ -105,6 +105,48 @@ def test_embed_never_absorbs_global_callbacks_whatever_the_order(prepared):
     assert seen["dash_app"]  # Dash's module globals still point at the operator app
 
 
+# --- one map builder ----------------------------------------------------------------------------------
+
+
+def _components(tree, found=None) -> list:
+    """Every Dash component in a layout tree."""
+    found = [] if found is None else found
+    if isinstance(tree, list | tuple):
+        for child in tree:
+            _components(child, found)
+    elif hasattr(tree, "to_plotly_json"):
+        found.append(tree)
+        _components(getattr(tree, "children", None), found)
+    return found
+
+
+def test_embed_and_operator_maps_come_from_one_builder(dash_app):
+    """The same district style, legend range texts and layer components on both maps."""
+    import dash_leaflet as dl
+
+    from data.rules.congestion import CONGESTION_BANDS
+    from pages import command_centre
+    from public import embed
+
+    with dash_app.server.app_context():
+        operator = _components(command_centre.layout(city="hangzhou"))
+        public = _components(embed._view(parse_embed_request("/embed/map", "?city=hangzhou&lang=en"), None, ""))
+    style = {
+        side: next(c.hideout["style"] for c in tree if getattr(c, "id", "").endswith("-map-districts"))
+        for side, tree in (("operator", operator), ("public", public))
+    }
+    assert style["operator"] == style["public"]
+    for side, tree in (("operator", operator), ("public", public)):
+        geo = {c.id.rsplit("-", 1)[-1]: c for c in tree if isinstance(c, dl.GeoJSON)}
+        assert set(geo) == {"districts", "traffic", "parking", "air"}, side
+        assert [b["color"] for b in geo["traffic"].hideout["bands"]] == [b.color for b in CONGESTION_BANDS], side
+    ranges = [
+        {c.children for c in tree if isinstance(getattr(c, "children", None), str) and c.children.startswith("≥")}
+        for tree in (operator, public)
+    ]
+    assert ranges[0] == ranges[1] and len(ranges[0]) == 2  # congestion and occupancy, open-ended
+
+
 # --- what an embed URL means --------------------------------------------------------------------------
 
 

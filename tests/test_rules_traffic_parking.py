@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from unittest import mock
 
 import pytest
 
@@ -70,3 +71,22 @@ def test_occupancy_bands_cover_zero_to_full():
     assert bands[0].low == 0 and bands[-1].low == 100
     for lower, upper in itertools.pairwise(bands):
         assert lower.high == upper.low
+
+
+@pytest.mark.parametrize(
+    ("pct", "band"), [(0, "available"), (69.9, "available"), (70, "busy"), (90, "nearly_full"), (100, "full")]
+)
+def test_occupancy_band_edges(pct, band):
+    assert parking.occupancy_band(pct).key == band
+
+
+def test_public_projections_use_the_rules():
+    """The open data's congestion index and occupancy level are the rules' own (public/data.py)."""
+    from public import data as public_data
+
+    row = {"segment_id": 1, "bucket": 0, "observed_at": 0, "speed_kmh": 20.0}
+    sensor = {"free_flow_kmh": 50.0, "name": "x", "road_class": "primary", "synthetic_road": True}
+    with mock.patch.object(public_data, "congestion_index", return_value=1.75) as index:
+        props = public_data.traffic_properties(row, sensor, True)
+    index.assert_called_once_with(20.0, 50.0)
+    assert (props["congestion_index"], props["congestion_level"]) == (1.75, "slow")

@@ -31,6 +31,11 @@ OCCUPANCY_BANDS: tuple[OccupancyBand, ...] = (
 )
 
 
+def occupancy_band(pct: float) -> OccupancyBand:
+    """The guidance band of an occupancy given in percent."""
+    return next(b for b in OCCUPANCY_BANDS if pct < b.high)
+
+
 def occupancy(occupied: int, capacity: int) -> float:
     """Share of spaces taken, 0..1."""
     if capacity <= 0:

@@ -1,0 +1,1 @@
+../assets_embed/cbmap.js
