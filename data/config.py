@@ -49,6 +49,8 @@ class Settings:
     # (`python -m data.background` does; gunicorn.conf.py sets it and starts that process)
     background_jobs: str = "threads"
     alert_rules: bool = True  # ALERT_RULES=0 stops the rules that open incidents from the data
+    redis_timeout_ms: int = 250  # REDIS_TIMEOUT_MS: connect and socket timeout of every Redis call
+    redis_retry_seconds: int = 5  # REDIS_RETRY_SECONDS: after a Redis failure, skip it this long
 
     @property
     def sqlite_path(self) -> Path:
@@ -78,4 +80,6 @@ def load_settings() -> Settings:
         incident_cluster=_choice("INCIDENT_CLUSTER", ("auto", "1", "0")),
         background_jobs=_choice("BACKGROUND_JOBS", ("threads", "process")),
         alert_rules=os.environ.get("ALERT_RULES", "1") != "0",
+        redis_timeout_ms=max(10, _int("REDIS_TIMEOUT_MS", 250)),
+        redis_retry_seconds=max(1, _int("REDIS_RETRY_SECONDS", 5)),
     )

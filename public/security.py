@@ -34,6 +34,9 @@ from werkzeug.datastructures import Headers
 from werkzeug.http import HTTP_STATUS_CODES, parse_accept_header, parse_etags, unquote_etag
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from data.breaker import breaker
+from data.cache_tiers import redis_options
+from data.config import load_settings
 from public.settings import PublicSettings
 
 log = logging.getLogger(__name__)
@@ -98,24 +101,25 @@ class RedisWindowLimiter:
         import redis
 
         self.limit, self.period = limit, period
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.client = redis.Redis.from_url(url, **redis_options(load_settings().redis_timeout_ms))
         self.fallback = TokenBucketLimiter(limit, period)
-        self._warned = 0.0
+        self.breaker = breaker("redis")  # shared with the cache: one failure skips Redis for both
 
     def hit(self, client: str) -> tuple[bool, int, int]:
         now = time.time()
         window = int(now // self.period)
         key = f"citybrain:ratelimit:{client}:{window}"
+        if not self.breaker.allow():
+            return self.fallback.hit(client)
         try:
             pipe = self.client.pipeline()
             pipe.incr(key)
             pipe.expire(key, self.period + 1)
             count = int(pipe.execute()[0])
         except Exception as exc:
-            if now - self._warned > 60:
-                self._warned = now
-                log.warning("rate limiter: Redis unavailable (%s), limiting per process", exc)
+            self.breaker.failed(exc)  # logs once per outage
             return self.fallback.hit(client)
+        self.breaker.succeeded()
         if count > self.limit:
             return False, max(1, math.ceil((window + 1) * self.period - now)), 0
         return True, 0, self.limit - count
