@@ -1,0 +1,52 @@
+"""While the store is unreachable: 503 answers, not HTML 500 pages and a traceback per request.
+
+API routes answer JSON with Retry-After; a page request gets the "database unavailable" panel
+(components/unavailable.py, passed in by app.py); the outage is logged once (data/outage.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy import exc as sa_exc
+
+from data import outage, store
+
+PAGE_PREFIXES = ("/api/", "/geo/", "/embed/geo/", "/_dash-update-component", "/healthz")
+
+
+def install(server: Flask, page: Callable[[int], str], layout: Callable[[int], Any]) -> None:
+    """Answer every database-unreachable error on `server` with a 503 (see the module docstring)."""
+
+    def unavailable(exc: Exception) -> Response:
+        if not outage.is_unavailable(exc):
+            raise exc  # a real bug: Flask's usual 500 and traceback
+        outage.failed(exc)
+        retry = outage.RETRY_AFTER_S
+        if request.path == "/_dash-layout":
+            from dash._utils import to_json
+
+            response = Response(to_json(layout(retry)), mimetype="application/json")
+        elif request.path.startswith(PAGE_PREFIXES) or not request.accept_mimetypes.accept_html:
+            response = jsonify({"error": "database unavailable", "retry_after_s": retry})
+        else:
+            response = Response(page(retry), mimetype="text/html")
+        response.status_code = 503
+        response.headers["Retry-After"] = str(retry)
+        response.cache_control.no_store = True
+        return response
+
+    def probe() -> None:
+        """While an outage lasts, check now and then whether the store is back (ends it within ~1 s)."""
+        if outage.probe_due():
+            try:
+                store.ping(store.get_engine())
+            except Exception:
+                return
+            outage.recovered()
+
+    server.before_request_funcs.setdefault(None, []).insert(0, probe)  # before the sign-in gate reads users
+    for error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, sa_exc.TimeoutError):
+        server.register_error_handler(error, unavailable)
