@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from flask_caching import Cache
 
-from data import store
+from data import heartbeat, store
 from data.breaker import open_breakers
 from data.cache_tiers import redis_options
 from data.cities import CITIES, get_city
@@ -549,7 +549,8 @@ LIVE_STALE_INTERVALS = 3  # with SIMULATE_LIVE, /healthz is degraded when the ne
 
 def health() -> dict[str, Any]:
     """Database reachability and the newest observation's age per layer and city; "degraded" (with
-    the reasons) while a shared service is skipped (data/breaker.py) or live data stopped coming."""
+    the reasons) while a shared service is skipped (data/breaker.py), live data stopped coming, or
+    this machine's background process stopped beating (data/heartbeat.py)."""
     settings = load_settings()
     engine = _engine()
     try:
@@ -562,7 +563,8 @@ def health() -> dict[str, Any]:
     for city in CITIES:
         for layer, (_, newest) in store.feed_states(engine, city).items():
             age = None if newest is None else now - newest
-            newest_all = newest if newest_all is None or (newest or 0) > newest_all else newest_all
+            if layer in store.OBSERVATION_TABLES and newest is not None:  # (simulated incidents may lie ahead)
+                newest_all = max(newest_all or newest, newest)
             layers.setdefault(layer, {})[city] = {
                 "newest_age_s": age,
                 "stale": age is None or age > settings.stale_minutes * 60,
@@ -572,6 +574,10 @@ def health() -> dict[str, Any]:
     if settings.simulate_live and (newest_all is None or now - newest_all > live_limit):
         age = "none" if newest_all is None else f"{now - newest_all} s old"
         degraded["live_data"] = f"newest observation {age}, over {LIVE_STALE_INTERVALS} refresh intervals"
+    if settings.background_jobs == "process" and (settings.simulate_live or settings.alert_rules):
+        beat = heartbeat.read(settings.data_dir)
+        if beat is not None and time.time() - beat[1] > settings.refresh_seconds:
+            degraded["background_jobs"] = f"no heartbeat for {time.time() - beat[1]:.0f} s (process {beat[0]})"
     report = {
         "status": "degraded" if degraded else "ok",
         "database": {"reachable": True, "backend": engine.dialect.name, "ping_ms": round(ping_ms, 2)},

@@ -14,39 +14,51 @@ from sqlalchemy import exc as sa_exc
 
 from data import outage, store
 
-PAGE_PREFIXES = ("/api/", "/geo/", "/embed/geo/", "/_dash-update-component", "/healthz")
+API_PREFIXES = ("/api/", "/geo/", "/embed/geo/", "/_dash-update-component", "/healthz")
+_panels: dict[str, Callable[[int], Any]] = {}  # "page" (HTML) and "layout" (a Dash layout), from install()
+
+
+def answer(exc: BaseException) -> Response | None:
+    """The 503 for an error that means the store is unreachable (and the outage noted), else None.
+    Blueprints with a catch-all error handler of their own (the open data API) call this first."""
+    if not outage.is_unavailable(exc):
+        return None
+    outage.failed(exc)
+    retry = outage.RETRY_AFTER_S
+    if request.path == "/_dash-layout" and "layout" in _panels:
+        from dash._utils import to_json
+
+        response = Response(to_json(_panels["layout"](retry)), mimetype="application/json")
+    elif request.path.startswith(API_PREFIXES) or not request.accept_mimetypes.accept_html or "page" not in _panels:
+        response = jsonify({"error": "database unavailable", "retry_after_s": retry})
+    else:
+        response = Response(_panels["page"](retry), mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(retry)
+    response.cache_control.no_store = True
+    return response
+
+
+def _probe() -> None:
+    """While an outage lasts, check now and then whether the store is back (ends it within ~1 s)."""
+    if outage.probe_due():
+        try:
+            store.ping(store.get_engine())
+        except Exception:
+            return  # still down; the request itself will say so
+        outage.recovered()
 
 
 def install(server: Flask, page: Callable[[int], str], layout: Callable[[int], Any]) -> None:
     """Answer every database-unreachable error on `server` with a 503 (see the module docstring)."""
+    _panels.update(page=page, layout=layout)
 
     def unavailable(exc: Exception) -> Response:
-        if not outage.is_unavailable(exc):
+        response = answer(exc)
+        if response is None:
             raise exc  # a real bug: Flask's usual 500 and traceback
-        outage.failed(exc)
-        retry = outage.RETRY_AFTER_S
-        if request.path == "/_dash-layout":
-            from dash._utils import to_json
-
-            response = Response(to_json(layout(retry)), mimetype="application/json")
-        elif request.path.startswith(PAGE_PREFIXES) or not request.accept_mimetypes.accept_html:
-            response = jsonify({"error": "database unavailable", "retry_after_s": retry})
-        else:
-            response = Response(page(retry), mimetype="text/html")
-        response.status_code = 503
-        response.headers["Retry-After"] = str(retry)
-        response.cache_control.no_store = True
         return response
 
-    def probe() -> None:
-        """While an outage lasts, check now and then whether the store is back (ends it within ~1 s)."""
-        if outage.probe_due():
-            try:
-                store.ping(store.get_engine())
-            except Exception:
-                return
-            outage.recovered()
-
-    server.before_request_funcs.setdefault(None, []).insert(0, probe)  # before the sign-in gate reads users
+    server.before_request_funcs.setdefault(None, []).insert(0, _probe)  # before the sign-in gate reads users
     for error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, sa_exc.TimeoutError):
         server.register_error_handler(error, unavailable)

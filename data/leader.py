@@ -15,6 +15,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
+import socket
 from typing import IO
 
 from sqlalchemy import create_engine, text
@@ -41,7 +43,11 @@ class JobLock:
         self._path = settings.data_dir / f"{job}.lock"
         self._file: IO[str] | None = None
         self._conn: Connection | None = None
-        self._engine = create_engine(settings.database_url, poolclass=NullPool) if self.postgres else None
+        # (pg_stat_activity names the leader: application_name "citybrain jobs <host> <pid>")
+        name = {"application_name": f"citybrain jobs {socket.gethostname()[:30]} {os.getpid()}"}
+        self._engine = (
+            create_engine(settings.database_url, poolclass=NullPool, connect_args=name) if self.postgres else None
+        )
 
     def held(self) -> bool:
         """Does this process lead `job` now? Takes the lock when it is free."""
