@@ -1,0 +1,65 @@
+"""Redis frozen (SIGSTOP) and then down, under a small bounded load on PostGIS + Redis: no request
+fails and p95 stays within twice the baseline (redis-py's default timeouts once made a frozen Redis
+cost 5 s per call, and the open data API answered 503 while Redis was down)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from tests import servers
+from tests.conftest import SESSION_DIR, refresh_map_body, running_app
+from tests.faults import PUBLIC_URLS, load, operator_token, request, small_store
+
+PHASE_S = 2.5
+
+
+def _health(base: str) -> dict:
+    status, _, body = request(base + "/healthz")
+    assert status == 200, body[:300]
+    return json.loads(body)
+
+
+def test_redis_frozen_or_down_costs_no_errors_and_little_time(fault_pg):
+    url = small_store(fault_pg, "faults_redis")
+    auth = operator_token(url)
+    redis = servers.start_redis()
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": redis.url,
+        "DATA_DIR": str(SESSION_DIR / "fault-redis"),
+        "SIMULATE_LIVE": "0",
+        "SIMULATE_BACKFILL": "0",
+        "PUBLIC_RATE_LIMIT": "100000/minute",  # on, so its Redis window is in play too, but never reached
+        "REDIS_RETRY_SECONDS": "1",  # a probe of the frozen Redis every second of the load
+    }
+    refresh = json.dumps(refresh_map_body("hangzhou")).encode()
+    calls = [(path, None, {}) for path in PUBLIC_URLS]
+    calls.append(("/_dash-update-component", refresh, {"Content-Type": "application/json"} | auth))
+    try:
+        with running_app(env, SESSION_DIR / "fault-redis.log", 120) as base:
+            assert not load(base, calls, 1.0, 100).errors  # warm: every answer cached (in Redis too)
+            baseline = load(base, calls, PHASE_S)
+            assert _health(base)["status"] == "ok"
+            os.kill(redis.process.pid, signal.SIGSTOP)
+            try:
+                frozen = load(base, calls, PHASE_S)
+                frozen_health = _health(base)
+            finally:
+                os.kill(redis.process.pid, signal.SIGCONT)
+            redis.stop()
+            down = load(base, calls, PHASE_S)
+            down_health = _health(base)
+    finally:
+        redis.stop()
+    assert baseline.errors == [] and frozen.errors == [] and down.errors == []
+    assert len(frozen.results) > 20 and len(down.results) > 20
+    budget = 2 * max(baseline.p95(), 0.02)  # (a 20 ms floor: a few ms of noise is not a regression)
+    print(
+        f"p95 baseline {baseline.p95() * 1000:.1f} ms, frozen {frozen.p95() * 1000:.1f} ms, "
+        f"down {down.p95() * 1000:.1f} ms; requests {len(baseline.results)}/{len(frozen.results)}/{len(down.results)}"
+    )
+    assert frozen.p95() <= budget and down.p95() <= budget
+    for health in (frozen_health, down_health):
+        assert health["status"] == "degraded" and "redis" in health["degraded"], health.get("degraded")
