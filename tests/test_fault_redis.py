@@ -63,3 +63,34 @@ def test_redis_frozen_or_down_costs_no_errors_and_little_time(fault_pg):
     assert frozen.p95() <= budget and down.p95() <= budget
     for health in (frozen_health, down_health):
         assert health["status"] == "degraded" and "redis" in health["degraded"], health.get("degraded")
+
+
+def test_an_unreachable_redis_is_skipped_after_one_failure(monkeypatch):
+    """The tiered cache answers from its local tier; after one failed call the breaker skips Redis
+    (no call is made) until its retry period has passed."""
+    import time
+
+    import redis as redis_py
+
+    from data import breaker
+    from data.cache_tiers import TieredRedisCache, redis_options
+
+    monkeypatch.setattr(breaker, "_breakers", {})  # a fresh "redis" breaker for this test
+    server = servers.start_redis()
+    cache = TieredRedisCache(host=redis_py.Redis.from_url(server.url, **redis_options(250)), retry_seconds=60)
+    assert cache.set("k", [1, 2]) and not cache.breaker.is_open
+    server.stop()
+    cache.local.clear()
+    started = time.perf_counter()
+    assert cache.get("k") is None and not cache.has("k")  # Redis gone: a miss, not an error
+    assert cache.breaker.is_open and "redis" in breaker.open_breakers()
+    assert cache.set("k", [3]) is False and cache.get("k") == [3]  # kept locally only
+
+    def no_call(*_args, **_kwargs):
+        raise AssertionError("Redis called while the breaker is open")
+
+    monkeypatch.setattr(cache._read_client, "get", no_call)
+    monkeypatch.setattr(cache._write_client, "set", no_call)
+    assert [cache.get(f"absent{i}") for i in range(50)] == [None] * 50
+    assert cache.set("other", 1) is False and cache.add("more", 2) is True
+    assert time.perf_counter() - started < 1.0
