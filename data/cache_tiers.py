@@ -25,7 +25,6 @@ import pandas as pd
 from flask_caching.backends.base import BaseCache
 from flask_caching.backends.rediscache import RedisCache
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from data.breaker import breaker
@@ -198,7 +197,7 @@ class TieredRedisCache(RedisCache):
             return fallback
         try:
             result = call()
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # (RedisError, OSError, or a garbled answer after a freeze: all mean skip it)
             self.breaker.failed(exc)
             return fallback
         self.breaker.succeeded()

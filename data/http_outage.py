@@ -42,11 +42,22 @@ def answer(exc: BaseException) -> Response | None:
 def _probe() -> None:
     """While an outage lasts, check now and then whether the store is back (ends it within ~1 s)."""
     if outage.probe_due():
-        try:
-            store.ping(store.get_engine())
-        except Exception:
-            return  # still down; the request itself will say so
-        outage.recovered()
+        _ping()
+
+
+def _after(response: Response) -> Response:
+    """A request answered without a server error during an outage: the store may be back, say so now."""
+    if outage.active() and response.status_code < 500:
+        _ping()
+    return response
+
+
+def _ping() -> None:
+    try:
+        store.ping(store.get_engine())
+    except Exception:
+        return  # still down; the request itself will say so
+    outage.recovered()
 
 
 def install(server: Flask, page: Callable[[int], str], layout: Callable[[int], Any]) -> None:
@@ -60,5 +71,6 @@ def install(server: Flask, page: Callable[[int], str], layout: Callable[[int], A
         return response
 
     server.before_request_funcs.setdefault(None, []).insert(0, _probe)  # before the sign-in gate reads users
+    server.after_request(_after)
     for error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError, sa_exc.TimeoutError):
         server.register_error_handler(error, unavailable)
