@@ -9,9 +9,9 @@ import plotly.io as pio
 from flask import Flask
 
 import auth
-from components import page_speed
+from components import page_speed, unavailable
 from components.shell import shell
-from data import access, alerting
+from data import access, alerting, http_outage
 from data.bootstrap import prepare_data, start_live_simulator
 from data.config import load_settings
 from data.http import blueprint as data_blueprint
@@ -47,6 +47,7 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
     server.register_blueprint(data_blueprint)
     server.register_blueprint(incidents_api)
     auth.install(server)  # sign-in, sessions and the role gate in front of every route and callback
+    http_outage.install(server, unavailable.page, unavailable.panel)  # store unreachable: 503s, one log line
     if prepare:
         prepare_data(settings)
     app = dash.Dash(

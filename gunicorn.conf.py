@@ -1,7 +1,8 @@
 """gunicorn settings: `gunicorn -w 2 app:server` reads this file from the project directory.
 
 The web workers only serve (BACKGROUND_JOBS=process); the master starts `python -m data.background`
-(the live simulator and the alert rules), restarts it if it exits, and stops it on shutdown.
+(the live simulator and the alert rules), restarts it if it exits or its heartbeat stops (a frozen
+process: data/heartbeat.py), and stops it on shutdown.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent
@@ -23,22 +25,44 @@ _spawning = threading.RLock()
 os.register_at_fork(before=_spawning.acquire, after_in_parent=_spawning.release, after_in_child=_spawning.release)
 
 
-def _wanted() -> bool:
+def _settings():
     sys.path.insert(0, str(PROJECT))  # the master has not imported the app: read the settings as it will
     from data.config import load_settings
 
-    settings = load_settings()
+    return load_settings()
+
+
+def _wanted() -> bool:
+    settings = _settings()
     return settings.background_jobs == "process" and (settings.simulate_live or settings.alert_rules)
 
 
+def _silent_for(proc: subprocess.Popen, settings) -> float:
+    """Seconds since `proc` last beat its heartbeat (data/heartbeat.py); 0 before its first beat."""
+    from data import heartbeat
+
+    beat = heartbeat.read(settings.data_dir)
+    return 0.0 if beat is None or beat[0] != proc.pid else max(0.0, time.time() - beat[1])
+
+
 def _supervise(log) -> None:
+    from data import heartbeat
+
+    settings = _settings()
+    limit = heartbeat.STALE_INTERVALS * settings.refresh_seconds
     while not _stopping.is_set():
         with _spawning:
             proc = _job["proc"] = subprocess.Popen([sys.executable, "-m", "data.background"], cwd=PROJECT)
         log.info("background jobs started (pid %d)", proc.pid)
-        while proc.poll() is None and not _stopping.wait(1.0):
-            pass
-        if not _stopping.is_set():  # (the master may have reaped it: then its code reads 0)
+        hung = False
+        while proc.poll() is None and not _stopping.wait(0.25):
+            silent = _silent_for(proc, settings)
+            if silent > limit:  # frozen or stuck: SIGKILL works on a stopped process too
+                log.warning("background jobs (pid %d) silent for %.1f s: killing and restarting", proc.pid, silent)
+                proc.kill()
+                proc.wait()
+                hung = True
+        if not _stopping.is_set() and not hung:  # (the master may have reaped it: then its code reads 0)
             log.warning("background jobs exited (%s); restarting in 5 s", proc.returncode)
             _stopping.wait(5.0)
 

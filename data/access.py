@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 from flask_caching import Cache
 
-from data import store
+from data import heartbeat, store
+from data.breaker import open_breakers
+from data.cache_tiers import redis_options
 from data.cities import CITIES, get_city
 from data.config import Settings, load_settings
 from data.geography import load_districts
@@ -45,6 +47,8 @@ def cache_config(settings: Settings) -> dict[str, Any]:
             "CACHE_REDIS_URL": settings.redis_url,
             "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout,
             "CACHE_KEY_PREFIX": "citybrain:",
+            "CACHE_REDIS_RETRY_SECONDS": settings.redis_retry_seconds,
+            "CACHE_OPTIONS": redis_options(settings.redis_timeout_ms),
         }
     return local | {"CACHE_TYPE": "data.cache_tiers.ObjectCache", "CACHE_DEFAULT_TIMEOUT": settings.cache_timeout}
 
@@ -537,8 +541,13 @@ def _r(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits) if digits else round(value)
 
 
+LIVE_STALE_INTERVALS = 3  # with SIMULATE_LIVE, /healthz is degraded when the newest data is older than this
+
+
 def health() -> dict[str, Any]:
-    """Database reachability and the newest observation's age per layer and city."""
+    """Database reachability and the newest observation's age per layer and city; "degraded" (with
+    the reasons) while a shared service is skipped (data/breaker.py), live data stopped coming, or
+    this machine's background process stopped beating (data/heartbeat.py)."""
     settings = load_settings()
     engine = _engine()
     try:
@@ -547,18 +556,31 @@ def health() -> dict[str, Any]:
         return {"status": "error", "database": {"reachable": False, "error": type(exc).__name__}}
     now = int(time.time())
     layers: dict[str, dict[str, Any]] = {}
+    newest_all: int | None = None
     for city in CITIES:
         for layer, (_, newest) in store.feed_states(engine, city).items():
             age = None if newest is None else now - newest
+            if layer in store.OBSERVATION_TABLES and newest is not None:  # (simulated incidents may lie ahead)
+                newest_all = max(newest_all or newest, newest)
             layers.setdefault(layer, {})[city] = {
                 "newest_age_s": age,
                 "stale": age is None or age > settings.stale_minutes * 60,
             }
-    return {
-        "status": "ok",
+    degraded = {name: status["reason"] for name, status in open_breakers().items()}
+    live_limit = LIVE_STALE_INTERVALS * settings.refresh_seconds
+    if settings.simulate_live and (newest_all is None or now - newest_all > live_limit):
+        age = "none" if newest_all is None else f"{now - newest_all} s old"
+        degraded["live_data"] = f"newest observation {age}, over {LIVE_STALE_INTERVALS} refresh intervals"
+    if settings.background_jobs == "process" and (settings.simulate_live or settings.alert_rules):
+        beat = heartbeat.read(settings.data_dir)
+        if beat is not None and time.time() - beat[1] > settings.refresh_seconds:
+            degraded["background_jobs"] = f"no heartbeat for {time.time() - beat[1]:.0f} s (process {beat[0]})"
+    report = {
+        "status": "degraded" if degraded else "ok",
         "database": {"reachable": True, "backend": engine.dialect.name, "ping_ms": round(ping_ms, 2)},
         "layers": layers,
     }
+    return report | ({"degraded": degraded} if degraded else {})
 
 
 def kpi_dicts(items: list[Kpi]) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ Rules (thresholds from the environment, defaults in brackets):
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import logging
 import os
@@ -25,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data import access, ops_store, store
+from data import access, heartbeat, ops_store, outage, store
 from data.cities import CITIES, get_city
 from data.config import load_settings
+from data.leader import JobLock
 from data.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
@@ -181,30 +181,30 @@ def evaluate(city: str, at: int | None = None, limits: Thresholds | None = None)
 
 def start(server, settings) -> bool:
     """Evaluate the rules for every city each refresh interval in a background thread (ALERT_RULES=1,
-    the default). One process per data directory does it (file lock), as with the simulator."""
+    the default), while this process leads the "alerting" job (data/leader.py), as with the simulator."""
     if not settings.alert_rules:
         return False
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lock_file = open(settings.data_dir / "alerting.lock", "w")  # noqa: SIM115 - held for the process life
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock_file.close()
-        return False
+    lock = JobLock(settings, "alerting")
 
     def run() -> None:
         while True:
+            heartbeat.job_beat("alerting")
             time.sleep(settings.refresh_seconds)
+            if not lock.held():
+                continue
             with server.app_context():
                 for key in CITIES:
                     try:
                         evaluate(key)
-                    except Exception:
-                        log.exception("alert rules failed for %s", key)
+                        outage.recovered()
+                    except Exception as exc:
+                        if not outage.is_unavailable(exc):
+                            log.exception("alert rules failed for %s", key)
+                        outage.failed(exc)
             release_freed_memory()
 
     threading.Thread(target=run, args=(), name="alert-rules", daemon=True).start()
-    server.extensions["citybrain_alert_lock"] = lock_file
+    server.extensions["citybrain_alert_lock"] = lock
     return True
 
 

@@ -5,8 +5,9 @@ restarts it if it dies, and it ends when the master does. A worker that also ran
 its per-tick tables besides the cache (537 MB at SIM_SCALE=shanghai, against 440 MB for a worker
 that only serves), and a recycled worker took the simulator with it.
 
-The same file locks as in-process threads apply (data/bootstrap.py, data/alerting.py): if another
-process of this data directory already runs a job, this one waits and takes over when it stops.
+Each job ticks only while this process leads it (data/leader.py: a file lock per data directory, or
+a PostgreSQL advisory lock across machines); another process waits and takes over when it stops.
+It beats a heartbeat file the master watches (data/heartbeat.py): a frozen process is restarted.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import time
 
 from flask import Flask
 
-from data import access, alerting
+from data import access, alerting, heartbeat
 from data.bootstrap import prepare_data, start_live_simulator
 from data.config import load_settings
 
 log = logging.getLogger("citybrain.background")
-RETRY_LOCKS_S = 10.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,18 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     server = Flask("citybrain-background")  # the alert rules read through the data layer's cache
     access.cache.init_app(server, config=access.cache_config(settings))
     prepare_data(settings, progress=log.info)  # waits while a worker prepares; fast once prepared
-    wanted = {"simulator": simulate, "alert rules": rules}
-    starters = {
-        "simulator": lambda: start_live_simulator(settings),
-        "alert rules": lambda: alerting.start(server, settings),
-    }
-    running: set[str] = set()
+    if simulate:
+        start_live_simulator(settings)
+    if rules:
+        alerting.start(server, settings)
+    log.info("background jobs in process %d (each runs while this process leads it)", os.getpid())
+    beat_every = min(1.0, settings.refresh_seconds / 4)
     while os.getppid() == parent:  # the master is gone: so is this process
-        for job in [j for j, on in wanted.items() if on and j not in running]:
-            if starters[job]():  # False while another process holds the job's lock
-                running.add(job)
-                log.info("%s running in process %d", job, os.getpid())
-        time.sleep(1.0 if running == {j for j, on in wanted.items() if on} else RETRY_LOCKS_S)
+        heartbeat.write(settings.data_dir, settings.refresh_seconds)
+        time.sleep(beat_every)
     log.info("parent process %d ended: stopping", parent)
     return 0
 

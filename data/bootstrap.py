@@ -1,7 +1,7 @@
 """First-start preparation and the live simulator thread.
 
-Only one process per data directory runs the live simulator (an exclusive file lock), so several
-gunicorn workers never write the same observations twice.
+Only one process runs the live simulator (data/leader.py: a file lock per data directory, or a
+PostgreSQL advisory lock across machines), so the same observations are never written twice.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import fcntl
 import logging
 import threading
 import time
-from pathlib import Path
 
-from data import access, simulate, store
+from data import access, heartbeat, outage, simulate, store
 from data.cities import CITIES
 from data.config import Settings
+from data.leader import JobLock
 from data.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
@@ -54,34 +54,38 @@ def _has_schema(engine) -> bool:
 
 
 def start_live_simulator(settings: Settings) -> bool:
-    """Start the background simulator unless another process holds the lock; returns True if started."""
+    """Start the simulator thread (once per process); it ticks only while this process leads the
+    "simulator" job (data/leader.py), so one process among all sharing the store writes."""
     if _started.is_set() or not settings.simulate_live:
         return False
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lock_file = open(Path(settings.data_dir) / "simulator.lock", "w")  # noqa: SIM115 - held for the process life
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock_file.close()
-        return False
     _started.set()
-    thread = threading.Thread(target=_run, args=(settings, lock_file), name="live-simulator", daemon=True)
+    lock = JobLock(settings, "simulator")
+    thread = threading.Thread(target=_run, args=(settings, lock), name="live-simulator", daemon=True)
     thread.start()
     return True
 
 
-def _run(settings: Settings, _lock_file) -> None:
+def _run(settings: Settings, lock: JobLock) -> None:
     engine = store.get_engine(settings.database_url)
+    while not lock.held():
+        heartbeat.job_beat("simulator")
+        time.sleep(settings.refresh_seconds)
     if settings.simulate_backfill:
         try:
             simulate.backfill_all(engine, progress=log.info)
         except Exception:
             log.exception("history backfill failed")
     while True:
+        heartbeat.job_beat("simulator")
         time.sleep(settings.refresh_seconds)
+        if not lock.held():
+            continue
         try:
             for city in CITIES.values():
                 simulate.advance_city(engine, city, time.time())
-        except Exception:
-            log.exception("live simulator tick failed")
+            outage.recovered()
+        except Exception as exc:
+            if not outage.is_unavailable(exc):
+                log.exception("live simulator tick failed")
+            outage.failed(exc)
         release_freed_memory()

@@ -17,12 +17,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from flask_caching.backends.base import BaseCache
 from flask_caching.backends.rediscache import RedisCache
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from data.breaker import breaker
 
 DEFAULT_MAX_BYTES = 160 * 1024 * 1024
 _SAMPLE = 16
@@ -141,25 +146,62 @@ class ObjectCache(BaseCache):
         return True
 
 
+def redis_options(timeout_ms: int) -> dict[str, Any]:
+    """redis-py options for every Redis client: short timeouts and no retries (its defaults wait 5 s
+    per call on a frozen Redis, and retry); callers fall back instead (data/breaker.py)."""
+    seconds = timeout_ms / 1000
+    return {
+        "socket_timeout": seconds,
+        "socket_connect_timeout": seconds,
+        "retry_on_timeout": False,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
 class TieredRedisCache(RedisCache):
     """Redis (shared by every worker) behind an `ObjectCache` in this process.
 
     Keys of the data layer name the feed revisions they were computed from, so a local copy is never
     out of date; `clear()` clears Redis and this process's copies (other workers keep theirs until
     they expire, `CACHE_LOCAL_SECONDS`).
+
+    Redis is optional at run time: a call that fails or times out (`CACHE_OPTIONS` sets short
+    timeouts) opens the "redis" circuit breaker (data/breaker.py), and while it is open this cache
+    is the local tier alone; callers see misses, never errors.
     """
 
-    def __init__(self, *args: Any, local_max_bytes: int = DEFAULT_MAX_BYTES, local_seconds: int = 60, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        local_max_bytes: int = DEFAULT_MAX_BYTES,
+        local_seconds: int = 60,
+        retry_seconds: float = 5.0,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.local = ObjectCache(default_timeout=local_seconds, max_bytes=local_max_bytes)
+        self.breaker = breaker("redis", retry_seconds)
 
     @classmethod
     def factory(cls, app: Any, config: dict[str, Any], args: list[Any], kwargs: dict[str, Any]) -> TieredRedisCache:
         kwargs.update(
             local_max_bytes=int(config.get("CACHE_LOCAL_MAX_BYTES", DEFAULT_MAX_BYTES)),
             local_seconds=int(config.get("CACHE_LOCAL_SECONDS", 60)),
+            retry_seconds=float(config.get("CACHE_REDIS_RETRY_SECONDS", 5.0)),
         )
         return super().factory(app, config, args, kwargs)
+
+    def _shared(self, call: Callable[[], Any], fallback: Any) -> Any:
+        """`call()` on Redis, or `fallback` while the breaker is open or when the call fails."""
+        if not self.breaker.allow():
+            return fallback
+        try:
+            result = call()
+        except Exception as exc:  # (RedisError, OSError, or a garbled answer after a freeze: all mean skip it)
+            self.breaker.failed(exc)
+            return fallback
+        self.breaker.succeeded()
+        return result
 
     def _keep(self, key: str, value: Any, timeout: int | None) -> None:
         seconds = self._normalize_timeout(timeout)
@@ -169,7 +211,7 @@ class TieredRedisCache(RedisCache):
     def get(self, key: str) -> Any:
         value = self.local.get(key)
         if value is None:
-            value = super().get(key)
+            value = self._shared(lambda: super(TieredRedisCache, self).get(key), None)
             if value is not None:
                 self._keep(key, value, None)
         return value
@@ -178,7 +220,8 @@ class TieredRedisCache(RedisCache):
         values = [self.local.get(k) for k in keys]
         missing = [k for k, v in zip(keys, values, strict=True) if v is None]
         if missing:
-            fetched = dict(zip(missing, super().get_many(*missing), strict=True))
+            shared = self._shared(lambda: super(TieredRedisCache, self).get_many(*missing), [None] * len(missing))
+            fetched = dict(zip(missing, shared, strict=True))
             for k, v in fetched.items():
                 if v is not None:
                     self._keep(k, v, None)
@@ -186,15 +229,15 @@ class TieredRedisCache(RedisCache):
         return values
 
     def has(self, key: str) -> bool:
-        return self.local.has(key) or super().has(key)
+        return self.local.has(key) or self._shared(lambda: super(TieredRedisCache, self).has(key), False)
 
     def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
-        stored = super().set(key, value, timeout)
+        stored = self._shared(lambda: super(TieredRedisCache, self).set(key, value, timeout), False)
         self._keep(key, value, timeout)
         return stored
 
     def set_many(self, mapping: dict[str, Any], timeout: int | None = None) -> list[Any]:
-        stored = super().set_many(mapping, timeout)
+        stored = self._shared(lambda: super(TieredRedisCache, self).set_many(mapping, timeout), [])
         for key, value in mapping.items():
             self._keep(key, value, timeout)
         return stored
@@ -202,20 +245,21 @@ class TieredRedisCache(RedisCache):
     def add(self, key: str, value: Any, timeout: int | None = None) -> bool:
         if self.local.has(key):
             return False
-        added = super().add(key, value, timeout)
+        # (Redis unreachable: the local tier decides alone)
+        added = self._shared(lambda: super(TieredRedisCache, self).add(key, value, timeout), True)
         if added:
             self._keep(key, value, timeout)
         return added
 
     def delete(self, key: str) -> bool:
         self.local.delete(key)
-        return super().delete(key)
+        return self._shared(lambda: super(TieredRedisCache, self).delete(key), False)
 
     def delete_many(self, *keys: str) -> list[Any]:
         for key in keys:
             self.local.delete(key)
-        return super().delete_many(*keys)
+        return self._shared(lambda: super(TieredRedisCache, self).delete_many(*keys), [])
 
     def clear(self) -> bool:
         self.local.clear()
-        return super().clear()
+        return self._shared(lambda: super(TieredRedisCache, self).clear(), False)

@@ -55,6 +55,8 @@ class Settings:
     callback_rate_limit: str = "120/minute"  # CALLBACK_RATE_LIMIT: anonymous Dash callbacks per client IP
     items_per_cost: int = 100  # OGC_ITEMS_PER_COST: an items page costs one request per this many items
     token_days: int = 90  # TOKEN_DAYS: a bearer token expires this long after it was made
+    redis_timeout_ms: int = 250  # REDIS_TIMEOUT_MS: connect and socket timeout of every Redis call
+    redis_retry_seconds: int = 5  # REDIS_RETRY_SECONDS: after a Redis failure, skip it this long
 
     @property
     def sqlite_path(self) -> Path:
@@ -90,4 +92,6 @@ def load_settings() -> Settings:
         callback_rate_limit=os.environ.get("CALLBACK_RATE_LIMIT", "").strip() or "120/minute",
         items_per_cost=max(1, _int("OGC_ITEMS_PER_COST", 100)),
         token_days=max(1, _int("TOKEN_DAYS", 90)),
+        redis_timeout_ms=max(10, _int("REDIS_TIMEOUT_MS", 250)),
+        redis_retry_seconds=max(1, _int("REDIS_RETRY_SECONDS", 5)),
     )

@@ -59,7 +59,8 @@ def _compressed(body: str | bytes) -> tuple[str, bytes]:
 def healthz() -> Response:
     report = access.health()
     response = jsonify(report)
-    response.status_code = 200 if report["status"] == "ok" else 503
+    # Degraded (Redis skipped, live data late) still serves: only an unreachable store takes it out.
+    response.status_code = 503 if report["status"] == "error" else 200
     response.cache_control.no_store = True
     return response
 

@@ -19,6 +19,7 @@ from flask import Flask, jsonify, request, session
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.errors import RateLimitExceeded
 
+from data.cache_tiers import redis_options
 from data.config import Settings
 from public.security import UNCOUNTED, classify
 from public.settings import PublicSettings
@@ -94,7 +95,8 @@ def build(public: PublicSettings, core: Settings) -> Limiter:
         _client,
         application_limits=limits,
         storage_uri=core.redis_url or "memory://",
-        storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5} if core.redis_url else {},
+        # The same short timeouts as the cache's Redis client: a frozen Redis must not hold requests.
+        storage_options=redis_options(core.redis_timeout_ms) if core.redis_url else {},
         strategy="moving-window",
         key_prefix="citybrain",
         headers_enabled=True,

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
-from data import access, store
+from data import access, http_outage, store
 from data.cities import CITIES, DEFAULT_CITY, UnknownCityError
 from data.config import load_settings
 from public import data, security
@@ -65,6 +65,8 @@ def _api_error(exc: ApiError) -> Response:
 def _unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
         return _json({"code": exc.name.replace(" ", ""), "description": exc.description or ""}, exc.code)
+    if (unavailable := http_outage.answer(exc)) is not None:
+        return unavailable  # the store is down: 503 with Retry-After, logged once per outage
     log.exception("open data API failed on %s", request.full_path)
     return _json({"code": "ServerError", "description": "The server could not answer; please retry later."}, 503)
 

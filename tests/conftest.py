@@ -186,30 +186,34 @@ def served_app(prepared):
 # --- PostgreSQL + PostGIS and Redis ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    """A throwaway PostgreSQL 15 cluster (PostGIS available) on a free loopback port; fails if missing."""
+def _throwaway(kind: str) -> Iterator[Any]:
+    """A server from tests/servers.py (`start_<kind>`), stopped after the session; fails if missing."""
     from tests import servers
 
     try:
-        server = servers.start_postgres()
+        server = getattr(servers, f"start_{kind}")()
     except servers.ServerMissing as exc:
         pytest.fail(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL 15 cluster (PostGIS available) on a free loopback port; fails if missing."""
+    yield from _throwaway("postgres")
+
+
+@pytest.fixture(scope="session")
+def fault_pg():
+    """A PostgreSQL cluster of the fault tests alone: they stop and restart it."""
+    yield from _throwaway("postgres")
 
 
 @pytest.fixture(scope="session")
 def redis_server():
     """A throwaway redis-server on a free loopback port; fails if missing."""
-    from tests import servers
-
-    try:
-        server = servers.start_redis()
-    except servers.ServerMissing as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    yield from _throwaway("redis")
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,7 @@ class Postgres:
     root: Path
     port: int
     as_user: list[str] = field(default_factory=list)
+    options: str = ""  # the server options it was started with (to start it again after `pause`)
 
     @property
     def data_dir(self) -> Path:
@@ -65,6 +66,29 @@ class Postgres:
             with psycopg.connect(self.url(name, driver="postgresql"), autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         return self.url(name)
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: sessions are ended) and keep its data, for `resume`."""
+        _run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+
+    def resume(self) -> None:
+        """Start a paused server again on the same port; returns once it accepts connections."""
+        _run(
+            [
+                *self.as_user,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-o",
+                self.options,
+                "-l",
+                str(self.root / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
 
     def stop(self) -> None:
         subprocess.run(
@@ -108,26 +132,11 @@ def start_postgres() -> Postgres:
                 "--no-sync",
             ]
         )
-        options = (
+        server.options = (
             f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
         )
-        _run(
-            [
-                *as_user,
-                str(PG_BIN / "pg_ctl"),
-                "-D",
-                str(server.data_dir),
-                "-o",
-                options,
-                "-l",
-                str(root / "postgres.log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]
-        )
+        server.resume()
     except Exception:
         server.stop()
         raise
