@@ -544,6 +544,17 @@ def _r(value: float | None, digits: int) -> float | None:
 LIVE_STALE_INTERVALS = 3  # with SIMULATE_LIVE, /healthz is degraded when the newest data is older than this
 
 
+def _ping_shared_cache() -> None:
+    """Ask the shared cache tier (Redis), if there is one, so its breaker reflects it now."""
+    try:
+        backend = cache.cache
+    except Exception:  # (no app, or caching not set up: nothing shared to ask)
+        return
+    ping = getattr(backend, "ping", None)
+    if callable(ping):
+        ping()
+
+
 def health() -> dict[str, Any]:
     """Database reachability and the newest observation's age per layer and city; "degraded" (with
     the reasons) while a shared service is skipped (data/breaker.py), live data stopped coming, or
@@ -566,6 +577,7 @@ def health() -> dict[str, Any]:
                 "newest_age_s": age,
                 "stale": age is None or age > settings.stale_minutes * 60,
             }
+    _ping_shared_cache()
     degraded = {name: status["reason"] for name, status in open_breakers().items()}
     live_limit = LIVE_STALE_INTERVALS * settings.refresh_seconds
     if settings.simulate_live and (newest_all is None or now - newest_all > live_limit):

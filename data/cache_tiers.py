@@ -203,6 +203,11 @@ class TieredRedisCache(RedisCache):
         self.breaker.succeeded()
         return result
 
+    def ping(self) -> bool:
+        """Does Redis answer now? Asked by /healthz, through the breaker: a worker whose answers all
+        come from its local tier would otherwise report a frozen Redis as fine."""
+        return bool(self._shared(lambda: self._write_client.ping(), False))
+
     def _keep(self, key: str, value: Any, timeout: int | None) -> None:
         seconds = self._normalize_timeout(timeout)
         local = self.local.default_timeout if seconds == 0 else min(seconds, self.local.default_timeout)
