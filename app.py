@@ -9,13 +9,15 @@ import plotly.io as pio
 from flask import Flask
 
 import auth
+from api import outage as http_outage
+from api.incidents import blueprint as incidents_api
+from api.routes import blueprint as data_blueprint
 from components import page_speed, unavailable
 from components.shell import shell
-from data import access, alerting, http_outage
-from data.bootstrap import prepare_data, start_live_simulator
+from data import access
 from data.config import load_settings
-from data.http import blueprint as data_blueprint
-from data.http_incidents import blueprint as incidents_api
+from data.jobs import alerting
+from data.jobs.bootstrap import prepare_data, start_live_simulator
 from public import install as install_public
 
 INDEX = """<!DOCTYPE html>
@@ -65,7 +67,7 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
     page_speed.install(app)  # dash-ag-grid loaded where a grid is shown; the first page's geometry preloaded
     app.layout = _layout
     install_public(app)  # /embed (a separate Dash app), /api/ogc, /share, security headers and rate limit
-    # Under gunicorn a process of its own runs these (gunicorn.conf.py, data/background.py).
+    # Under gunicorn a process of its own runs these (gunicorn.conf.py, data/jobs/background.py).
     in_process = settings.background_jobs == "threads"
     if (settings.simulate_live and in_process) if live is None else live:
         start_live_simulator(settings)

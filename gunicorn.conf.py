@@ -1,8 +1,8 @@
 """gunicorn settings: `gunicorn -w 2 app:server` reads this file from the project directory.
 
-The web workers only serve (BACKGROUND_JOBS=process); the master starts `python -m data.background`
+The web workers only serve (BACKGROUND_JOBS=process); the master starts `python -m data.jobs.background`
 (the live simulator and the alert rules), restarts it if it exits or its heartbeat stops (a frozen
-process: data/heartbeat.py), and stops it on shutdown.
+process: data/jobs/heartbeat.py), and stops it on shutdown.
 """
 
 from __future__ import annotations
@@ -38,21 +38,21 @@ def _wanted() -> bool:
 
 
 def _silent_for(proc: subprocess.Popen, settings) -> float:
-    """Seconds since `proc` last beat its heartbeat (data/heartbeat.py); 0 before its first beat."""
-    from data import heartbeat
+    """Seconds since `proc` last beat its heartbeat (data/jobs/heartbeat.py); 0 before its first beat."""
+    from data.jobs import heartbeat
 
     beat = heartbeat.read(settings.data_dir)
     return 0.0 if beat is None or beat[0] != proc.pid else max(0.0, time.time() - beat[1])
 
 
 def _supervise(log) -> None:
-    from data import heartbeat
+    from data.jobs import heartbeat
 
     settings = _settings()
     limit = heartbeat.STALE_INTERVALS * settings.refresh_seconds
     while not _stopping.is_set():
         with _spawning:
-            proc = _job["proc"] = subprocess.Popen([sys.executable, "-m", "data.background"], cwd=PROJECT)
+            proc = _job["proc"] = subprocess.Popen([sys.executable, "-m", "data.jobs.background"], cwd=PROJECT)
         log.info("background jobs started (pid %d)", proc.pid)
         hung = False
         while proc.poll() is None and not _stopping.wait(0.25):

@@ -79,7 +79,7 @@ def prepare(env: dict[str, str], data_dir: Path) -> dict[str, Any]:
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     code = (
-        "from data.bootstrap import prepare_data; from data.config import load_settings; "
+        "from data.jobs.bootstrap import prepare_data; from data.config import load_settings; "
         "prepare_data(load_settings(), progress=lambda m: print(m, flush=True))"
     )
     proc = subprocess.run(
@@ -116,7 +116,7 @@ def gunicorn(name: str, module: str, env: dict[str, str], log_dir: Path) -> Serv
 
 def child_rss_mb(server: Server) -> dict[str, list[float]]:
     """Resident memory (MB) of the gunicorn master's children: {"workers": [...], "background": [...]}
-    (background: `python -m data.background`, the simulator and alert rules, see gunicorn.conf.py)."""
+    (background: `python -m data.jobs.background`, the simulator and alert rules, see gunicorn.conf.py)."""
     out: dict[str, list[float]] = {"workers": [], "background": []}
     if server.proc is None:
         return out
@@ -127,7 +127,7 @@ def child_rss_mb(server: Server) -> dict[str, list[float]]:
                 rss = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
                 cmdline = (status.parent / "cmdline").read_bytes()
                 if rss:
-                    kind = "background" if b"data.background" in cmdline else "workers"
+                    kind = "background" if b"data.jobs.background" in cmdline else "workers"
                     out[kind].append(round(int(rss.group(1)) / 1024, 1))
     return {k: sorted(v) for k, v in out.items()}
 
@@ -424,7 +424,7 @@ def run_scale(scale: str, base_env: dict[str, str], data_dir: Path, work: Path, 
 
 def _feature_counts(env: dict[str, str]) -> dict[str, int]:
     code = (
-        "import json; from data import store; from data.cities import get_city; import os; "
+        "import json; from data import store; from data.geo.cities import get_city; import os; "
         "e = store.get_engine(); c = os.environ['BENCH_CITY']; "
         "n = lambda layer: len(store.sensors(e, layer, c)); "
         "print(json.dumps({'roads': n('traffic'), 'parking': n('parking'), 'air_quality': n('air_quality')}))"

@@ -42,11 +42,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from flask import Flask
 
-    from data import simulate, store
+    from api.routes import blueprint
+    from data import store
     from data.access import cache, cache_config
-    from data.cities import CITIES
     from data.config import load_settings
-    from data.http import blueprint
+    from data.geo.cities import CITIES
+    from data.sim import simulate
 
     engine = store.get_engine()
     store.create_schema(engine)

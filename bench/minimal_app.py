@@ -20,8 +20,8 @@ from dash_extensions.javascript import Namespace
 from flask import Response
 
 from data import access
-from data.cities import get_city
 from data.config import load_settings
+from data.geo.cities import get_city
 
 CITY = get_city(os.environ.get("BENCH_CITY", "hangzhou"))
 ns = Namespace("minimal", "map")

@@ -22,7 +22,7 @@ import dash_leaflet as dl
 from dash import Input, Output, dcc
 
 from data import store
-from data.cities import get_city
+from data.geo.cities import get_city
 from data.rules.congestion import CONGESTION_BANDS
 
 CITY = get_city(os.environ.get("BENCH_CITY", "hangzhou"))

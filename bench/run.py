@@ -89,7 +89,7 @@ TARGETS = {
     "page_drawn_s": 3.0,
 }
 
-# Bucket / history geometry of the app (data/store.py, data/simulate.py, access.history_window); only
+# Bucket / history geometry of the app (data/store/__init__.py, data/sim/simulate.py, access.history_window); only
 # used to read the simulator's progress from the SQLite file and to pick slider steps.
 BUCKET_S = 15 * 60
 HISTORY_S = 7 * 86400

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from data.report_data import Pilot, ReportCity
+from data.report import Pilot, ReportCity
 
 FONT = '"Noto Sans SC", "PingFang SC", "Microsoft YaHei", system-ui, sans-serif'
 THEMES = {

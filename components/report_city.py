@@ -10,7 +10,7 @@ from dash import dcc, html
 
 from components.i18n import KPI_LABELS, UNITS, Pair, t, tp
 from components.report_ui import contradiction_note, en_name, not_in_report, source_chip
-from data.report_data import (
+from data.report import (
     NOT_IN_REPORT,
     Contradiction,
     Leader,

@@ -1,7 +1,7 @@
 """Offline maps for the /pilots pages: labelled circle markers over the six cities' real outlines.
 
 No tile layer unless TILE_URL is set (as on the command centre): the base is the outlines of the six
-leading cities (``data.geography``), so the map works without internet.
+leading cities (``data.geo.geography``), so the map works without internet.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dash import html
 
 from components.i18n import Pair, html_pair, t
 
-# One colour per City Brain developer (data.report_data developer keys), on every /pilots map.
+# One colour per City Brain developer (data.report developer keys), on every /pilots map.
 DEV_COLORS = {
     "alibaba": "#e8590c",
     "jd_digits": "#c92a2a",

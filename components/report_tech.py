@@ -10,7 +10,7 @@ from dash import dcc, html
 
 from components.i18n import Pair, t, tp
 from components.report_ui import contradiction_note, en_name, source_chip, sources_line
-from data.report_data import Catalogue, Contradiction, Source, Technology
+from data.report import Catalogue, Contradiction, Source, Technology
 
 
 def tech_name(tech: Technology) -> Pair:

@@ -1,6 +1,6 @@
 """Shared pieces of the /pilots pages: sub-navigation, source chips, translation marks, notes.
 
-Builders only: they take report data (``data.report_data`` objects) and return Dash components.
+Builders only: they take report data (``data.report`` objects) and return Dash components.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from dash import dcc, html
 
 from components.i18n import Pair, t, tp
-from data.report_data import NOT_IN_REPORT, Contradiction, Source
+from data.report import NOT_IN_REPORT, Contradiction, Source
 
 SUBPAGES: list[tuple[str, Pair]] = [
     ("/pilots", ("Overview", "总览")),

@@ -1,4 +1,4 @@
-"""The "database unavailable" panel pages show while the store cannot be reached (data/http_outage.py)."""
+"""The "database unavailable" panel pages show while the store cannot be reached (api/outage.py)."""
 
 from __future__ import annotations
 

@@ -19,17 +19,18 @@ import numpy as np
 import pandas as pd
 from flask_caching import Cache
 
-from data import heartbeat, store
+from data import store
 from data.breaker import open_breakers
 from data.cache_tiers import redis_options
-from data.cities import CITIES, get_city
 from data.config import Settings, load_settings
-from data.geography import load_districts
+from data.geo.cities import CITIES, get_city
+from data.geo.geography import load_districts
+from data.jobs import heartbeat
 from data.rules import aqi as aqi_rules
 from data.rules import congestion, parking, sla
 from data.rules import workflow as workflow_rules
 from data.rules.clock import CST, DAY, HOUR, floor_bucket, local_day_start
-from data.simulate import HISTORY_DAYS
+from data.sim.simulate import HISTORY_DAYS
 
 B = store.BUCKET_SECONDS
 cache = Cache()
@@ -558,7 +559,7 @@ def _ping_shared_cache() -> None:
 def health() -> dict[str, Any]:
     """Database reachability and the newest observation's age per layer and city; "degraded" (with
     the reasons) while a shared service is skipped (data/breaker.py), live data stopped coming, or
-    this machine's background process stopped beating (data/heartbeat.py)."""
+    this machine's background process stopped beating (data/jobs/heartbeat.py)."""
     settings = load_settings()
     engine = _engine()
     try:
@@ -672,7 +673,7 @@ def stale_sensors(city: str, at: int) -> dict[str, list[dict[str, Any]]]:
 
 @cache.memoize()
 def _queue(city: str | None, at: int, include_closed: bool, crew: str | None, revision: int) -> list[dict[str, Any]]:
-    from data import ops_store
+    from data.store import operations as ops_store
 
     df = ops_store.incident_rows(_engine(), city, at - DAY, at, crew=crew, open_only=not include_closed)
     df = df[df["reported_at"] <= at]
@@ -735,7 +736,7 @@ def shift_label(start: int) -> str:
 
 @cache.memoize()
 def _performance(city: str | None, since: int, until: int, revision: int) -> dict[str, list[dict[str, Any]]]:
-    from data import ops_store
+    from data.store import operations as ops_store
 
     df = ops_store.incident_rows(_engine(), city, since, until)
     df = df[(df["reported_at"] >= since) & (df["reported_at"] <= until)]
@@ -787,7 +788,7 @@ def incident_performance(city: str | None, since: int, until: int) -> dict[str, 
 
 def handover(city: str | None, start: int, end: int) -> dict[str, Any]:
     """A shift's record: incidents opened, closed and breached in [start, end] and what is still open."""
-    from data import ops_store
+    from data.store import operations as ops_store
 
     key = get_city(city).key if city else None
     df = ops_store.incident_rows(_engine(), key, start, end)
@@ -818,7 +819,7 @@ def handover(city: str | None, start: int, end: int) -> dict[str, Any]:
 
 def audit_log(since: int, until: int, incident_id: int | None = None) -> list[dict[str, Any]]:
     """Audit entries in [since, until], newest first (uncached: the record must be exact)."""
-    from data import ops_store
+    from data.store import operations as ops_store
 
     df = ops_store.audit_entries(_engine(), since, until, "incident" if incident_id else None,
                                  str(incident_id) if incident_id else None)  # fmt: skip
@@ -827,7 +828,7 @@ def audit_log(since: int, until: int, incident_id: int | None = None) -> list[di
 
 def incident_focus(incident_id: str | int) -> dict[str, Any] | None:
     """Where an incident is (city, lon, lat), for flying the map to it; None if there is no such incident."""
-    from data import ops_store
+    from data.store import operations as ops_store
 
     try:
         row = ops_store.get_incident(_engine(), int(incident_id))

@@ -43,10 +43,10 @@ class Settings:
     cache_local_mb: int
     ingest_api_keys: tuple[str, ...]
     ingest_max_bytes: int
-    sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/cities.py SCALES)
+    sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/geo/cities.py SCALES)
     incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto" (at a larger SIM_SCALE), "1" always, "0" never
     # BACKGROUND_JOBS: "threads" (the serving process runs the simulator and alert rules) or "process"
-    # (`python -m data.background` does; gunicorn.conf.py sets it and starts that process)
+    # (`python -m data.jobs.background` does; gunicorn.conf.py sets it and starts that process)
     background_jobs: str = "threads"
     alert_rules: bool = True  # ALERT_RULES=0 stops the rules that open incidents from the data
     max_body_bytes: int = 1024 * 1024  # MAX_BODY_BYTES: largest request body outside the ingest routes

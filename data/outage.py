@@ -2,7 +2,7 @@
 
 A 60 s PostgreSQL stop under load wrote 1.34 M log lines (a traceback per failed request and per
 background tick). Callers that meet a connection-level error report it here (`failed`) and answer
-without a traceback (data/http_outage.py: 503 with Retry-After); `recovered` ends the outage and
+without a traceback (api/outage.py: 503 with Retry-After); `recovered` ends the outage and
 logs how long it lasted and how many failures it caused.
 """
 

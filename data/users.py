@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from data import ops_store, store
+from data import store
 from data.config import load_settings
 from data.rules.workflow import ROLES, role_at_least
+from data.store import operations as ops_store
 
 MIN_PASSWORD_LENGTH = 8
 MAX_FAILURES = 5  # failed sign-ins per name ...

@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from data import ops_store, store
-from data.cities import get_city
+from data import store
 from data.config import load_settings
+from data.geo.cities import get_city
 from data.rules import workflow as rules
+from data.store import operations as ops_store
 from data.users import User
 
 # Simulated unit roster per city (the report names the agencies, not their units): unit prefix,

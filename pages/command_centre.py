@@ -17,8 +17,8 @@ from components.legend import aqi_range, band_legend, ci_range, incident_legend,
 from components.map_layers import INCIDENTS_OVERLAY, city_map, incident_meta, layer_hideouts
 from components.time_control import time_control
 from data import access
-from data.cities import CITIES, UnknownCityError, get_city
 from data.config import load_settings
+from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import local_label
 from data.rules.congestion import CONGESTION_BANDS

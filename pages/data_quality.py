@@ -13,7 +13,7 @@ from dash import Input, Output, State, callback, dcc, html
 from components.i18n import LAYERS, t
 from components.kpi import error_panel
 from data import access
-from data.cities import CITIES, UnknownCityError, get_city
+from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.rules.clock import local_label
 
 dash.register_page(

@@ -15,7 +15,7 @@ from dash import ClientsideFunction, Input, Output, callback, clientside_callbac
 from components.i18n import t
 from components.incident_ui import clock, handover_table
 from data import access
-from data.cities import CITIES
+from data.geo.cities import CITIES
 
 dash.register_page(
     __name__,

@@ -17,8 +17,8 @@ from auth import current_user
 from components.i18n import INCIDENT_KINDS, SEVERITIES, STATUSES, t
 from components.incident_ui import ACTION_LABELS, RESOLUTION_LABELS, history_list, incident_summary, performance_table
 from data import access, workflow
-from data.cities import CITIES
 from data.config import load_settings
+from data.geo.cities import CITIES
 from data.rules import workflow as rules
 
 dash.register_page(

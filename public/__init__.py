@@ -21,10 +21,10 @@ EMBED_MOUNT = "/embed"
 
 
 def install(app: dash.Dash) -> dash.Dash:
+    from api import ogc
     from auth import callbacks
     from data.config import load_settings
-    from public import limits, ogc, security
-    from public import share as _share  # noqa: F401 - registers the /share page and its callbacks
+    from public import limits, security
     from public.embed import create_embed_app
 
     settings = load_public_settings()

@@ -39,7 +39,7 @@ import shapely
 
 from components.i18n import INCIDENT_KINDS, STATUSES
 from data import access, store
-from data.cities import get_city
+from data.geo.cities import get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import HOUR
 from data.rules.congestion import band_for, congestion_index
@@ -110,7 +110,7 @@ COLLECTIONS: dict[str, Collection] = {
 
 
 def city_key(city: str | None) -> str:
-    return get_city(city).key  # raises data.cities.UnknownCityError
+    return get_city(city).key  # raises data.geo.cities.UnknownCityError
 
 
 def floor_to(t: float, step: int) -> int:

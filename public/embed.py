@@ -37,8 +37,8 @@ from components import legend
 from components.i18n import INCIDENT_KINDS, STATUSES
 from components.map_layers import city_map, incident_meta, layer_hideouts
 from data import access
-from data.cities import CITIES, DEFAULT_CITY, UnknownCityError, get_city
 from data.config import load_settings
+from data.geo.cities import CITIES, DEFAULT_CITY, UnknownCityError, get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
 from data.rules.congestion import CONGESTION_BANDS

@@ -25,7 +25,7 @@ from public.security import UNCOUNTED, classify
 from public.settings import PublicSettings
 
 ITEMS_SUFFIX = "/items"
-MAX_ITEMS = 10_000  # public.ogc.MAX_LIMIT: a larger `limit` is served as this many
+MAX_ITEMS = 10_000  # api.ogc.MAX_LIMIT: a larger `limit` is served as this many
 
 
 def _client() -> str:

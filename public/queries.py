@@ -1,6 +1,6 @@
 """The open data API's reads: which columns a public reader may see, and thin calls into the store.
 
-The SQL lives in `data/store.py` (paged, counted, bbox-filtered reads; PostGIS does the spatial
+The SQL lives in `data/store/__init__.py` (paged, counted, bbox-filtered reads; PostGIS does the spatial
 filtering when the store has it). This module only fixes the column lists, so that no column added
 to the store later can reach the public, and binds the store's engine.
 """

@@ -123,7 +123,7 @@ def _cache_control(path: str, method: str, status: int, settings: PublicSettings
 
 def body_etag(body: bytes) -> str:
     """The ETag of a public answer without one: its content hash. Views that keep an answer may set it
-    ahead (public.ogc), so the gate need not hash the same body on every request."""
+    ahead (api.ogc), so the gate need not hash the same body on every request."""
     return f'"{hashlib.sha1(body).hexdigest()[:24]}"'
 
 

@@ -54,8 +54,8 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def prepared() -> Path:
     """A store with sensors for all six cities, Hangzhou's 7 days and 26 hours of the others."""
-    from data.bootstrap import prepare_data
     from data.config import load_settings
+    from data.jobs.bootstrap import prepare_data
 
     prepare_data(load_settings(), progress=lambda _m: None)
     from data import users
@@ -220,8 +220,9 @@ def redis_server():
 def pg_prepared(pg_server) -> str:
     """A PostGIS database prepared once per session: sensors of the six cities and their last 26 hours
     (enough for live views and "same time yesterday"); returns its SQLAlchemy URL."""
-    from data import simulate, store
-    from data.cities import CITIES
+    from data import store
+    from data.geo.cities import CITIES
+    from data.sim import simulate
 
     url = pg_server.create_database("citybrain")
     engine = store.get_engine(url)

@@ -14,8 +14,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-from data import ops_store, simulate, store
-from data.cities import CITIES
+from data import store
+from data.geo.cities import CITIES
+from data.sim import simulate
+from data.store import operations as ops_store
 
 PUBLIC_URLS = (
     "/healthz",

@@ -22,8 +22,9 @@ import pytest
 import redis
 from sqlalchemy import func, select, text
 
-from data import access, ingest, store
-from data.ingest import utc_iso
+from data import access, store
+from data.feeds import ingest
+from data.feeds.ingest import utc_iso
 from public import data as public_data
 from public.settings import load_public_settings
 from tests.conftest import PROJECT, SESSION_DIR, refresh_map_body, running_app
@@ -76,8 +77,8 @@ def test_postgresql_without_postgis_works_like_the_embedded_store(pg_server, mon
     columns; the bbox is then filtered by the app, as on SQLite."""
     import psycopg
 
-    from data import simulate
-    from data.cities import CITIES
+    from data.geo.cities import CITIES
+    from data.sim import simulate
 
     with psycopg.connect(pg_server.url(driver="postgresql"), autocommit=True) as conn:
         conn.execute("CREATE ROLE plain LOGIN")
@@ -112,7 +113,7 @@ def test_imported_roads_get_their_geometry_on_postgis(pg_server, monkeypatch):
         ],
         crs="EPSG:4326",
     )
-    assert store.replace_road_segments("xiongan", roads) == 2  # the importer's write (python -m data.import_roads)
+    assert store.replace_road_segments("xiongan", roads) == 2  # the importer's write (python -m data.geo.import_roads)
     engine = store.get_engine()
     assert store.is_spatial(engine)
     [hit] = store.sensor_ids_in_bbox(engine, "traffic", "xiongan", (115.89, 38.99, 115.96, 39.02))
@@ -352,7 +353,7 @@ def _operator_token(url: str) -> dict[str, str]:
     import hashlib
     import secrets
 
-    from data import ops_store
+    from data.store import operations as ops_store
 
     engine = store.get_engine(url)
     store.create_schema(engine)

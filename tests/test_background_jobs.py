@@ -1,5 +1,5 @@
 """Under gunicorn the live simulator and the alert rules run in a process of their own
-(gunicorn.conf.py starts `python -m data.background`): the workers only serve, the master restarts
+(gunicorn.conf.py starts `python -m data.jobs.background`): the workers only serve, the master restarts
 the process when it dies, and it ends with the master."""
 
 from __future__ import annotations
@@ -64,11 +64,11 @@ def test_gunicorn_runs_the_simulator_and_rules_beside_the_workers(prepared):
 
         def background() -> int | None:
             """the background process"""
-            found = [pid for pid, cmd in _children(master).items() if "data.background" in cmd]
+            found = [pid for pid, cmd in _children(master).items() if "data.jobs.background" in cmd]
             return found[0] if len(found) == 1 else None
 
         job = _wait(background)
-        workers = [pid for pid, cmd in _children(master).items() if "data.background" not in cmd]
+        workers = [pid for pid, cmd in _children(master).items() if "data.jobs.background" not in cmd]
         assert len(workers) == 2
 
         def holds_both_locks() -> bool:
@@ -83,6 +83,8 @@ def test_gunicorn_runs_the_simulator_and_rules_beside_the_workers(prepared):
         os.kill(job, signal.SIGKILL)  # the master starts another one
         job = _wait(lambda: background() not in (None, job) and background())
         _wait(holds_both_locks)
-        assert sorted(pid for pid, cmd in _children(master).items() if "data.background" not in cmd) == sorted(workers)
+        assert sorted(pid for pid, cmd in _children(master).items() if "data.jobs.background" not in cmd) == sorted(
+            workers
+        )
     procs[0].wait(timeout=30)
     _wait(lambda: not Path(f"/proc/{job}").exists() or "Z" in Path(f"/proc/{job}/stat").read_text().split()[2], 20)

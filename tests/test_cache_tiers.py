@@ -160,6 +160,6 @@ def test_the_data_layer_picks_the_tier_for_its_settings(redis_url):
 def test_the_c_library_can_hand_freed_memory_back():
     """The background threads call it after each round; on Debian's glibc it must be available (the
     benchmark's per-worker RSS relies on it), elsewhere it is a no-op."""
-    from data.memory import release_freed_memory
+    from data.jobs.memory import release_freed_memory
 
     assert release_freed_memory() is True

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from data import access, simulate, store
-from data.cities import CITIES, UnknownCityError, get_city
+from data import access, store
+from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.rules import clock
+from data.sim import simulate
 
 HANGZHOU = CITIES["hangzhou"]
 

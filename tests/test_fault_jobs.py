@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from data import store
-from data.leader import lock_key
+from data.jobs.leader import lock_key
 from tests.conftest import SESSION_DIR, _copy_store, running_app
 from tests.faults import request, small_store
 from tests.test_background_jobs import GUNICORN, _children
@@ -48,7 +48,7 @@ def test_a_frozen_background_process_is_restarted_and_healthz_says_so(prepared):
 
         def job() -> int | None:
             """the background process"""
-            found = [pid for pid, cmd in _children(procs[0].pid).items() if "data.background" in cmd]
+            found = [pid for pid, cmd in _children(procs[0].pid).items() if "data.jobs.background" in cmd]
             return found[0] if len(found) == 1 else None
 
         frozen = _until(job, 60)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from data import simulate, store
+from data import store
+from data.sim import simulate
 
 
 def _row(engine, bucket_days: int, speed: float) -> dict:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from shapely.geometry import Point, shape
 
-from data.geography import (
+from data.geo.geography import (
     CITIES,
     DISTRICTS_DIR,
     city_bounds,

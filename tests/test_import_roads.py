@@ -10,7 +10,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, MultiLineString, Point
 
-from data.import_roads import (
+from data.geo.import_roads import (
     CLASSES,
     COLUMNS,
     DEFAULT_FREE_FLOW_KMH,

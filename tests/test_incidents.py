@@ -13,8 +13,10 @@ import time
 import pytest
 from sqlalchemy import text
 
-from data import access, alerting, ops_store, store, users, workflow
-from data.alerting import Thresholds
+from data import access, store, users, workflow
+from data.jobs import alerting
+from data.jobs.alerting import Thresholds
+from data.store import operations as ops_store
 from tests.conftest import PASSWORD, PROJECT, signed_in_client
 
 KEY = {"X-API-Key": "test-key-1"}

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from data import access, ingest, store
-from data.ingest import utc_iso
+from data import access, store
+from data.feeds import ingest
+from data.feeds.ingest import utc_iso
 
 KEY = {"X-API-Key": "test-key-1"}
 
@@ -334,7 +335,7 @@ def test_data_quality_page_shows_feeds_rejections_and_stale_sensors(dash_app, cl
 
 
 def test_replay_streams_notifications_at_the_asked_rate(served_app, capsys):
-    from data import replay
+    from data.feeds import replay
 
     started = time.perf_counter()
     code = replay.main(

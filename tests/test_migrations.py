@@ -1,6 +1,6 @@
-"""Schema revisions (data/migrations/): a version-1 store with data upgrades to the newest revision and
+"""Schema revisions (data/store/migrations/): a version-1 store with data upgrades to the newest revision and
 loses nothing, on SQLite and on PostGIS; stores made before Alembic are stamped at their revision; the
-revisions end exactly at the tables data/store.py declares."""
+revisions end exactly at the tables data/store/__init__.py declares."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
-from data import migrations, ops_store, store
+from data import store
+from data.store import migrations
+from data.store import operations as ops_store
 
 # The tables of version 1 and how many of each table's rows the test copies into a version-1 store.
 VERSION_1_TABLES = (
@@ -48,7 +50,7 @@ def _rows(engine, table: str, columns: list[str]) -> list[tuple]:
 
 
 def _schema_differences(engine) -> list:
-    """What the store's tables lack or have beyond data/store.py's (PostGIS's own columns aside)."""
+    """What the store's tables lack or have beyond data/store/__init__.py's (PostGIS's own columns aside)."""
 
     def ours(obj, name, kind, _reflected, _compare_to) -> bool:
         return not (name == "geom" or (kind == "index" and name.endswith("_geom")) or name == "spatial_ref_sys")
@@ -110,7 +112,7 @@ def test_fresh_stores_end_at_the_declared_tables(backend, fresh):
 @pytest.mark.parametrize(("sessions", "stamp"), [(True, "0003"), (False, "0002")])
 def test_stores_made_before_revisions_are_stamped_and_upgraded_in_place(tmp_path, sessions, stamp):
     """What the code before Alembic made: every table from the declarations, no alembic_version."""
-    import data.ops_store  # noqa: F401 - its tables are part of the declarations
+    import data.store.operations  # noqa: F401 - its tables are part of the declarations
 
     engine = store.get_engine(f"sqlite:///{tmp_path / 'v2.sqlite'}")
     tables = [t for t in store.metadata.sorted_tables if sessions or t.name != "app_session"]

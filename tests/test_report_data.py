@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from data import report_data as rd
+from data import report as rd
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_43cba6104625cc9c.txt"
 HEADING = re.compile(r"^(\d+(?:\.\d+)+) |^第 (\d) 章 - ")

@@ -10,8 +10,9 @@ import geobuf
 import numpy as np
 import pytest
 
-from data import access, simulate, store
-from data.cities import CITIES, SCALES, scaled_city
+from data import access, store
+from data.geo.cities import CITIES, SCALES, scaled_city
+from data.sim import simulate
 from tests.conftest import refresh_map_body
 
 
@@ -192,7 +193,7 @@ def test_shanghai_scale_scaled_down_keeps_counts_and_proportions(tmp_path, monke
 
 
 def test_prepare_encodes_every_citys_geobuf_before_any_page_asks(prepared):
-    from data.cities import CITIES
+    from data.geo.cities import CITIES
 
     folder = prepared / "geobuf"
     wanted = {f"{key}-{layer}-{access.static_version(key)}.pbf" for key in CITIES for layer in ("roads", "parking",

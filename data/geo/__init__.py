@@ -1,0 +1,1 @@
+"""Geography: the six cities, shipped district outlines, the build step and road import."""

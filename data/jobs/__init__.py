@@ -1,0 +1,1 @@
+"""Background work: start-up preparation, the live simulator loop, alert rules, leader election."""

@@ -1,0 +1,1 @@
+"""The simulator and the simulated sensor inventory (everything SIMULATED lives here)."""

@@ -1,0 +1,1 @@
+"""The officials' pilot comparison pages (Dash's page loader skips this file and `_` files)."""
