@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -76,25 +75,6 @@ def _json(body: Any, status: int = 200, mimetype: str = JSON) -> Response:
     return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status, mimetype=mimetype)
 
 
-_SETTINGS_ENV = ("DATA_DIR", "DATABASE_URL", "REFRESH_SECONDS")
-_settings_seen: dict[tuple[str | None, ...], tuple[str, int]] = {}
-
-
-def _cache_settings() -> tuple[str, int]:
-    """(database URL, refresh seconds) as `load_settings` gives them, without its path resolution on
-    every request: remembered per value of the environment variables they come from."""
-    env = tuple(os.environ.get(name) for name in _SETTINGS_ENV)
-    known = _settings_seen.get(env)
-    if known is None:
-        settings = load_settings()
-        known = (settings.database_url, settings.refresh_seconds)
-        if env[0] is None or os.path.isabs(env[0]):  # a relative DATA_DIR depends on the working directory
-            if len(_settings_seen) > 32:
-                _settings_seen.clear()
-            _settings_seen[env] = known
-    return known
-
-
 def answer_cached(view: Callable[..., Response]) -> Callable[..., Response]:
     """Keep a successful answer in the app cache (Redis when REDIS_URL is set) until the city's data
     changes (feed revisions) or the refresh interval turns ("now" moves), whichever comes first.
@@ -108,7 +88,8 @@ def answer_cached(view: Callable[..., Response]) -> Callable[..., Response]:
             city = data.city_key(request.args.get("city", DEFAULT_CITY))
         except UnknownCityError:
             return view(*args, **kwargs)  # the view words the error
-        database_url, refresh_seconds = _cache_settings()
+        settings = load_settings()  # remembered per environment: cheap per request
+        database_url, refresh_seconds = settings.database_url, settings.refresh_seconds
         # Revisions read up to a second ago in this process; a write made here shows at once.
         states = store.recent_feed_states(store.get_engine(database_url), city, FEED_STATE_MAX_AGE)
         revisions = sorted(states.items())

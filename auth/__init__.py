@@ -10,7 +10,6 @@ the page whose id prefix its outputs carry. Unknown callbacks are refused (defau
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import time
 from datetime import timedelta
@@ -49,7 +48,6 @@ PUBLIC_PREFIXES = (
 # Components that carry their own id prefix: the header's language/theme switches (on every page)
 # and the report grids of the public /pilots pages.
 COMPONENT_PREFIXES = {"app": "public", "rg": "public", "_pages_dummy": "public"}
-SESSION_HOURS = float(os.environ.get("SESSION_HOURS", "12") or 12)  # a shift and then some
 
 
 def current_user() -> users.User | None:
@@ -148,7 +146,7 @@ def _gate():
 
 def _secret_key(engine) -> str:
     """SECRET_KEY, or one generated once and kept in the store so every worker signs alike."""
-    configured = os.environ.get("SECRET_KEY", "").strip()
+    configured = load_settings().secret_key
     if configured:
         return configured
     key = store.get_meta(engine, "session_secret")
@@ -159,14 +157,15 @@ def _secret_key(engine) -> str:
 
 
 def install(server: Flask) -> None:
-    engine = store.get_engine(load_settings().database_url)
+    settings = load_settings()
+    engine = store.get_engine(settings.database_url)
     store.create_schema(engine)  # once, at start: requests only read the users and sessions tables
     server.secret_key = _secret_key(engine)
     server.config.update(
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         SESSION_COOKIE_NAME="citybrain_session",
         # The cookie is written only when the session changes: a refresh response that was already
         # under way when the user signed out must not bring the old session back.
@@ -183,7 +182,7 @@ def install(server: Flask) -> None:
 
 
 def sign_in(user: users.User) -> None:
-    lifetime = int(SESSION_HOURS * 3600)
+    lifetime = int(load_settings().session_hours * 3600)
     if session.get("sid"):  # signing in again ends the session this browser had
         users.end_session(session["sid"])
     session.clear()

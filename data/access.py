@@ -371,7 +371,7 @@ def _step_times(df: pd.DataFrame, column: str, at: int) -> np.ndarray:
 def _sla_columns(df: pd.DataFrame, at: int) -> dict[str, np.ndarray]:
     """Per incident: ack/dispatch targets, breach flags and the next deadline (NaN when none is left)."""
     reported = df["reported_at"].to_numpy(dtype=float)
-    ack_target, dispatch_target = sla.current().arrays(
+    ack_target, dispatch_target = sla.current(load_settings().sla_file).arrays(
         df["kind"].to_numpy(dtype=str), df["severity"].to_numpy(dtype=int)
     )
     acked = _step_times(df, "acknowledged_at", at)

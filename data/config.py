@@ -1,12 +1,16 @@
-"""Settings read from the environment once, with the defaults a fresh machine needs."""
+"""The one Settings object: the only module that reads the environment, with the defaults a fresh
+machine needs. `load_settings()` is cheap to call per request (remembered per environment)."""
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_ORIGIN = re.compile(r"^(\*|'self'|https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?|https?:)$")
 
 
 def _int(name: str, default: int) -> int:
@@ -17,6 +21,38 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+
+
+def parse_rate_limit(raw: str) -> tuple[int, int] | None:
+    """`120/minute`, `10/second`, `1000/hour`, `5000/day`; `off` or `0` disables it."""
+    text = raw.strip().lower()
+    if text in ("off", "0", "none"):
+        return None
+    match = re.fullmatch(r"(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?", text)
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"PUBLIC_RATE_LIMIT must look like 120/minute, got {raw!r}")
+    return int(match.group(1)), int(match.group(2) or 1) * _PERIODS[match.group(3)]
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """Space- or comma-separated CSP sources: `*`, `'self'` or origins such as `https://news.example.cn`."""
+    items = tuple(item for item in re.split(r"[\s,]+", raw.strip()) if item)
+    if not items:
+        return ("*",)
+    bad = [item for item in items if not _ORIGIN.match(item)]
+    if bad:
+        raise ValueError(f"EMBED_ALLOWED_ORIGINS: not an origin: {', '.join(bad)}")
+    return items
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str:
@@ -57,13 +93,46 @@ class Settings:
     token_days: int = 90  # TOKEN_DAYS: a bearer token expires this long after it was made
     redis_timeout_ms: int = 250  # REDIS_TIMEOUT_MS: connect and socket timeout of every Redis call
     redis_retry_seconds: int = 5  # REDIS_RETRY_SECONDS: after a Redis failure, skip it this long
+    # Sign-in
+    secret_key: str | None = None  # SECRET_KEY: signs sessions (else one generated once, kept in the store)
+    session_hours: float = 12.0  # SESSION_HOURS: a shift and then some
+    session_cookie_secure: bool = False  # SESSION_COOKIE_SECURE=1 behind TLS
+    # Incidents and alert rules
+    sla_file: str | None = None  # SLA_FILE: JSON overrides of the response-time targets
+    alert_aqi: float = 200  # ALERT_AQI: station AQI above this opens an incident
+    alert_congestion_index: float = 2.0  # ALERT_CONGESTION_INDEX
+    alert_parking_full_pct: float = 100  # ALERT_PARKING_FULL_PCT
+    alert_silent_group: int = 20  # ALERT_SILENT_GROUP: this many sensors silent together is one incident
+    # Public side: embeds, open data API, hardening
+    embed_allowed_origins: tuple[str, ...] = ("*",)  # EMBED_ALLOWED_ORIGINS: CSP frame-ancestors of embeds
+    public_rate_limit: tuple[int, int] | None = (120, 60)  # PUBLIC_RATE_LIMIT: (requests, seconds), None = off
+    trusted_proxies: int = 0  # PUBLIC_TRUSTED_PROXIES: reverse proxies appending to X-Forwarded-For
+    public_hosts: frozenset[str] = frozenset()  # PUBLIC_HOSTS: host names that reach only public routes
+    public_id_key: str | None = None  # PUBLIC_ID_KEY: key of opaque public incident ids (else kept in store)
+    public_base_url: str | None = None  # PUBLIC_BASE_URL: how the public reaches this server (links, snippets)
 
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "citybrain.sqlite"
 
 
+_remembered: dict[tuple, Settings] = {}
+
+
 def load_settings() -> Settings:
+    """The settings for the current environment (and working directory, which a relative DATA_DIR
+    depends on): read once per distinct environment, so request paths may call it freely."""
+    key = (tuple(sorted(os.environ.items())), os.getcwd())
+    settings = _remembered.get(key)
+    if settings is None:
+        settings = _read_settings()
+        if len(_remembered) > 32:  # tests change the environment many times
+            _remembered.clear()
+        _remembered[key] = settings
+    return settings
+
+
+def _read_settings() -> Settings:
     data_dir = Path(os.environ.get("DATA_DIR") or PROJECT_DIR / "var").resolve()
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'citybrain.sqlite'}"
     return Settings(
@@ -94,4 +163,30 @@ def load_settings() -> Settings:
         token_days=max(1, _int("TOKEN_DAYS", 90)),
         redis_timeout_ms=max(10, _int("REDIS_TIMEOUT_MS", 250)),
         redis_retry_seconds=max(1, _int("REDIS_RETRY_SECONDS", 5)),
+        secret_key=os.environ.get("SECRET_KEY", "").strip() or None,
+        session_hours=_float("SESSION_HOURS", 12.0) or 12.0,
+        session_cookie_secure=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
+        sla_file=os.environ.get("SLA_FILE", "").strip() or None,
+        alert_aqi=_float("ALERT_AQI", 200),
+        alert_congestion_index=_float("ALERT_CONGESTION_INDEX", 2.0),
+        alert_parking_full_pct=_float("ALERT_PARKING_FULL_PCT", 100),
+        alert_silent_group=int(_float("ALERT_SILENT_GROUP", 20)),
+        **_public_fields(),
     )
+
+
+def _public_fields() -> dict:
+    try:
+        rate = parse_rate_limit(os.environ.get("PUBLIC_RATE_LIMIT") or "120/minute")
+        origins = parse_origins(os.environ.get("EMBED_ALLOWED_ORIGINS") or "*")
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    hosts = frozenset(h.strip().lower() for h in (os.environ.get("PUBLIC_HOSTS") or "").split(",") if h.strip())
+    return {
+        "embed_allowed_origins": origins,
+        "public_rate_limit": rate,
+        "trusted_proxies": max(0, _int("PUBLIC_TRUSTED_PROXIES", 0)),
+        "public_hosts": hosts,
+        "public_id_key": os.environ.get("PUBLIC_ID_KEY") or None,
+        "public_base_url": (os.environ.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None,
+    }

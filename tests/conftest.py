@@ -179,6 +179,9 @@ def served_app(prepared):
     data_dir = SESSION_DIR / "served"
     _copy_store(prepared / "citybrain.sqlite", data_dir / "citybrain.sqlite")
     env = {"DATA_DIR": str(data_dir), "SIMULATE_LIVE": "1", "REFRESH_SECONDS": "2"}
+    # Every browser test signs in from 127.0.0.1: on a fast machine more than the default 10 a minute
+    # (the sign-in limit itself is tested in test_hardening.py).
+    env["LOGIN_RATE_LIMIT"] = "600/minute"
     with running_app(env, SESSION_DIR / "served.log", 90) as base:
         yield base
 

@@ -12,8 +12,9 @@ import re
 import pytest
 from werkzeug.test import Client
 
+from data.config import parse_origins, parse_rate_limit
 from public import security
-from public.settings import load_public_settings, parse_origins, parse_rate_limit
+from public.settings import load_public_settings
 
 _ips = itertools.count(1)
 

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from data.config import load_settings
 from data.rules import sla
 from data.rules import workflow as wf
 
@@ -116,7 +117,7 @@ def test_overrides_by_kind_and_severity(tmp_path, monkeypatch):
     path = tmp_path / "sla.json"
     path.write_text(json.dumps(doc))
     monkeypatch.setenv("SLA_FILE", str(path))
-    table = sla.current()
+    table = sla.current(load_settings().sla_file)
     assert table.targets("illegal_parking", 1) == sla.Targets(90, 1800)
     assert table.targets("illegal_parking", 2) == sla.Targets(90, 900)
     assert table.targets("gas_sensor", 4) == sla.Targets(30, 120)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from data import store
+from data.config import load_settings
 from data.feeds.ingest import utc_iso
 from data.geo.cities import get_city
 from data.sim import simulate
@@ -80,8 +80,9 @@ def post(url: str, key: str, entity: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, required=True, help="messages per second")
-    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8050')}")
-    parser.add_argument("--key", default=(os.environ.get("INGEST_API_KEYS", "").split(",") or [""])[0])
+    settings = load_settings()
+    parser.add_argument("--url", default=f"http://127.0.0.1:{settings.port}")
+    parser.add_argument("--key", default=(settings.ingest_api_keys or ("",))[0])
     parser.add_argument("--city", default="hangzhou")
     parser.add_argument("--count", type=int, default=0, help="stop after this many messages (0: run until Ctrl-C)")
     args = parser.parse_args(argv)

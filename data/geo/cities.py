@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
+
+from data.config import load_settings
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,11 @@ def _apply_scale(cities: dict[str, City], scale: str) -> dict[str, City]:
 
 
 _BASE = dict(CITIES)
-CITIES.update(_apply_scale(CITIES, os.environ.get("SIM_SCALE", "default").strip().lower()))
+CITIES.update(_apply_scale(CITIES, load_settings().sim_scale))
 
 
 def set_scale(scale: str) -> None:
     """Switch the simulation scale in this process (CITIES is updated in place, so importers see it)."""
-    os.environ["SIM_SCALE"] = scale
     CITIES.update(_apply_scale(dict(_BASE), scale.strip().lower()))
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from data import access, outage, store
-from data.config import load_settings
+from data.config import Settings, load_settings
 from data.geo.cities import CITIES, get_city
 from data.jobs import heartbeat
 from data.jobs.leader import JobLock
@@ -45,16 +44,12 @@ class Thresholds:
     silent_group: int = 20
 
     @classmethod
-    def from_env(cls) -> Thresholds:
-        def num(name: str, default: float) -> float:
-            raw = os.environ.get(name, "").strip()
-            return float(raw) if raw else default
-
+    def from_settings(cls, settings: Settings) -> Thresholds:
         return cls(
-            aqi=num("ALERT_AQI", cls.aqi),
-            congestion_index=num("ALERT_CONGESTION_INDEX", cls.congestion_index),
-            parking_full_pct=num("ALERT_PARKING_FULL_PCT", cls.parking_full_pct),
-            silent_group=int(num("ALERT_SILENT_GROUP", cls.silent_group)),
+            aqi=settings.alert_aqi,
+            congestion_index=settings.alert_congestion_index,
+            parking_full_pct=settings.alert_parking_full_pct,
+            silent_group=settings.alert_silent_group,
         )
 
 
@@ -107,7 +102,7 @@ def silent_objects(layer: str, ids: Sequence[int], stale_idx: Sequence[int], gro
 
 def findings(city: str, at: int, limits: Thresholds | None = None) -> list[Finding]:
     """What the rules find in a city's data at `at` (reads go through the cached data layer)."""
-    limits = limits or Thresholds.from_env()
+    limits = limits or Thresholds.from_settings(load_settings())
     key = get_city(city).key
     engine = store.get_engine(load_settings().database_url)
     now, before = access.live_values(key, at), access.live_values(key, at - store.BUCKET_SECONDS)

@@ -13,7 +13,6 @@ named by `SLA_FILE`:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -87,9 +86,8 @@ def _load(path: str) -> SlaTable:
     return parse(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def current() -> SlaTable:
-    """The SLA table in force: defaults, or SLA_FILE's overrides."""
-    path = os.environ.get("SLA_FILE", "").strip()
+def current(path: str | None) -> SlaTable:
+    """The SLA table in force: defaults, or the overrides in the JSON file at `path` (SLA_FILE)."""
     return _load(path) if path else SlaTable({})
 
 

@@ -574,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.scale:
+        os.environ["SIM_SCALE"] = args.scale  # the command line overrides the setting for this process
         set_scale(args.scale)
     engine = store.get_engine()
     started = time.perf_counter()
