@@ -1,21 +1,27 @@
-"""Builds the City Brain app. `python app.py` serves it; `gunicorn app:server` serves it in production."""
+"""The composition root: `create_app()` wires the data layer, the API, the gate, the pages, the /embed
+app and the background jobs. `python app.py` serves it for development; `gunicorn app:server` (with
+gunicorn.conf.py, scripts/start.sh) in production. Importing this module builds nothing: `app` and
+`server` are made on first use, so tests and tools set their environment first."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import dash
 import plotly.io as pio
 from flask import Flask
 
 import auth
+from api import errors as api_errors
+from api import ogc
 from api import outage as http_outage
 from api.incidents import blueprint as incidents_api
 from api.routes import blueprint as data_blueprint
 from components import page_speed, unavailable
 from components.shell import shell
 from data import access
-from data.config import load_settings
+from data.config import Settings, load_settings
 from data.jobs import alerting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
 from public import install as install_public
@@ -40,14 +46,16 @@ def _layout():
     return shell(_nav(user), page_speed.page_container(user), user)
 
 
-def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
-    settings = load_settings()
+def create_app(settings: Settings | None = None, prepare: bool = True, live: bool | None = None) -> dash.Dash:
+    """The operator app (Dash keeps one page registry per process: build it once per process)."""
+    settings = settings or load_settings()
     pio.json.config.default_engine = "orjson"  # Dash encodes callback answers with it: 10x the stdlib
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = Flask(__name__)
     access.cache.init_app(server, config=access.cache_config(settings))
     server.register_blueprint(data_blueprint)
     server.register_blueprint(incidents_api)
+    api_errors.install(server)  # one JSON error shape on the API's routes
     auth.install(server)  # sign-in, sessions and the role gate in front of every route and callback
     http_outage.install(server, unavailable.page, unavailable.panel)  # store unreachable: 503s, one log line
     if prepare:
@@ -66,7 +74,8 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
     auth.guard_callbacks(app)  # callback requests are decided from this app's callback map
     page_speed.install(app)  # dash-ag-grid loaded where a grid is shown; the first page's geometry preloaded
     app.layout = _layout
-    install_public(app)  # /embed (a separate Dash app), /api/ogc, /share, security headers and rate limit
+    server.register_blueprint(ogc.blueprint)  # the open data API (OGC API - Features)
+    install_public(app, auth.callbacks.install_shape_guard)  # /embed (its own Dash app), headers, rate limits
     # Under gunicorn a process of its own runs these (gunicorn.conf.py, data/jobs/background.py).
     in_process = settings.background_jobs == "threads"
     if (settings.simulate_live and in_process) if live is None else live:
@@ -76,9 +85,18 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
     return app
 
 
-app = create_app()
-server = app.server
+_built: dict[str, dash.Dash] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """`app` and `server` (gunicorn's `app:server`), built on first use."""
+    if name not in ("app", "server"):
+        raise AttributeError(name)
+    if "app" not in _built:
+        _built["app"] = create_app()
+    return _built["app"] if name == "app" else _built["app"].server
+
 
 if __name__ == "__main__":
     s = load_settings()
-    app.run(host=s.host, port=s.port, debug=False)
+    create_app(s).run(host=s.host, port=s.port, debug=False)

@@ -2,7 +2,7 @@
 
 The web workers only serve (BACKGROUND_JOBS=process); the master starts `python -m data.jobs.background`
 (the live simulator and the alert rules), restarts it if it exits or its heartbeat stops (a frozen
-process: data/jobs/heartbeat.py), and stops it on shutdown.
+process: data/heartbeat.py), and stops it on shutdown.
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ def _wanted() -> bool:
 
 
 def _silent_for(proc: subprocess.Popen, settings) -> float:
-    """Seconds since `proc` last beat its heartbeat (data/jobs/heartbeat.py); 0 before its first beat."""
-    from data.jobs import heartbeat
+    """Seconds since `proc` last beat its heartbeat (data/heartbeat.py); 0 before its first beat."""
+    from data import heartbeat
 
     beat = heartbeat.read(settings.data_dir)
     return 0.0 if beat is None or beat[0] != proc.pid else max(0.0, time.time() - beat[1])
 
 
 def _supervise(log) -> None:
-    from data.jobs import heartbeat
+    from data import heartbeat
 
     settings = _settings()
     limit = heartbeat.STALE_INTERVALS * settings.refresh_seconds

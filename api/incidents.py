@@ -19,16 +19,13 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from api.errors import domain_error_response, error_response
 from data import access, workflow
 from data.geo.cities import UnknownCityError, get_city
 from data.rules.clock import CST
 from data.rules.workflow import STATES
 
 blueprint = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify({"error": code, "message": message, **extra}), status
 
 
 MAX_ID = 2**63 - 1  # the store's integer; a larger id names no incident
@@ -78,7 +75,7 @@ def list_incidents():
         rows = access.incident_queue(city, now, include_closed=request.args.get("include_closed") == "1")
         rows = _filters(rows, request.args, now)
     except (UnknownCityError, ValueError) as exc:
-        return _error(400, "bad_request", str(exc))
+        return error_response(400, "bad_request", str(exc))
     limit = min(max(request.args.get("limit", 1000, type=int), 1), 10_000)
     shown = [r | {"sla_left_s": None if r["due_at"] is None else int(r["due_at"] - now)} for r in rows[:limit]]
     return jsonify({"at": now, "count": len(rows), "incidents": shown})
@@ -88,10 +85,10 @@ def list_incidents():
 def get_incident(incident_id: int):
     user = g.get("user")
     if user is None or not user.can("operator"):  # as in the UI: the detail panel is for those who act
-        return _error(403, "forbidden", "an incident's notes and history are for operators")
+        return error_response(403, "forbidden", "an incident's notes and history are for operators")
     row = workflow.incident(incident_id) if incident_id <= MAX_ID else None
     if row is None:
-        return _error(404, "not_found", f"no incident {incident_id}")
+        return error_response(404, "not_found", f"no incident {incident_id}")
     return jsonify(row | {"history": workflow.history(incident_id)})
 
 
@@ -99,19 +96,19 @@ def get_incident(incident_id: int):
 def post_action(incident_id: int):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
-        return _error(400, "bad_request", 'send JSON {"action": ..., "version": n, ...}')
+        return error_response(400, "bad_request", 'send JSON {"action": ..., "version": n, ...}')
     version = body.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        return _error(400, "bad_request", "version must be an integer")
+        return error_response(400, "bad_request", "version must be an integer")
     params = {k: body[k] for k in ("unit", "resolution_code", "note") if isinstance(body.get(k), str)}
     if not _valid_text(params):
-        return _error(400, "bad_request", "text must be valid Unicode")
+        return error_response(400, "bad_request", "text must be valid Unicode")
     if incident_id > MAX_ID:
-        return _error(404, "not_found", "no such incident")
+        return error_response(404, "not_found", "no such incident")
     try:
         incident = workflow.act(incident_id, body["action"], version, g.get("user"), params)
     except workflow.ActionError as exc:
-        return _error(exc.status, exc.code, str(exc), incident=exc.current)
+        return domain_error_response(exc)
     return jsonify({"incident": incident})
 
 
@@ -120,7 +117,7 @@ def list_units():
     try:
         return jsonify(workflow.unit_choices(request.args.get("city", ""), request.args.get("kind", "")))
     except UnknownCityError as exc:
-        return _error(400, "bad_request", str(exc))
+        return error_response(400, "bad_request", str(exc))
 
 
 AUDIT_COLUMNS = ("id", "at", "actor", "entity", "entity_id", "action", "before", "after", "note")
@@ -130,12 +127,12 @@ AUDIT_COLUMNS = ("id", "at", "actor", "entity", "entity_id", "action", "before",
 def audit_csv():
     user = g.get("user")
     if user is None or not user.can("supervisor"):
-        return _error(403, "forbidden", "the audit log is for supervisors")
+        return error_response(403, "forbidden", "the audit log is for supervisors")
     now = int(time.time())
     since = request.args.get("since", now - 7 * 86400, type=int)
     until = request.args.get("until", now, type=int)
     if not (0 <= since <= MAX_ID and 0 <= until <= MAX_ID):
-        return _error(400, "bad_request", "since and until are epoch seconds")
+        return error_response(400, "bad_request", "since and until are epoch seconds")
     out = io.StringIO()
     writer = csv.DictWriter(out, AUDIT_COLUMNS, extrasaction="ignore")
     writer.writeheader()

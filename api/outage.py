@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from sqlalchemy import exc as sa_exc
 
+from api.errors import error_response
 from data import outage, store
 
 API_PREFIXES = ("/api/", "/geo/", "/embed/geo/", "/_dash-update-component", "/healthz")
@@ -30,7 +31,7 @@ def answer(exc: BaseException) -> Response | None:
 
         response = Response(to_json(_panels["layout"](retry)), mimetype="application/json")
     elif request.path.startswith(API_PREFIXES) or not request.accept_mimetypes.accept_html or "page" not in _panels:
-        response = jsonify({"error": "database unavailable", "retry_after_s": retry})
+        response = error_response(503, "database_unavailable", "database unavailable", retry_after_s=retry)
     else:
         response = Response(_panels["page"](retry), mimetype="text/html")
     response.status_code = 503

@@ -10,6 +10,7 @@ from functools import lru_cache
 from flask import Blueprint, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from api.errors import error_response
 from data import access
 from data.config import load_settings
 from data.feeds import ingest
@@ -74,12 +75,12 @@ def _ingest_guard() -> Response | None:
     settings = load_settings()
     key = request.headers.get("X-API-Key", "")
     if not key:
-        return _error(401, "X-API-Key header required")
+        return error_response(401, "unauthorized", "X-API-Key header required")
     given = key.encode("utf-8", "surrogateescape")  # compare_digest refuses non-ASCII str
     if not any(hmac.compare_digest(given, allowed.encode()) for allowed in settings.ingest_api_keys):
-        return _error(403, "API key not accepted")
+        return error_response(403, "forbidden", "API key not accepted")
     if (request.content_length or 0) > settings.ingest_max_bytes:
-        return _error(413, f"body over INGEST_MAX_BYTES ({settings.ingest_max_bytes} bytes)")
+        return error_response(413, "too_large", f"body over INGEST_MAX_BYTES ({settings.ingest_max_bytes} bytes)")
     return None
 
 
@@ -91,26 +92,20 @@ def _body() -> bytes:
     return body
 
 
-def _error(status: int, message: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
-
-
 @blueprint.post("/api/v1/ingest/<layer>")
 def ingest_layer(layer: str) -> Response:
     if denied := _ingest_guard():
         return denied
     layer = layer.replace("-", "_")
     if layer not in ingest.LAYERS:
-        return _error(404, f"unknown layer: one of {', '.join(ingest.LAYERS)}")
+        return error_response(404, "unknown_layer", f"unknown layer: one of {', '.join(ingest.LAYERS)}")
     try:
         rows = ingest.parse_body(_body(), request.content_type or "application/json")
         result = ingest.ingest_rows(layer, rows, "csv" if "csv" in (request.content_type or "") else "json")
     except ingest.BadPayload as exc:
-        return _error(400, str(exc))
+        return error_response(400, "bad_request", str(exc))
     except RequestEntityTooLarge:
-        return _error(413, "body too large")
+        return error_response(413, "too_large", "body too large")
     return jsonify(result.as_dict())
 
 
@@ -124,9 +119,11 @@ def ngsi_notify() -> Response:
             raise ingest.BadPayload("empty body: expected an NGSI-v2 notification")
         payload = ingest.parse_body(b"[" + body + b"]", "application/json")[0]
     except ingest.BadPayload as exc:
-        return _error(400, str(exc).replace("column", "column (of the body, +1)"))
+        return error_response(400, "bad_request", str(exc).replace("column", "column (of the body, +1)"))
     except RequestEntityTooLarge:
-        return _error(413, "body too large")
+        return error_response(413, "too_large", "body too large")
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-        return _error(400, 'expected an NGSI-v2 notification: {"subscriptionId": ..., "data": [entities]}')
+        return error_response(
+            400, "bad_request", 'expected an NGSI-v2 notification: {"subscriptionId": ..., "data": [entities]}'
+        )
     return jsonify(ingest.ingest_ngsi(payload["data"]).as_dict())

@@ -18,9 +18,10 @@ from urllib.parse import quote
 
 import dash
 from dash._pages import _path_to_page
-from flask import Flask, Response, g, has_request_context, jsonify, redirect, request, session
+from flask import Flask, Response, g, has_request_context, redirect, request, session
 from werkzeug.exceptions import BadRequest
 
+from api.errors import error_response
 from auth import callbacks
 from auth.views import blueprint as views_blueprint
 from auth.views import forbidden_page
@@ -116,7 +117,7 @@ def needed_role(method: str, path: str, body: Any = None) -> str | None:
 
 
 def _refuse(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify({"error": code, "message": message}), status
+    return error_response(status, code, message), status
 
 
 def _gate():
@@ -133,14 +134,14 @@ def _gate():
     if user is None:
         if request.method == "GET" and not request.path.startswith(("/api/", "/geo/")):
             return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/?=&')}")
-        response = jsonify({"error": "unauthorized", "message": "sign in, or send Authorization: Bearer <token>"})
+        response = error_response(401, "unauthorized", "sign in, or send Authorization: Bearer <token>")
         response.headers["WWW-Authenticate"] = 'Bearer realm="citybrain"'
         return response, 401
     if needed is None or not role_at_least(user.role, needed):
         message = f"this needs the {needed} role" if needed else "unknown callback"
         if request.method == "GET" and not request.path.startswith(("/api/", "/geo/")):
             return forbidden_page(user, needed or "?"), 403
-        return jsonify({"error": "forbidden", "message": message, "role": user.role}), 403
+        return error_response(403, "forbidden", message, role=user.role), 403
     return None
 
 
@@ -179,18 +180,3 @@ def install(server: Flask) -> None:
             "    python -m data.users add admin --role admin\n"
             "(it reads the password from standard input), then sign in at /login."
         )
-
-
-def sign_in(user: users.User) -> None:
-    lifetime = int(load_settings().session_hours * 3600)
-    if session.get("sid"):  # signing in again ends the session this browser had
-        users.end_session(session["sid"])
-    session.clear()
-    session.permanent = True
-    session.update(sid=users.start_session(user, lifetime), expires=time.time() + lifetime)
-
-
-def sign_out() -> None:
-    if session.get("sid"):
-        users.end_session(session["sid"])
-    session.clear()

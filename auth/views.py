@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, request
 
+from auth.sessions import sign_in, sign_out
 from data import users
 
 blueprint = Blueprint("auth_views", __name__)
@@ -75,8 +76,6 @@ def _cross_site() -> bool:
 
 @blueprint.post("/login")
 def login_submit() -> Response:
-    from auth import sign_in
-
     if _cross_site():
         return _page("Sign in from this site's own page · 请从本站登录页登录", "", 403)
     name = request.form.get("name", "")[:64]
@@ -98,8 +97,6 @@ def login_submit() -> Response:
 
 @blueprint.post("/logout")
 def logout() -> Response:
-    from auth import sign_out
-
     if _cross_site():
         return _page("Sign out from this site's own page · 请从本站退出", "", 403)
     sign_out()

@@ -17,25 +17,32 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from flask import Flask
 from flask_caching import Cache
 
-from data import store
+from data import heartbeat, store
 from data.breaker import open_breakers
 from data.cache_tiers import redis_options
 from data.config import Settings, load_settings
 from data.geo.cities import CITIES, get_city
 from data.geo.geography import load_districts
-from data.jobs import heartbeat
 from data.rules import aqi as aqi_rules
 from data.rules import congestion, parking, sla
 from data.rules import workflow as workflow_rules
 from data.rules.clock import CST, DAY, HOUR, floor_bucket, local_day_start
-from data.sim.simulate import HISTORY_DAYS
 
 B = store.BUCKET_SECONDS
 cache = Cache()
 STATUSES = workflow_rules.STATES
 RESOLVED = STATUSES.index("resolved")
+
+
+def standalone_cache_host(settings: Settings, name: str) -> Flask:
+    """A bare Flask object that only hosts the cache, for processes that serve nothing (background
+    jobs, command-line tools): Flask-Caching keeps its backend on an app. Use its `app_context()`."""
+    host = Flask(name)
+    cache.init_app(host, config=cache_config(settings))
+    return host
 
 
 def cache_config(settings: Settings) -> dict[str, Any]:
@@ -74,7 +81,7 @@ class TimeWindow:
 def history_window(now: float | None = None) -> TimeWindow:
     now = time.time() if now is None else now
     last = floor_bucket(now)
-    return TimeWindow(last - HISTORY_DAYS * DAY // B * B, last)
+    return TimeWindow(last - store.HISTORY_DAYS * DAY // B * B, last)
 
 
 def resolve_at(mode: str, step: int | None, now: float | None = None) -> int:
@@ -559,7 +566,7 @@ def _ping_shared_cache() -> None:
 def health() -> dict[str, Any]:
     """Database reachability and the newest observation's age per layer and city; "degraded" (with
     the reasons) while a shared service is skipped (data/breaker.py), live data stopped coming, or
-    this machine's background process stopped beating (data/jobs/heartbeat.py)."""
+    this machine's background process stopped beating (data/heartbeat.py)."""
     settings = load_settings()
     engine = _engine()
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 from data import store
 from data.config import load_settings
+from data.errors import DomainError
 from data.geo.cities import get_city
 from data.rules import workflow as rules
 from data.store import operations as ops_store
@@ -63,12 +64,8 @@ def unit_choices(city: str, kind: str, at: int | None = None) -> list[dict[str, 
             for u in found]  # fmt: skip
 
 
-class ActionError(Exception):
-    """An action refused: `status` is the HTTP status that says why (403, 404, 409, 422)."""
-
-    def __init__(self, status: int, code: str, message: str, current: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.current = status, code, current
+class ActionError(DomainError):
+    """An incident action refused (kind: invalid, forbidden, not_found, conflict or unprocessable)."""
 
 
 def state_of(row: dict[str, Any], at: int | None = None) -> str:
@@ -83,37 +80,43 @@ def act(incident_id: int, action: str, version: int | None, user: User | None, p
     engine = store.get_engine(load_settings().database_url)
     row = ops_store.get_incident(engine, incident_id)
     if row is None:
-        raise ActionError(404, "not_found", f"no incident {incident_id}")
+        raise ActionError("not_found", "not_found", f"no incident {incident_id}")
     state = rules.status_at(row, now)
     spec = rules.ACTIONS.get(action)
     if spec is None:  # a request naming no action is malformed, whatever the incident's state
-        raise ActionError(400, "unknown_action", f"unknown action; one of {', '.join(rules.ACTIONS)}")
+        raise ActionError("invalid", "unknown_action", f"unknown action; one of {', '.join(rules.ACTIONS)}")
     if not rules.role_at_least(user.role if user else None, spec.role):
-        raise ActionError(403, "forbidden", f"{action} needs the {spec.role} role", _public(row, now))
+        raise ActionError("forbidden", "forbidden", f"{action} needs the {spec.role} role", _public(row, now))
     if action == "dispatch" and str(params.get("unit") or "").strip() not in {u.code for u in units(row["city"])}:
-        raise ActionError(422, "unknown_unit", f"no unit {str(params.get('unit'))[:40]!r} on {row['city']}'s roster")
+        raise ActionError(
+            "unprocessable", "unknown_unit", f"no unit {str(params.get('unit'))[:40]!r} on {row['city']}'s roster"
+        )
     if row["crew"] != "operator" and action != "note":
-        raise ActionError(409, "simulated_crew", "a simulated crew handles this incident; only notes can be added")
+        raise ActionError(
+            "conflict", "simulated_crew", "a simulated crew handles this incident; only notes can be added"
+        )
     # Order of refusals: the role first, then a stale version (the caller's view is out of date,
     # whatever else is wrong with the request), then the move itself.
     try:
         change, refused = rules.plan(action, state, user.role if user else None, now, params), None
     except rules.WorkflowError as exc:
         if exc.code == "forbidden":
-            raise ActionError(403, exc.code, str(exc), _public(row, now)) from None
+            raise ActionError("forbidden", exc.code, str(exc), _public(row, now)) from None
         change, refused = None, exc
     if action != "note" and (version is None or int(version) != row["version"]):
-        raise ActionError(409, "stale_version", _stale_message(row, now), _public(row, now))
+        raise ActionError("conflict", "stale_version", _stale_message(row, now), _public(row, now))
     if refused is not None or change is None:
-        status = 409 if refused.code == "invalid_transition" else 422
-        raise ActionError(status, refused.code, str(refused), _public(row, now))
+        kind = "conflict" if refused.code == "invalid_transition" else "unprocessable"
+        raise ActionError(kind, refused.code, str(refused), _public(row, now))
     try:
         stored = ops_store.apply_incident_change(
             engine, incident_id, version, change.values, user.name, action, now, change.from_state, change.to_state,
             note=str(params.get("note") or "")[:2000],
         )  # fmt: skip
     except ops_store.StaleVersion as exc:
-        raise ActionError(409, "stale_version", _stale_message(exc.current, now), _public(exc.current, now)) from None
+        raise ActionError(
+            "conflict", "stale_version", _stale_message(exc.current, now), _public(exc.current, now)
+        ) from None
     return _public(stored, now)
 
 

@@ -20,4 +20,5 @@ fi
 ensure_venv requirements-test.txt
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports  # import contracts (.importlinter): layers, no cycles, data knows no transport
 exec .venv/bin/python -m pytest "$@"

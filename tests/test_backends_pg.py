@@ -219,7 +219,7 @@ def test_an_ingest_batch_is_all_or_nothing(backend, monkeypatch):
     def exploding(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store, "_bump_feed", exploding)  # fails after the rows were written
+    monkeypatch.setattr(store, "bump_feed", exploding)  # fails after the rows were written
     with pytest.raises(RuntimeError):
         ingest.ingest_rows("traffic", [{"segment_id": seg, "speed_kmh": 22.0, "observed_at": t}], "json")
     monkeypatch.undo()

@@ -64,7 +64,7 @@ def test_reads_during_an_open_write_are_not_kept(backend):
     engine = backend.engine
     before = store.recent_feed_states(engine, "xiongan", max_age=3600)["traffic"][0]
     with engine.begin() as conn:
-        store._bump_feed(conn, "xiongan", "traffic", None)
+        store.bump_feed(conn, "xiongan", "traffic", None)
         during = store.recent_feed_states(engine, "xiongan", max_age=3600)["traffic"][0]
         assert during == before  # not committed yet
     assert store.recent_feed_states(engine, "xiongan", max_age=3600)["traffic"][0] == before + 1
@@ -75,7 +75,7 @@ def test_a_rolled_back_write_leaves_the_revision_readable(backend):
     before = store.recent_feed_states(engine, "xiongan", max_age=3600)["traffic"][0]
     try:
         with engine.begin() as conn:
-            store._bump_feed(conn, "xiongan", "traffic", None)
+            store.bump_feed(conn, "xiongan", "traffic", None)
             raise RuntimeError("abandon")
     except RuntimeError:
         pass

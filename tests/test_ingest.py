@@ -63,12 +63,18 @@ def test_oversized_and_malformed_bodies_are_refused_with_where(client):
     response = client.post(
         "/api/v1/ingest/traffic", data=b'[{"a": 1},\n {"b": }]', headers=KEY, content_type="application/json"
     )
-    assert response.status_code == 400 and "line 2" in response.get_json()["error"]
+    assert response.status_code == 400 and "line 2" in response.get_json()["message"]
+    assert response.get_json()["error"] == "bad_request"  # the one error shape: {"error": code, "message": text}
     response = client.post(
         "/api/v1/ingest/parking", data=b"lot_id,occupied,observed_at\n1,2\n", headers=KEY, content_type="text/csv"
     )
-    assert response.status_code == 400 and "line 2" in response.get_json()["error"]
-    assert client.post("/api/v1/ingest/weather", json=[], headers=KEY).status_code == 404
+    assert response.status_code == 400 and "line 2" in response.get_json()["message"]
+    assert response.get_json()["error"] == "bad_request"  # the one error shape: {"error": code, "message": text}
+    unknown = client.post("/api/v1/ingest/weather", json=[], headers=KEY)
+    assert unknown.status_code == 404 and unknown.get_json()["error"] == "unknown_layer"
+    # Flask's own errors on API routes come in the same shape, not as HTML pages.
+    no_city = client.get("/geo/atlantis/traffic.json")
+    assert no_city.status_code == 404 and no_city.get_json()["error"] == "not_found"
     response = client.post("/api/v1/ngsi/notify", json={"subscriptionId": "x"}, headers=KEY)
     assert response.status_code == 400
 
@@ -129,7 +135,7 @@ def test_a_batch_is_all_or_nothing(sensors, monkeypatch):
     def exploding(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store, "_bump_feed", exploding)  # fails after the rows were written
+    monkeypatch.setattr(store, "bump_feed", exploding)  # fails after the rows were written
     with pytest.raises(RuntimeError):
         ingest.ingest_rows("traffic", rows, "json")
     monkeypatch.undo()

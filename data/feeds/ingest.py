@@ -27,8 +27,10 @@ from shapely import points
 from shapely.prepared import prep
 
 from data import store
+from data.feeds.errors import RowError
+from data.feeds.ngsi import to_row
 from data.geo.cities import CITIES, UnknownCityError, get_city
-from data.geo.geography import city_outline
+from data.geo.geography import city_outline, district_lookup
 
 LAYERS = ("traffic", "parking", "air_quality", "incidents")
 MAX_ID_CHARS = 64  # every id a feed sends is bounded before it is parsed
@@ -61,10 +63,6 @@ CSV_COLUMNS = {
 
 class BadPayload(ValueError):
     """The body as a whole cannot be read (400), with where it went wrong."""
-
-
-class RowError(ValueError):
-    """One row is invalid; the message is the reason stored in quarantine."""
 
 
 @dataclass
@@ -307,8 +305,6 @@ def validate_air_quality(row: Mapping[str, Any], cat: Catalogue, now: float) -> 
 
 @lru_cache(maxsize=8)
 def _district_lookup(city: str) -> Callable:
-    from data.sim.sensors import district_lookup
-
     return district_lookup(get_city(city))
 
 
@@ -460,7 +456,6 @@ def ingest_items(
 
 def ingest_ngsi(entities: list[Any], now: float | None = None) -> IngestResult:
     """An Orion notification's `data`: entities of any supported type, one transaction."""
-    from data.feeds.ngsi import to_row
 
     items: list[tuple[str | None, Any, Any]] = []
     reasons: dict[int, str] = {}

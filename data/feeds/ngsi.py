@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from data.feeds.ingest import RowError
+from data.feeds.errors import RowError
 
 SEVERITY = {"informational": 1, "low": 1, "medium": 2, "high": 3, "critical": 4}
 ALERT_KINDS = {

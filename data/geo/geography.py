@@ -7,11 +7,13 @@ see ``data/shipped/PROVENANCE.md``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from shapely import STRtree, points
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
@@ -99,3 +101,21 @@ def city_bounds(city: str) -> tuple[float, float, float, float]:
     """(minx, miny, maxx, maxy) of the city outline, WGS84 degrees."""
     minx, miny, maxx, maxy = city_outline(city).bounds
     return float(minx), float(miny), float(maxx), float(maxy)
+
+
+def district_lookup(city: Any) -> Callable[[np.ndarray, np.ndarray], list[str]]:
+    """A function (lon, lat arrays) -> district names (zh) from `city`'s shipped outlines (a data.geo.cities.City)."""
+    features = load_districts(city.key)["features"]
+    geoms = [shape(f["geometry"]) for f in features]
+    names = [f["properties"]["name_zh"] for f in features]
+    tree = STRtree(geoms)
+
+    def lookup(lon: np.ndarray, lat: np.ndarray) -> list[str]:
+        pts = points(np.column_stack([lon, lat]))
+        found = [""] * len(pts)
+        idx_pt, idx_geom = tree.query(pts, predicate="within")
+        for p, g in zip(idx_pt.tolist(), idx_geom.tolist(), strict=True):
+            found[p] = names[g]
+        return found
+
+    return lookup

@@ -231,11 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print("dry run: nothing written")
         return 0
+    from data.geo.cities import CITIES, UnknownCityError, get_city
     from data.store import replace_road_segments  # lazily: store is optional
 
     try:
-        written = replace_road_segments(args.city, roads)
-    except ValueError as exc:  # unknown city (the store validates it), rejected roads
+        city = get_city(args.city).key
+    except UnknownCityError:
+        print(f"error: unknown city {args.city!r}: one of {', '.join(CITIES)}", file=sys.stderr)
+        return 2
+    try:
+        written = replace_road_segments(city, roads)
+    except ValueError as exc:  # rejected roads
         print(f"error: cannot write roads for city {args.city!r}: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {written} road segments for {args.city}")

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data import access, outage, store
+from data import access, heartbeat, outage, store
 from data.config import Settings, load_settings
 from data.geo.cities import CITIES, get_city
-from data.jobs import heartbeat
 from data.jobs.leader import JobLock
 from data.jobs.memory import release_freed_memory
 from data.store import operations as ops_store
@@ -209,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data.jobs.alerting", description="Run the alert rules.")
     parser.add_argument("--once", action="store_true", required=True, help="evaluate every city once and exit")
     parser.parse_args(argv)
-    from app import create_app  # the data layer's cache needs a Flask app
-
-    with create_app(prepare=False, live=False).server.app_context():
+    with access.standalone_cache_host(load_settings(), "citybrain-alerting").app_context():
         for key in CITIES:
             print(f"{key}: opened {evaluate(key)} incident(s)")
     return 0

@@ -7,7 +7,7 @@ that only serves), and a recycled worker took the simulator with it.
 
 Each job ticks only while this process leads it (data/jobs/leader.py: a file lock per data directory, or
 a PostgreSQL advisory lock across machines); another process waits and takes over when it stops.
-It beats a heartbeat file the master watches (data/jobs/heartbeat.py): a frozen process is restarted.
+It beats a heartbeat file the master watches (data/heartbeat.py): a frozen process is restarted.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ import signal
 import sys
 import time
 
-from flask import Flask
-
-from data import access
+from data import access, heartbeat
 from data.config import load_settings
-from data.jobs import alerting, heartbeat
+from data.jobs import alerting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
 
 log = logging.getLogger("citybrain.background")
@@ -37,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parent = os.getppid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = Flask("citybrain-background")  # the alert rules read through the data layer's cache
-    access.cache.init_app(server, config=access.cache_config(settings))
+    server = access.standalone_cache_host(settings, "citybrain-background")  # the alert rules read through it
     prepare_data(settings, progress=log.info)  # waits while a worker prepares; fast once prepared
     if simulate:
         start_live_simulator(settings)

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from shapely import STRtree, points
 from shapely.geometry import Point
 from shapely.prepared import prep
 
 from data.geo.cities import City
-from data.geo.geography import city_outline, load_districts
+from data.geo.geography import city_outline, district_lookup
 
 SHIPPED = Path(__file__).resolve().parent.parent / "shipped"
 METRES_PER_DEG_LAT = 111_320.0
@@ -57,26 +56,6 @@ def _to_lonlat(city: City, dx_m: np.ndarray, dy_m: np.ndarray) -> tuple[np.ndarr
     lat = lat0 + dy_m / METRES_PER_DEG_LAT
     lon = lon0 + dx_m / (METRES_PER_DEG_LAT * math.cos(math.radians(lat0)))
     return lon, lat
-
-
-def district_lookup(city: City):
-    """Return a function (lon, lat arrays) -> district names (zh) for the city's shipped outlines."""
-    from shapely.geometry import shape
-
-    features = load_districts(city.key)["features"]
-    geoms = [shape(f["geometry"]) for f in features]
-    names = [f["properties"]["name_zh"] for f in features]
-    tree = STRtree(geoms)
-
-    def lookup(lon: np.ndarray, lat: np.ndarray) -> list[str]:
-        pts = points(np.column_stack([lon, lat]))
-        found = [""] * len(pts)
-        idx_pt, idx_geom = tree.query(pts, predicate="within")
-        for p, g in zip(idx_pt.tolist(), idx_geom.tolist(), strict=True):
-            found[p] = names[g]
-        return found
-
-    return lookup
 
 
 def synthetic_roads(city: City) -> list[dict]:

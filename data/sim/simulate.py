@@ -34,7 +34,7 @@ from data.geo.cities import CITIES, SCALES, City, set_scale
 from data.rules.clock import BUCKET_SECONDS, CST, DAY, HOUR, floor_bucket
 from data.sim import sensors
 
-HISTORY_DAYS = 7
+HISTORY_DAYS = store.HISTORY_DAYS
 RETENTION_DAYS = 8
 B = BUCKET_SECONDS
 

@@ -37,10 +37,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool
 
 from data.config import load_settings
-from data.geo.cities import get_city
 from data.rules.clock import BUCKET_SECONDS
+from data.store import migrations
 
 LAYERS = ("traffic", "parking", "air_quality", "incidents")
+HISTORY_DAYS = 7  # days of observations kept (older ones are purged) and reachable by the history slider
 SCHEMA_VERSION = "2"  # the hand-written version stores recorded before Alembic; still written
 
 metadata = MetaData()
@@ -212,6 +213,61 @@ ingest_rejection = Table(  # the quarantine: rejected rows are kept with their r
 )
 
 OBSERVATION_TABLES: dict[str, Table] = {"traffic": traffic_obs, "parking": parking_obs, "air_quality": aq_obs}
+# Operations: who may sign in, and what people did (SQL in data/store/operations.py).
+app_user = Table(
+    "app_user",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", Integer, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the token: the token itself is never stored
+    Column("user_name", String(64), nullable=False, index=True),
+    Column("created_at", Integer, nullable=False),
+    Column("last_used_at", Integer, nullable=True),
+)
+
+app_session = Table(  # server-side record of each sign-in: signing out or disabling a user ends it everywhere
+    "app_session",
+    metadata,
+    Column("sid", String(64), primary_key=True),  # sha256 of the random id kept in the cookie
+    Column("user_name", String(64), nullable=False, index=True),
+    Column("created_at", Integer, nullable=False),
+    Column("expires_at", Integer, nullable=False),
+)
+
+login_failure = Table(
+    "login_failure",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("remote", String(64), nullable=False, default=""),
+    Column("at", Integer, nullable=False),
+)
+Index("ix_login_failure_name_at", login_failure.c.name, login_failure.c.at)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Integer, nullable=False, index=True),
+    Column("actor", String(64), nullable=False),
+    Column("entity", String(16), nullable=False),  # incident / user
+    Column("entity_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("before", Text, nullable=False, default="{}"),
+    Column("after", Text, nullable=False, default="{}"),
+    Column("note", Text, nullable=False, default=""),
+)
+Index("ix_audit_entity", audit_log.c.entity, audit_log.c.entity_id)
+
+
 SENSOR_COLUMN = {"traffic": "segment_id", "parking": "lot_id", "air_quality": "station_id"}
 
 _engines: dict[str, Engine] = {}
@@ -258,9 +314,6 @@ def dispose_engines() -> None:
 def create_schema(engine: Engine) -> None:
     """Bring the store to the newest schema revision (data/store/migrations/, Alembic), keeping its data, and
     record the version. Every process runs this on start; the revisions run one process at a time."""
-    import data.store.operations  # noqa: F401 - registers the users, workflow and audit tables on `metadata`
-    from data.store import migrations
-
     migrations.upgrade(engine)
     with engine.begin() as conn:
         _set_meta(conn, "schema_version", SCHEMA_VERSION)
@@ -271,41 +324,10 @@ def create_schema(engine: Engine) -> None:
 # On PostgreSQL with PostGIS, the sensor and incident tables get a generated geometry column (SRID
 # 4326, computed by the database from the WGS84 columns every writer already fills) and a GiST
 # index; bbox filters and GeoJSON encoding then run in the database. The columns are not part of
-# the SQLAlchemy tables above, so SQLite and every `select(table)` are unchanged.
+# the SQLAlchemy tables above, so SQLite and every `select(table)` are unchanged. The columns are
+# made by the migrations (data/store/migrations: SPATIAL_COLUMNS, ensure_spatial).
 
-SPATIAL_COLUMNS: dict[str, tuple[str, str]] = {
-    "road_segment": (
-        "LineString",
-        """ST_SetSRID(ST_GeomFromGeoJSON('{"type":"LineString","coordinates":' || coords || '}'), 4326)""",
-    ),
-    "parking_lot": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
-    "aq_station": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
-    "incident": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
-}
 _spatial: dict[str, bool] = {}
-
-
-def ensure_spatial(conn: Connection) -> None:
-    """Geometry columns and GiST indexes when PostGIS is installed in the database (or can be). Run after
-    every schema upgrade: whether the extension is there depends on the server, not on the revision."""
-    available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
-    if available is None:
-        return
-    installed = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first()
-    if installed is None:
-        try:
-            with conn.begin_nested():
-                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        except Exception:  # not allowed for this role: stay without geometry columns
-            return
-    for table, (kind, expression) in SPATIAL_COLUMNS.items():
-        conn.execute(
-            text(
-                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS geom geometry({kind}, 4326) "
-                f"GENERATED ALWAYS AS ({expression}) STORED"
-            )
-        )
-        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table}_geom ON {table} USING gist (geom)"))
 
 
 def is_spatial(engine: Engine) -> bool:
@@ -322,7 +344,7 @@ def is_spatial(engine: Engine) -> bool:
                         "WHERE table_schema = current_schema() AND column_name = 'geom' "
                         "AND table_name IN ('road_segment', 'parking_lot', 'aq_station', 'incident')"
                     )
-                ).scalar() == len(SPATIAL_COLUMNS)
+                ).scalar() == len(migrations.SPATIAL_COLUMNS)
     return _spatial[key]
 
 
@@ -371,7 +393,7 @@ def _upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], k
     conn.execute(stmt, list(rows))
 
 
-def _bump_feed(conn: Connection, city: str, layer: str, newest: int | None) -> None:
+def bump_feed(conn: Connection, city: str, layer: str, newest: int | None) -> None:
     """Revision + 1, keeping the newest observation time: one upsert, so concurrent writers on
     PostgreSQL never lose a bump, fail on the first row, or move `newest_observed_at` back."""
     _feed_write_started(conn)
@@ -407,7 +429,7 @@ def write_observations(engine: Engine, city: str, layer: str, rows: Sequence[Map
         for start in range(0, len(rows), 20_000):
             _upsert(conn, table, rows[start : start + 20_000], keys)
         newest = max((r["observed_at"] for r in rows), default=None)
-        _bump_feed(conn, city, layer, newest)
+        bump_feed(conn, city, layer, newest)
     return len(rows)
 
 
@@ -420,14 +442,13 @@ def purge_before(engine: Engine, cutoff: int) -> None:
 
 
 def replace_road_segments(city: str, roads: Any) -> int:
-    """Replace a city's road network with imported roads (a GeoDataFrame in EPSG:4326).
+    """Replace `city`'s (a city key) road network with imported roads (a GeoDataFrame in EPSG:4326).
 
     Traffic observations of the old segments are dropped in the same transaction: they described
     roads that no longer exist in the store.
     """
     import geopandas as gpd
 
-    city = get_city(city).key
     if not isinstance(roads, gpd.GeoDataFrame) or roads.empty:
         raise ValueError("no roads to write")
     lengths = roads.to_crs(roads.estimate_utm_crs()).length.to_numpy()
@@ -453,7 +474,7 @@ def replace_road_segments(city: str, roads: Any) -> int:
             for i, row in enumerate(roads.itertuples(index=False))
         ]
         conn.execute(road_segment.insert(), rows)
-        _bump_feed(conn, city, "traffic", None)
+        bump_feed(conn, city, "traffic", None)
         _set_meta(conn, f"roads_source:{city}", "imported")
         _set_meta(conn, f"static_rev:{city}", str(time.time_ns()))
     return len(rows)
@@ -483,7 +504,7 @@ def feed_states(engine: Engine, city: str) -> dict[str, tuple[int, int | None]]:
 # --- feed states, briefly remembered -------------------------------------------------------------
 # Public answers are cached per feed revision, so every request needs the revisions. Reading them
 # from the store on each request costs more than the cached answer itself; `recent_feed_states`
-# keeps them for at most `max_age` seconds per process. A write in this process (any `_bump_feed`)
+# keeps them for at most `max_age` seconds per process. A write in this process (any `bump_feed`)
 # is seen at once: from the bump until its connection goes back to the pool (after the commit),
 # readers go to the store and keep nothing, and the return to the pool forgets every kept state.
 # Writes by other processes show within `max_age`.
@@ -627,7 +648,7 @@ def bulk_replace(
             _copy_rows(conn, table, columns, rows)
         elif rows:
             conn.exec_driver_sql(_insert_sql(engine, table, columns), rows)
-        _bump_feed(conn, city, layer, newest)
+        bump_feed(conn, city, layer, newest)
 
 
 def _copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -650,7 +671,7 @@ def insert_incidents_once(engine: Engine, city: str, columns: Sequence[str], row
             )
         else:
             conn.exec_driver_sql(_insert_sql(engine, incident, columns) + " ON CONFLICT (ref) DO NOTHING", rows)
-        _bump_feed(conn, city, "incidents", max(r[columns.index("reported_at")] for r in rows))
+        bump_feed(conn, city, "incidents", max(r[columns.index("reported_at")] for r in rows))
 
 
 # --- open data API reads: paged, counted and filtered by bbox in the database --------------------
@@ -890,11 +911,11 @@ def write_ingest_batch(
                     continue
                 if layer == "incidents":
                     conn.execute(incident.insert(), fresh)
-                    _bump_feed(conn, city, "incidents", max(r["reported_at"] for r in fresh))
+                    bump_feed(conn, city, "incidents", max(r["reported_at"] for r in fresh))
                 else:
                     table = OBSERVATION_TABLES[layer]
                     _upsert(conn, table, fresh, [c.name for c in table.primary_key.columns])
-                    _bump_feed(conn, city, layer, max(r["observed_at"] for r in fresh))
+                    bump_feed(conn, city, layer, max(r["observed_at"] for r in fresh))
             if rejected.get(layer):
                 conn.execute(
                     ingest_rejection.insert(),

@@ -1,7 +1,7 @@
 """Storage for operations: users, API tokens, failed sign-ins, the incident workflow and the audit log.
 
-Part of the store (same `metadata`, same engines as data/store/__init__.py), kept apart because it holds
-records of what people did rather than sensor data. Every workflow write and its audit entry go in
+Part of the store (its tables are declared with the others in data/store/__init__.py), kept apart
+because it holds records of what people did rather than sensor data. Every workflow write and its audit entry go in
 one transaction; the audit log is append-only, enforced by database triggers as well.
 """
 
@@ -12,64 +12,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from data.store import _bump_feed, incident, metadata, read_frame
-
-app_user = Table(
-    "app_user",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("role", String(16), nullable=False),
-    Column("password_hash", Text, nullable=False),
-    Column("created_at", Integer, nullable=False),
-    Column("disabled", Boolean, nullable=False, default=False),
+from data.store import (
+    api_token,
+    app_session,
+    app_user,
+    audit_log,
+    bump_feed,
+    incident,
+    login_failure,
+    read_frame,
 )
-
-api_token = Table(
-    "api_token",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),  # sha256 of the token: the token itself is never stored
-    Column("user_name", String(64), nullable=False, index=True),
-    Column("created_at", Integer, nullable=False),
-    Column("last_used_at", Integer, nullable=True),
-)
-
-app_session = Table(  # server-side record of each sign-in: signing out or disabling a user ends it everywhere
-    "app_session",
-    metadata,
-    Column("sid", String(64), primary_key=True),  # sha256 of the random id kept in the cookie
-    Column("user_name", String(64), nullable=False, index=True),
-    Column("created_at", Integer, nullable=False),
-    Column("expires_at", Integer, nullable=False),
-)
-
-login_failure = Table(
-    "login_failure",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False),
-    Column("remote", String(64), nullable=False, default=""),
-    Column("at", Integer, nullable=False),
-)
-Index("ix_login_failure_name_at", login_failure.c.name, login_failure.c.at)
-
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", Integer, nullable=False, index=True),
-    Column("actor", String(64), nullable=False),
-    Column("entity", String(16), nullable=False),  # incident / user
-    Column("entity_id", String(64), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("before", Text, nullable=False, default="{}"),
-    Column("after", Text, nullable=False, default="{}"),
-    Column("note", Text, nullable=False, default=""),
-)
-Index("ix_audit_entity", audit_log.c.entity, audit_log.c.entity_id)
 
 
 def _audit(
@@ -321,7 +277,7 @@ def apply_incident_change(
         before = {"status": before_state, "version": current["version"]} | {k: current[k] for k in values}
         after = {"status": after_state, "version": current["version"] + (1 if values else 0)} | dict(values)
         _audit(conn, now, actor, "incident", incident_id, action, before, after, note)
-        _bump_feed(conn, current["city"], "incidents", None)
+        bump_feed(conn, current["city"], "incidents", None)
         row = conn.execute(select(incident).where(incident.c.id == incident_id)).mappings().first()
     return dict(row)
 
@@ -351,7 +307,7 @@ def open_alert_incidents(engine: Engine, city: str, rows: Sequence[Mapping[str, 
             except IntegrityError:
                 continue
         if opened:
-            _bump_feed(conn, city, "incidents", now)
+            bump_feed(conn, city, "incidents", now)
     return opened
 
 

@@ -8,7 +8,7 @@ runs it on every start, on SQLite and PostgreSQL alike, and operators can run it
 
 A store made before Alembic (no `alembic_version` table) is stamped at the revision its tables match
 (`legacy_revision`) and upgraded from there with its data. After the revisions, PostGIS geometry
-columns are added when the extension is installed (`store.ensure_spatial`): that depends on the
+columns are added when the extension is installed (`ensure_spatial`): that depends on the
 database server, not on the schema's version, so it is checked on every run.
 """
 
@@ -75,9 +75,43 @@ def legacy_revision(conn: Connection) -> str | None:
     return VERSION_2_SESSIONS if "app_session" in tables else VERSION_2
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    from data import store
+# On PostgreSQL with PostGIS: a generated geometry column (SRID 4326, from the WGS84 columns every
+# writer fills) and a GiST index per spatial table.
+SPATIAL_COLUMNS: dict[str, tuple[str, str]] = {
+    "road_segment": (
+        "LineString",
+        """ST_SetSRID(ST_GeomFromGeoJSON('{"type":"LineString","coordinates":' || coords || '}'), 4326)""",
+    ),
+    "parking_lot": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
+    "aq_station": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
+    "incident": ("Point", "ST_SetSRID(ST_MakePoint(lon, lat), 4326)"),
+}
 
+
+def ensure_spatial(conn: Connection) -> None:
+    """Geometry columns and GiST indexes when PostGIS is installed in the database (or can be). Run after
+    every schema upgrade: whether the extension is there depends on the server, not on the revision."""
+    available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
+    if available is None:
+        return
+    installed = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first()
+    if installed is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        except Exception:  # not allowed for this role: stay without geometry columns
+            return
+    for table, (kind, expression) in SPATIAL_COLUMNS.items():
+        conn.execute(
+            text(
+                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS geom geometry({kind}, 4326) "
+                f"GENERATED ALWAYS AS ({expression}) STORED"
+            )
+        )
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table}_geom ON {table} USING gist (geom)"))
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.connect() as conn, schema_lock(conn):
         cfg = config(conn)
         legacy = legacy_revision(conn)
@@ -86,7 +120,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
         conn.commit()
         if conn.dialect.name == "postgresql":
-            store.ensure_spatial(conn)
+            ensure_spatial(conn)
             conn.commit()
 
 
