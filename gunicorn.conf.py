@@ -16,6 +16,11 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent
 os.environ.setdefault("BACKGROUND_JOBS", "process")  # before the app is imported: workers inherit it
+sys.path.insert(0, str(PROJECT))  # the master does not import the app, only what its supervisor reads
+# Imported here, before any thread or fork: a worker forked while the supervisor thread was importing a
+# module inherits that module's import lock, held by a thread it does not have, and hangs importing the app.
+from data import heartbeat  # noqa: E402
+from data.config import load_settings  # noqa: E402
 
 _stopping = threading.Event()
 _job: dict[str, subprocess.Popen] = {}
@@ -26,10 +31,7 @@ os.register_at_fork(before=_spawning.acquire, after_in_parent=_spawning.release,
 
 
 def _settings():
-    sys.path.insert(0, str(PROJECT))  # the master has not imported the app: read the settings as it will
-    from data.config import load_settings
-
-    return load_settings()
+    return load_settings()  # read as the app will read them
 
 
 def _wanted() -> bool:
@@ -39,15 +41,11 @@ def _wanted() -> bool:
 
 def _silent_for(proc: subprocess.Popen, settings) -> float:
     """Seconds since `proc` last beat its heartbeat (data/heartbeat.py); 0 before its first beat."""
-    from data import heartbeat
-
     beat = heartbeat.read(settings.data_dir)
     return 0.0 if beat is None or beat[0] != proc.pid else max(0.0, time.time() - beat[1])
 
 
 def _supervise(log) -> None:
-    from data import heartbeat
-
     settings = _settings()
     limit = heartbeat.STALE_INTERVALS * settings.refresh_seconds
     while not _stopping.is_set():
