@@ -177,6 +177,6 @@ def install(server: Flask) -> None:
     if not users.has_users():
         log.warning(
             "No user exists yet. Create the first admin with:\n"
-            "    python -m data.users add admin --role admin\n"
+            "    python -m cli.users add admin --role admin\n"
             "(it reads the password from standard input), then sign in at /login."
         )

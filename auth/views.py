@@ -36,7 +36,7 @@ PAGE = """<!DOCTYPE html>
 FIRST_RUN = """<div class="login-first" id="login-first-run"><strong>No user exists yet · 尚无用户</strong>
 <p>On the server, create the first administrator (the password is read from standard input) ·
 在服务器上创建第一个管理员（密码从标准输入读取）：</p>
-<pre>python -m data.users add admin --role admin</pre></div>"""
+<pre>python -m cli.users add admin --role admin</pre></div>"""
 
 
 def _safe_next(target: str | None) -> str:

@@ -212,10 +212,10 @@ def make_bench_user(env: dict[str, str]) -> None:
     """An operator account with a bearer token in the bench's store; the token goes to BENCH_TOKEN."""
 
     def users(*args: str, stdin: str = "") -> str:
-        done = subprocess.run([sys.executable, "-m", "data.users", *args], cwd=PROJECT, env=env, input=stdin,
+        done = subprocess.run([sys.executable, "-m", "cli.users", *args], cwd=PROJECT, env=env, input=stdin,
                               capture_output=True, text=True, timeout=300)  # fmt: skip
         if done.returncode:
-            raise RuntimeError(f"data.users {args[0]} failed: {done.stderr[-1000:]}")
+            raise RuntimeError(f"cli.users {args[0]} failed: {done.stderr[-1000:]}")
         return done.stdout.strip()
 
     users("add", "bench", "--role", "operator", stdin="bench-" + os.urandom(12).hex() + "\n")

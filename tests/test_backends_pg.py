@@ -48,7 +48,7 @@ def test_postgis_has_geometry_columns_and_gist_indexes(pg_prepared):
     engine = store.get_engine(pg_prepared)
     assert store.is_spatial(engine)
     with engine.connect() as conn:
-        for table, (kind, _) in store.SPATIAL_COLUMNS.items():
+        for table, (kind, _) in store.migrations.SPATIAL_COLUMNS.items():
             found = conn.execute(
                 text("SELECT type, srid FROM geometry_columns WHERE f_table_name = :t AND f_geometry_column = 'geom'"),
                 {"t": table},
@@ -113,7 +113,7 @@ def test_imported_roads_get_their_geometry_on_postgis(pg_server, monkeypatch):
         ],
         crs="EPSG:4326",
     )
-    assert store.replace_road_segments("xiongan", roads) == 2  # the importer's write (python -m data.geo.import_roads)
+    assert store.replace_road_segments("xiongan", roads) == 2  # the importer's write (python -m cli.import_roads)
     engine = store.get_engine()
     assert store.is_spatial(engine)
     [hit] = store.sensor_ids_in_bbox(engine, "traffic", "xiongan", (115.89, 38.99, 115.96, 39.02))

@@ -147,7 +147,7 @@ def test_tokens_expire_and_are_revoked_one_by_one(dash_app, monkeypatch):
     users.add_user("scripted", "operator", PASSWORD)
     keep, drop = users.new_token("scripted"), users.new_token("scripted")
     prefix = users._token_hash(drop)[:10]
-    done = subprocess.run([sys.executable, "-m", "data.users", "revoke-token", prefix], cwd=PROJECT, text=True,
+    done = subprocess.run([sys.executable, "-m", "cli.users", "revoke-token", prefix], cwd=PROJECT, text=True,
                           capture_output=True, env=os.environ.copy(), timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert users.user_for_token(drop) is None and users.user_for_token(keep) is not None

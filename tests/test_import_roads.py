@@ -10,6 +10,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import LineString, MultiLineString, Point
 
+from cli.import_roads import main
 from data.geo.import_roads import (
     CLASSES,
     COLUMNS,
@@ -20,7 +21,6 @@ from data.geo.import_roads import (
     RoadImportError,
     length_km,
     load_roads,
-    main,
     parse_lanes,
     parse_maxspeed,
     read_roads,

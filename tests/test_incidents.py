@@ -42,7 +42,7 @@ def act(client, incident_id: int, action: str, version: int | None, **extra):
 
 
 def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "data.users", *args], cwd=PROJECT, input=stdin, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.users", *args], cwd=PROJECT, input=stdin, text=True,
                           capture_output=True, env=os.environ.copy(), timeout=60)  # fmt: skip
 
 
@@ -112,12 +112,12 @@ def test_login_redirects_only_to_local_pages(anon_client):
 def test_first_run_says_how_to_create_the_first_admin(tmp_path):
     env = os.environ | {"DATA_DIR": str(tmp_path), "SIMULATE_LIVE": "0"}
     code = ("import app, logging; c = app.server.test_client(); "
-            "print('FIRST' if 'python -m data.users add admin --role admin' in c.get('/login').get_data(as_text=True) "
+            "print('FIRST' if 'python -m cli.users add admin --role admin' in c.get('/login').get_data(as_text=True) "
             "else 'MISSING')")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert "FIRST" in done.stdout, done.stderr[-2000:]
-    assert "python -m data.users add admin --role admin" in done.stderr  # said on the console too
+    assert "python -m cli.users add admin --role admin" in done.stderr  # said on the console too
 
 
 # --- the gate -------------------------------------------------------------------------------------------

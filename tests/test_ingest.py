@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from cli import ingest as cli_ingest
 from data import access, store
 from data.feeds import ingest
 from data.feeds.ingest import utc_iso
@@ -320,10 +321,10 @@ def test_cli_backfill_reports_per_row(tmp_path, sensors, capsys):
     t = _fresh_time(420)
     path = tmp_path / "parking.csv"
     path.write_text(f"lot_id,occupied,observed_at\n{sensors['lot']},5,{utc_iso(t)}\n{sensors['lot']},x,{t}\n")
-    assert ingest.main([str(path), "--layer", "parking"]) == 1
+    assert cli_ingest.main([str(path), "--layer", "parking"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["accepted"] == 1 and out["rejected"][0]["index"] == 1
-    assert ingest.main([str(tmp_path / "missing.csv"), "--layer", "parking"]) == 2
+    assert cli_ingest.main([str(tmp_path / "missing.csv"), "--layer", "parking"]) == 2
 
 
 def test_data_quality_page_shows_feeds_rejections_and_stale_sensors(dash_app, client, sensors):
@@ -341,14 +342,14 @@ def test_data_quality_page_shows_feeds_rejections_and_stale_sensors(dash_app, cl
 
 
 def test_replay_streams_notifications_at_the_asked_rate(served_app, capsys):
-    from data.feeds import replay
+    from cli import replay as cli_replay
 
     started = time.perf_counter()
-    code = replay.main(
+    code = cli_replay.main(
         ["--rate", "40", "--count", "20", "--url", served_app, "--key", "test-key-1", "--city", "xiongan"]
     )
     elapsed = time.perf_counter() - started
     assert code == 0
     assert "sent 20 notifications" in capsys.readouterr().out
     assert elapsed >= 19 / 40
-    assert replay.main(["--rate", "5", "--count", "1", "--url", served_app, "--key", "wrong"]) == 2
+    assert cli_replay.main(["--rate", "5", "--count", "1", "--url", served_app, "--key", "wrong"]) == 2

@@ -4,18 +4,16 @@ Every row is checked (required fields, types, units, ranges, known sensor, posit
 city, time not in the future); valid rows are stored, rejected rows go to the quarantine table with
 their raw payload and reason, and the whole batch is one transaction (data.store.write_ingest_batch).
 
-CLI for backfills: ``python -m data.feeds.ingest FILE --layer LAYER`` (CSV or JSON array).
+CLI for backfills: ``python -m cli.ingest FILE --layer LAYER`` (CSV or JSON array).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import math
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -467,25 +465,3 @@ def ingest_ngsi(entities: list[Any], now: float | None = None) -> IngestResult:
             reasons[index] = str(exc) if isinstance(exc, RowError) else f"malformed entity ({type(exc).__name__})"
             items.append((None, None, entity))
     return ingest_items(items, "ngsi", now, reasons)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Backfill a CSV or JSON file into the store, row by row.")
-    parser.add_argument("file")
-    parser.add_argument("--layer", required=True, choices=[*LAYERS, "air-quality"])
-    args = parser.parse_args(argv)
-    layer = args.layer.replace("-", "_")
-    try:
-        with open(args.file, "rb") as fh:
-            body = fh.read()
-        rows = parse_body(body, "text/csv" if args.file.lower().endswith(".csv") else "application/json")
-        result = ingest_rows(layer, rows, "cli")
-    except (OSError, BadPayload) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
-    return 0 if not result.rejected else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Import a city's real road network: ``python -m data.geo.import_roads FILE --city CITY``.
+"""Import a city's real road network: ``python -m cli.import_roads FILE --city CITY``.
 
 Reads an OpenStreetMap extract (``.osm.pbf``, through pyrosm's driving network) or a vector
 file that geopandas reads (``.gpkg``, ``.geojson``, ``.shp``, ...) into the app's road schema:
@@ -8,10 +8,8 @@ EPSG:4326.
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,39 +212,3 @@ def summary(path: str | Path, roads: gpd.GeoDataFrame, report: ImportReport) -> 
     lines.append(f"  dropped {sum(report.dropped.values())}")
     lines += [f"    {reason}: {n}" for reason, n in report.dropped.most_common()]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data.geo.import_roads", description=__doc__.splitlines()[0])
-    parser.add_argument("file", help=".osm.pbf, .gpkg, .geojson, .shp or .fgb")
-    parser.add_argument("--city", required=True, help="city key, e.g. hangzhou")
-    parser.add_argument("--dry-run", action="store_true", help="read and summarise only")
-    args = parser.parse_args(argv)
-    try:
-        roads, report = load_roads(args.file)
-    except RoadImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(summary(args.file, roads, report))
-    if args.dry_run:
-        print("dry run: nothing written")
-        return 0
-    from data.geo.cities import CITIES, UnknownCityError, get_city
-    from data.store import replace_road_segments  # lazily: store is optional
-
-    try:
-        city = get_city(args.city).key
-    except UnknownCityError:
-        print(f"error: unknown city {args.city!r}: one of {', '.join(CITIES)}", file=sys.stderr)
-        return 2
-    try:
-        written = replace_road_segments(city, roads)
-    except ValueError as exc:  # rejected roads
-        print(f"error: cannot write roads for city {args.city!r}: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {written} road segments for {args.city}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,12 +8,11 @@ Rules (thresholds from the environment, defaults in brackets):
 - sensor_silent: a sensor with no data for STALE_MINUTES; when more than ALERT_SILENT_GROUP [20]
   sensors of one feed are silent, one incident for the whole feed (an outage, not 2,000 tickets).
 
-`evaluate(city, at)` opens what is missing; `python -m data.jobs.alerting --once` runs all cities once.
+`evaluate(city, at)` opens what is missing; `python -m cli.alerting --once` runs all cities once.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import threading
@@ -202,17 +201,3 @@ def start(server, settings) -> bool:
     threading.Thread(target=run, args=(), name="alert-rules", daemon=True).start()
     server.extensions["citybrain_alert_lock"] = lock
     return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data.jobs.alerting", description="Run the alert rules.")
-    parser.add_argument("--once", action="store_true", required=True, help="evaluate every city once and exit")
-    parser.parse_args(argv)
-    with access.standalone_cache_host(load_settings(), "citybrain-alerting").app_context():
-        for key in CITIES:
-            print(f"{key}: opened {evaluate(key)} incident(s)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 Everything here is SIMULATED except the national air-quality stations read from
 ``data/shipped/aq_stations_2017.csv`` (real, 2017 list). Roads are a jittered lattice clipped to the
-city's real district outlines: plausible, not real. ``python -m data.geo.import_roads`` replaces them
+city's real district outlines: plausible, not real. ``python -m cli.import_roads`` replaces them
 with a real network.
 """
 

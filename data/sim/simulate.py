@@ -11,16 +11,13 @@ It is shaped by real figures, not by real measurements:
   (report, ch. 3.2.1.2), dispatch within about a minute for urgent ones (Haidian, ch. 3.3.2.3).
 
 Values are a deterministic function of (city, sensor, time), so history, live ticks and re-runs agree.
-Run ``python -m data.sim.simulate`` to prepare the store without starting the app.
+Run ``python -m cli.simulate`` to prepare the store without starting the app.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +27,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from data import store
-from data.geo.cities import CITIES, SCALES, City, set_scale
+from data.geo.cities import CITIES, City
 from data.rules.clock import BUCKET_SECONDS, CST, DAY, HOUR, floor_bucket
 from data.sim import sensors
 
@@ -563,34 +560,3 @@ def backfill_all(engine: Engine, now: float | None = None, progress: Progress = 
         else:
             cutoff = floor_bucket(now - RETENTION_DAYS * DAY)
             store.purge_city_before(engine, city.key, dict.fromkeys(store.OBSERVATION_TABLES, cutoff), cutoff)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Prepare the simulated history (and optionally keep it live).")
-    parser.add_argument("--live", action="store_true", help="keep producing live data until interrupted")
-    parser.add_argument("--tick", type=float, default=10.0, help="seconds between live ticks")
-    parser.add_argument(
-        "--scale", choices=["default", *SCALES], help="simulation scale (default: the SIM_SCALE setting)"
-    )
-    args = parser.parse_args(argv)
-    if args.scale:
-        os.environ["SIM_SCALE"] = args.scale  # the command line overrides the setting for this process
-        set_scale(args.scale)
-    engine = store.get_engine()
-    started = time.perf_counter()
-    print("Preparing simulated data (SIMULATED, see README) ...", flush=True)
-    prepare(engine, progress=lambda m: print(m, flush=True))
-    size = ""
-    if engine.dialect.name == "sqlite" and engine.url.database:
-        path = engine.url.database
-        size = f", database {sum(os.path.getsize(p) for p in (path, path + '-wal') if os.path.exists(p)) / 1e6:,.0f} MB"
-    print(f"Ready in {time.perf_counter() - started:.1f}s{size}", flush=True)
-    while args.live:
-        time.sleep(args.tick)
-        for city in CITIES.values():
-            advance_city(engine, city, time.time())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

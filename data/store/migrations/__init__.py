@@ -3,8 +3,8 @@
 `upgrade(engine)` brings a store to the newest revision, one process at a time: `store.create_schema`
 runs it on every start, on SQLite and PostgreSQL alike, and operators can run it by hand:
 
-    python -m data.store.migrations upgrade      # the store named by DATABASE_URL (or DATA_DIR's SQLite file)
-    python -m data.store.migrations current      # the revision the store is at; `history` lists them all
+    python -m cli.migrations upgrade      # the store named by DATABASE_URL (or DATA_DIR's SQLite file)
+    python -m cli.migrations current      # the revision the store is at; `history` lists them all
 
 A store made before Alembic (no `alembic_version` table) is stamped at the revision its tables match
 (`legacy_revision`) and upgraded from there with its data. After the revisions, PostGIS geometry

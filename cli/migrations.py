@@ -1,4 +1,5 @@
-"""python -m data.store.migrations upgrade | current | history — see data/store/migrations/__init__.py."""
+"""`python -m cli.migrations upgrade | current | history`: the store's schema revisions by hand
+(every start upgrades too; data/store/migrations/)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from data.store import migrations
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m data.store.migrations", description="The store's schema revisions."
-    )
+    parser = argparse.ArgumentParser(prog="python -m cli.migrations", description="The store's schema revisions.")
     parser.add_argument("action", choices=("upgrade", "current", "history"))
     parser.add_argument("--database-url", help="default: the app's (DATABASE_URL, or the SQLite file in DATA_DIR)")
     args = parser.parse_args(argv)

@@ -1,0 +1,1 @@
+"""Command-line entry points (`python -m cli.<name>`): thin argparse shells over the data layer."""
