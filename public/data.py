@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import json
 import math
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -38,16 +37,15 @@ import pandas as pd
 import shapely
 
 from components.i18n import INCIDENT_KINDS, STATUSES
-from data import access, store
+from data import access, open_data
 from data.geo.cities import get_city
 from data.rules import aqi as aqi_rules
-from data.rules.clock import HOUR
+from data.rules.clock import BUCKET_SECONDS, HOUR
 from data.rules.congestion import band_for, congestion_index
 from data.rules.parking import occupancy_band
-from public import queries
 from public.settings import load_public_settings
 
-B = store.BUCKET_SECONDS
+B = BUCKET_SECONDS
 RETENTION_S = 8 * 86400  # the store keeps 8 days; older instants have no data
 LOCATION_DECIMALS = 3  # incident locations: 0.001° ≈ 111 m north-south, ≈ 96 m east-west at 30° N
 LOCATION_PRECISION_M = 100
@@ -139,7 +137,7 @@ def is_simulated(city: str) -> bool:
 
 @lru_cache(maxsize=16)
 def _simulated(city: str, _minute: int) -> bool:
-    return store.get_meta(store.get_engine(), f"sim_closed:{city}") is not None
+    return open_data.simulation_closed(city)
 
 
 # --- public geometry (embeds) -----------------------------------------------------------------------
@@ -246,7 +244,7 @@ def sensors(city: str, layer: str) -> Sensors:
 
 @lru_cache(maxsize=32)
 def _sensors(city: str, layer: str, _version: str) -> Sensors:
-    df = store.sensors(store.get_engine(), layer, city)
+    df = open_data.sensors(layer, city)
     ids = df["id"].astype(int).to_numpy()
     position = {sid: k for k, sid in enumerate(ids.tolist())}
     if layer == "traffic":
@@ -458,8 +456,8 @@ def _observation_features(coll: Collection, city: str, frame: pd.DataFrame) -> l
     table = sensors(city, coll.layer)
     simulated = is_simulated(city)
     build = _PROPERTIES[coll.layer]
-    column = queries.SENSOR_COLUMN[coll.layer]
-    names = list(queries.PUBLIC_COLUMNS[coll.layer])  # only these columns are ever read from a row
+    column = open_data.SENSOR_COLUMN[coll.layer]
+    names = list(open_data.PUBLIC_COLUMNS[coll.layer])  # only these columns are ever read from a row
     features = []
     for values in zip(*(frame[n].tolist() for n in names), strict=True) if len(frame) else ():
         row = dict(zip(names, values, strict=True))
@@ -492,7 +490,7 @@ class Window:
 def _bucket_range(coll: Collection, city: str, window: Window, now: float) -> tuple[int, int] | None:
     step = coll.step or B
     if not window.given:
-        latest = store.latest_bucket_at_or_before(store.get_engine(), coll.layer, city, floor_to(now, step))
+        latest = open_data.latest_bucket(coll.layer, city, floor_to(now, step))
         return None if latest is None else (latest, latest)
     if window.instant:
         if window.start is None or window.start > now:
@@ -510,17 +508,17 @@ def observation_items(
     """One page of a sensor collection's features and how many match in all."""
     key = city_key(city)
     # PostGIS filters the bbox in the database; without it, the sensors' cached shapes give the ids.
-    in_db = bbox is not None and queries.spatial()
+    in_db = bbox is not None and open_data.spatial()
     area = tuple(float(v) for v in bbox) if in_db else None
     ids = None if in_db else sensors(key, coll.layer).ids_in(bbox)
     buckets = _bucket_range(coll, key, window, time.time())
     if buckets is None or ids == []:
         return [], 0
-    revision = store.feed_states(store.get_engine(), key).get(coll.layer, (0, None))[0]
+    revision = open_data.feed_state(key, coll.layer)[0]
     matched = _count_observations(coll.layer, key, *buckets, None if ids is None else tuple(ids), area, revision)
     if offset >= matched:
         return [], matched
-    frame = queries.observations_between(coll.layer, key, *buckets, ids, offset, limit, bbox=area)
+    frame = open_data.observations_between(coll.layer, key, *buckets, ids, offset, limit, bbox=area)
     return _observation_features(coll, key, frame), matched
 
 
@@ -535,7 +533,7 @@ def _count_observations(
     _revision: int,
 ) -> int:
     """Counted once per feed revision, so paging through a large result does not count it again."""
-    return queries.count_observations_between(layer, city, first, last, ids, bbox)
+    return open_data.count_observations_between(layer, city, first, last, ids, bbox)
 
 
 def observation_item(coll: Collection, city: str, feature_id: str) -> dict[str, Any] | None:
@@ -548,7 +546,7 @@ def observation_item(coll: Collection, city: str, feature_id: str) -> dict[str, 
         return None
     if sensor_id not in sensors(key, coll.layer).public:
         return None
-    frame = queries.observations_between(coll.layer, key, bucket, bucket, [sensor_id], 0, 1)
+    frame = open_data.observations_between(coll.layer, key, bucket, bucket, [sensor_id], 0, 1)
     features = _observation_features(coll, key, frame)
     return features[0] if features else None
 
@@ -564,7 +562,7 @@ def temporal_extent(coll: Collection, city: str) -> tuple[str | None, str | None
 
 @lru_cache(maxsize=64)
 def _observation_range(layer: str, city: str, _minute: int) -> tuple[int | None, int | None]:
-    return queries.observation_range(layer, city)
+    return open_data.observation_range(layer, city)
 
 
 # --- incidents as public notices ------------------------------------------------------------------------
@@ -579,11 +577,7 @@ def _id_key() -> bytes:
         return configured.encode()
     with _key_lock:
         if _key_cache["key"] is None or time.time() - _key_cache["read"] > 60:
-            engine = store.get_engine()
-            stored = store.get_meta(engine, "public_id_key")
-            if stored is None:
-                store.set_meta(engine, "public_id_key", secrets.token_hex(32))
-                stored = store.get_meta(engine, "public_id_key")
+            stored = open_data.public_id_key()
             _key_cache.update(key=stored.encode(), read=time.time())
         return _key_cache["key"]
 
@@ -668,10 +662,10 @@ def incident_items(
     if selection is None:
         return [], 0
     status_at = selection.pop("status_at")
-    matched = queries.count_incidents(key, bbox=bbox, **selection)
+    matched = open_data.count_incidents(key, bbox=bbox, **selection)
     if offset >= matched:
         return [], matched
-    page = queries.incidents_page(key, bbox=bbox, offset=offset, limit=limit, **selection)
+    page = open_data.incidents_page(key, bbox=bbox, offset=offset, limit=limit, **selection)
     return _notices(page, status_at, _id_key(), is_simulated(key)), matched
 
 
@@ -683,7 +677,7 @@ def incident_item(city: str, feature_id: str) -> dict[str, Any] | None:
     now = time.time()
     if int(reported) > now:
         return None
-    df = queries.incidents_reported_at(key, int(reported))
+    df = open_data.incidents_reported_at(key, int(reported))
     id_key = _id_key()
     for k, row in enumerate(df.itertuples(index=False)):
         if hmac.compare_digest(public_incident_id(row.id, row.reported_at, id_key), feature_id):
@@ -727,20 +721,20 @@ def embed_values(city: str, layers: Iterable[str], at: int) -> dict[str, Any]:
         out["newest"]["air_quality"] = v["kpi"]["newest"]
     if "incidents" in layers:
         out["incidents"] = open_notices(key, at)
-        newest = store.feed_states(store.get_engine(), key).get("incidents", (0, None))[1]
+        newest = open_data.feed_state(key, "incidents")[1]
         out["newest"]["incidents"] = min(newest, at) if newest is not None else None
     return out
 
 
 def open_notices(city: str, at: int) -> list[list[Any]]:
     """Open incidents at `at` as compact public rows: [id, type, status, lon, lat, reported]."""
-    revision = store.feed_states(store.get_engine(), city).get("incidents", (0, None))[0]
+    revision = open_data.feed_state(city, "incidents")[0]
     return _open_notices(city, at, revision)
 
 
 @lru_cache(maxsize=32)
 def _open_notices(city: str, at: int, _revision: int) -> list[list[Any]]:
-    df = queries.incidents_page(city, open_at=at, oldest=at - RETENTION_S)
+    df = open_data.incidents_page(city, open_at=at, oldest=at - RETENTION_S)
     notices = _notices(df, at, _id_key(), False)
     return [
         [

@@ -39,11 +39,11 @@ from components.map_layers import city_map, incident_meta, layer_hideouts
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, DEFAULT_CITY, UnknownCityError, get_city
+from data.open_data import INTERNAL_INCIDENT_KINDS
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
 from data.rules.congestion import CONGESTION_BANDS
 from data.rules.parking import OCCUPANCY_BANDS
-from data.store import INTERNAL_INCIDENT_KINDS
 from public import data as public_data
 
 log = logging.getLogger(__name__)

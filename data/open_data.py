@@ -1,12 +1,14 @@
-"""The open data API's reads: which columns a public reader may see, and thin calls into the store.
+"""The public side's door into the store (embeds and the open data API, public/data.py): which columns
+a public reader may see, and the reads they need, bound to the store's engine.
 
 The SQL lives in `data/store/__init__.py` (paged, counted, bbox-filtered reads; PostGIS does the spatial
-filtering when the store has it). This module only fixes the column lists, so that no column added
-to the store later can reach the public, and binds the store's engine.
+filtering when the store has it). This module fixes the column lists, so that no column added to the
+store later can reach the public; public/ never imports the store itself (an import-linter contract).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 import pandas as pd
@@ -20,6 +22,7 @@ PUBLIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "air_quality": ("bucket", "station_id", *store.POLLUTANT_COLUMNS, "observed_at"),
 }
 SENSOR_COLUMN = store.SENSOR_COLUMN
+INTERNAL_INCIDENT_KINDS = store.INTERNAL_INCIDENT_KINDS  # never shown to the public
 # Incident columns read: the public ones, plus the workflow times that give the public status (never
 # sent), and the row id that the opaque public id is derived from (never sent).
 INCIDENT_COLUMNS = ("id", "kind", "lon", "lat", "district", "reported_at", "simulated")
@@ -125,3 +128,31 @@ def count_incidents(
 
 def incidents_reported_at(city: str, reported_at: int) -> pd.DataFrame:
     return store.incidents_reported_at(store.get_engine(), city, reported_at, (*INCIDENT_COLUMNS, *STATUS_COLUMNS))
+
+
+def sensors(layer: str, city: str) -> pd.DataFrame:
+    return store.sensors(store.get_engine(), layer, city)
+
+
+def latest_bucket(layer: str, city: str, bucket: int) -> int | None:
+    return store.latest_bucket_at_or_before(store.get_engine(), layer, city, bucket)
+
+
+def feed_state(city: str, layer: str) -> tuple[int, int | None]:
+    """(revision, newest observed_at) of one city's layer; (0, None) before anything was written."""
+    return store.feed_states(store.get_engine(), city).get(layer, (0, None))
+
+
+def simulation_closed(city: str) -> bool:
+    """Whether the simulator has closed the city's open simulated incidents (store meta flag)."""
+    return store.get_meta(store.get_engine(), f"sim_closed:{city}") is not None
+
+
+def public_id_key() -> str:
+    """The key of the opaque public incident ids: made once, kept in the store so every worker agrees."""
+    engine = store.get_engine()
+    stored = store.get_meta(engine, "public_id_key")
+    if stored is None:
+        store.set_meta(engine, "public_id_key", secrets.token_hex(32))
+        stored = store.get_meta(engine, "public_id_key")
+    return stored
