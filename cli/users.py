@@ -4,13 +4,23 @@ passwords and API tokens (data/users.py)."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 import time
 
 from data import store
 from data.rules.workflow import ROLES
 from data.store import operations as ops_store
-from data.users import UserError, _engine, _read_password, add_user, check_name, new_token
+from data.users import UserError, _engine, add_user, check_name, new_token
+
+
+def read_password(stream=sys.stdin) -> str:
+    if stream.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Again: "):
+            raise UserError("the two passwords differ")
+        return first
+    return stream.readline().rstrip("\r\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     store.create_schema(_engine())  # the command may run before the app has ever started
     try:
         if args.command == "add":
-            user = add_user(args.name, args.role, _read_password())
+            user = add_user(args.name, args.role, read_password())
             print(f"saved user {user.name} ({user.role})")
         elif args.command == "token":
             print(new_token(args.name))

@@ -10,10 +10,8 @@ Passwords are hashed with werkzeug.security (scrypt); tokens are random and stor
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import secrets
-import sys
 import time
 from dataclasses import dataclass
 
@@ -131,12 +129,3 @@ def authenticate(name: str, password: str, remote: str = "", now: float | None =
 
 
 _DUMMY_HASH = generate_password_hash("not a password")
-
-
-def _read_password(stream=sys.stdin) -> str:
-    if stream.isatty():
-        first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Again: "):
-            raise UserError("the two passwords differ")
-        return first
-    return stream.readline().rstrip("\r\n")
