@@ -36,13 +36,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from components.i18n import INCIDENT_KINDS, STATUSES
 from data import access, open_data
 from data.geo.cities import get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import BUCKET_SECONDS, HOUR
 from data.rules.congestion import band_for, congestion_index
 from data.rules.parking import occupancy_band
+from data.rules.vocabulary import INCIDENT_KINDS, STATUSES
 from public.settings import load_public_settings
 
 B = BUCKET_SECONDS

@@ -34,7 +34,6 @@ from flask import Flask, Response, abort, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from components import legend
-from components.i18n import INCIDENT_KINDS, STATUSES
 from components.map_layers import city_map, incident_meta, layer_hideouts
 from data import access
 from data.config import load_settings
@@ -44,6 +43,7 @@ from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
 from data.rules.congestion import CONGESTION_BANDS
 from data.rules.parking import OCCUPANCY_BANDS
+from data.rules.vocabulary import INCIDENT_KINDS, STATUSES
 from public import data as public_data
 
 log = logging.getLogger(__name__)
