@@ -70,5 +70,55 @@ window.cbmap = (function () {
             return n;
         };
     }
-    return {STALE, esc, fmt, tr, band, row, popup, roadStyle, lotStyle, aqiIcon, restyle, refreshPopup, gate};
+    // --- point groups (incidents on the operator map, notices on the embeds) ----------------------
+    // Markers that live in the browser (diffed by id on each refresh) are grouped here rather than by
+    // dash-leaflet's supercluster, which only sees GeoJSON it fetched itself and, with a filter, draws
+    // nothing (dash-leaflet issue #274). Points are binned on a pixel grid of the current zoom, only
+    // within `view`; each point lands in exactly one cell, so the counts add up to what is in view.
+    function gridCells(map, markers, px, view) {
+        const zoom = map.getZoom(), cells = new Map();
+        for (const m of markers) {
+            const ll = m.getLatLng();
+            if (view && !view.contains(ll)) { continue; }
+            const p = map.project(ll, zoom), key = Math.floor(p.x / px) + ":" + Math.floor(p.y / px);
+            const cell = cells.get(key);
+            if (cell) { cell.push(m); } else { cells.set(key, [m]); }
+        }
+        return cells;
+    }
+    function clusterMarker(map, members, rank, cls, needs) {
+        // rank: 1..4, the worst member's; needs: how many members need an operator (badge, no animation)
+        const n = members.length, bounds = L.latLngBounds(members.map(m => m.getLatLng()));
+        const size = n < 10 ? 32 : n < 50 ? 38 : n < 200 ? 44 : 50;
+        // the badge is drawn by CSS from data-needs, so the element's text stays the count alone
+        const icon = L.divIcon({html: "<div" + (needs ? " data-needs='" + needs + "'" : "") + "><span>" + n + "</span></div>",
+            iconSize: L.point(size, size),
+            className: cls + " cb-rank-" + rank + (needs ? " cb-has-needs" : "")});
+        const marker = L.marker(bounds.getCenter(), {icon: icon, zIndexOffset: 1000 * rank, keyboard: false});
+        marker.on("click", () => map.fitBounds(bounds.pad(0.1)));
+        marker._cbCount = n;
+        return marker;
+    }
+    // Density view: one canvas circle per cell, its opacity and colour by the cell's share of the busiest.
+    const DENSITY = ["#fee391", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#8c2d04"];
+    function densityCircle(members, most, px) {
+        let lat = 0, lng = 0;
+        for (const m of members) { const ll = m.getLatLng(); lat += ll.lat; lng += ll.lng; }
+        const share = members.length / most, k = Math.min(DENSITY.length - 1, Math.floor(share * DENSITY.length));
+        return L.circleMarker([lat / members.length, lng / members.length], {radius: px * 0.62, stroke: false,
+            fillColor: DENSITY[k], fillOpacity: 0.25 + 0.5 * share, interactive: false});
+    }
+    // Puts exactly `wanted` (key -> layer factory) on `group`, keeping layers whose key is unchanged:
+    // a refresh that changes nothing touches no DOM.
+    function syncGroup(group, drawn, wanted) {
+        for (const [key, layer] of drawn) {
+            if (!wanted.has(key)) { group.removeLayer(layer); drawn.delete(key); }
+        }
+        for (const [key, make] of wanted) {
+            if (!drawn.has(key)) { const layer = make(); drawn.set(key, layer); group.addLayer(layer); }
+        }
+        return drawn;
+    }
+    return {STALE, esc, fmt, tr, band, row, popup, roadStyle, lotStyle, aqiIcon, restyle, refreshPopup, gate,
+        gridCells, clusterMarker, densityCircle, syncGroup, DENSITY};
 })();
