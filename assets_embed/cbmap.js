@@ -97,6 +97,7 @@ window.cbmap = (function () {
         const marker = L.marker(bounds.getCenter(), {icon: icon, zIndexOffset: 1000 * rank, keyboard: false});
         marker.on("click", () => map.fitBounds(bounds.pad(0.1)));
         marker._cbCount = n;
+        marker._cbMembers = members;
         return marker;
     }
     // Density view: one canvas circle per cell, its opacity and colour by the cell's share of the busiest.

@@ -35,10 +35,11 @@ from werkzeug.exceptions import HTTPException
 
 from components import legend
 from components.i18n import INCIDENT_KINDS, STATUSES
-from components.map_layers import city_map, incident_meta, layer_hideouts
+from components.map_layers import city_map, core_fit, incident_meta, layer_hideouts
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, DEFAULT_CITY, UnknownCityError, get_city
+from data.geo.geography import urban_core_bounds
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
 from data.store import INTERNAL_INCIDENT_KINDS
@@ -323,6 +324,7 @@ def _view(req: EmbedRequest, tile_url: str | None, tile_attribution: str) -> htm
                         scale_position="bottomright",
                         tile_url=tile_url,
                         tile_attribution=tile_attribution,
+                        fit=core_fit(urban_core_bounds(req.city)),
                     ),
                     _legend(req),
                 ],
