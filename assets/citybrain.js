@@ -174,7 +174,7 @@ window.citybrain = window.citybrain || {};
         for (const id of Object.keys(markers)) {
             if (!seen.has(Number(id))) { delete markers[id]; }
         }
-        if (state.drawHooked !== map) { map.on("zoomend moveend", drawIncidents); state.drawHooked = map; }
+        if (state.drawHooked !== map) { map.on("zoomend moveend resize", drawIncidents); state.drawHooked = map; }
         drawIncidents();
         showIncidents(state.incidentsVisible !== false);
         state.incidentCount = seen.size;
@@ -228,6 +228,7 @@ window.citybrain = window.citybrain || {};
         }
         state.drawn = window.cbmap.syncGroup(group, state.drawn || new Map(), wanted);
         state.incidentDrawn = drawn;
+        state.drawnView = view;
         state.incidentShown = shown.filter(m => view.contains(m.getLatLng())).length;
     }
     function showIncidents(visible) {
@@ -350,6 +351,7 @@ window.citybrain = window.citybrain || {};
         have.incidents = inc ? inc.v : null;
         state.values = next;
         state.refreshes += 1;
+        window.cbmap.legend("cc-legend-host");
         if (incidentMeta) { state.incidentHideout = incidentMeta; }
         syncIncidents(next.incidents);
         for (const name of Object.keys(state.registry)) {
@@ -360,7 +362,9 @@ window.citybrain = window.citybrain || {};
         // The open popup shows values that may have changed whether or not its feature's colour did.
         const popup = state.map && state.map._popup;
         if (popup && popup._source) { refreshPopup(popup._source); }
-        return data.at;
+        // Nothing for Dash to store: an output that changed would cost the renderer a re-check of every
+        // component on the page, once per refresh (bench/page_cost.py).
+        return window.dash_clientside.no_update;
     }
     // Dash renderer hook (app.py): the map refresh request carries the versions the browser holds,
     // as an extra key (pages/command_centre.py `_have`), so the server answers with only what changed.

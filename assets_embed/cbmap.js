@@ -120,6 +120,63 @@ window.cbmap = (function () {
         }
         return drawn;
     }
+    // --- the map legend (components/legend.py) -------------------------------------------------------
+    // Drawn once from its host's data-legend: static content as plain DOM rather than hundreds of Dash
+    // components the renderer would re-check on every store update. A text is a string, or an [en, zh]
+    // pair shown through the page's language classes, as components/i18n.py `tp` does.
+    function el(tag, cls, parent) {
+        const e = document.createElement(tag);
+        if (cls) { e.className = cls; }
+        if (parent) { parent.appendChild(e); }
+        return e;
+    }
+    function legendText(parent, text) {
+        if (!Array.isArray(text)) { parent.appendChild(document.createTextNode(text)); return; }
+        el("span", "lang-en", parent).textContent = text[0];
+        el("span", "lang-zh", parent).textContent = text[1];
+    }
+    function legendRow(parent, r, look) {
+        if (r.note !== undefined) { legendText(el("div", look.note, parent), r.note); return; }
+        const line = el("div", look.row, parent);
+        if (r.hint !== undefined) {  // a tooltip is plain text: in the page's language when hovered
+            line.addEventListener("mouseenter", () => { line.title = tr(document.documentElement.dataset.lang, r.hint); });
+        }
+        if (r.swatch) {
+            const sw = el("span", look.swatch + "swatch " + look.swatch + r.shape, line);
+            if (r.shape === "ring") { sw.style.borderColor = r.swatch; } else { sw.style.background = r.swatch; }
+        } else if (r.icon) {
+            const img = el("img", look.icon, line);
+            img.alt = "";
+            img.src = r.icon;
+        } else if (r.group) {
+            el("span", null, el("span", look.swatch + "group " + r.group, line)).textContent = "12";
+        } else if (r.needs) {
+            el("span", look.swatch + "needs", line);
+        }
+        legendText(line, r.text);
+        if (r.range !== undefined) { el("span", look.range, line).textContent = r.range; }
+    }
+    function legend(hostId) {
+        const host = document.getElementById(hostId);
+        if (!host || host.dataset.built === "1" || !host.dataset.legend) { return null; }
+        const spec = JSON.parse(host.dataset.legend), look = spec.look;
+        const details = el("details", look.legend);
+        details.id = spec.id;
+        details.open = true;
+        legendText(el("summary", null, details), spec.summary);
+        const body = el("div", look.body, details);
+        for (const b of spec.blocks) {
+            const block = el("div", look.block, body);
+            if (look.block) { block.id = "legend-" + b.layer; }
+            legendText(el("div", look.title, block), b.title);
+            for (const r of b.rows) { legendRow(block, r, look); }
+        }
+        for (const r of spec.stale) { legendRow(body, r, look); }
+        for (const n of spec.notes) { legendText(el("div", look.note, body), n); }
+        host.appendChild(details);
+        host.dataset.built = "1";
+        return details;
+    }
     return {STALE, esc, fmt, tr, band, row, popup, roadStyle, lotStyle, aqiIcon, restyle, refreshPopup, gate,
-        gridCells, clusterMarker, densityCircle, syncGroup, DENSITY};
+        gridCells, clusterMarker, densityCircle, syncGroup, DENSITY, legend};
 })();

@@ -106,7 +106,7 @@ window.cbembed = window.cbembed || {};
         const m = state.meta, map = state.map;
         if (!m || !map || !rows) { return; }
         if (!state.group) { state.group = L.layerGroup().addTo(map); state.markers = {}; state.drawn = new Map(); }
-        if (state.drawHooked !== map) { map.on("zoomend moveend", drawNotices); state.drawHooked = map; }
+        if (state.drawHooked !== map) { map.on("zoomend moveend resize", drawNotices); state.drawHooked = map; }
         const seen = new Set();
         for (const v of rows) {
             const r = {id: v[0], kind: v[1], status: v[2], lon: v[3], lat: v[4], reported: v[5]};
@@ -167,8 +167,9 @@ window.cbembed = window.cbembed || {};
         }
         state.values = data;
         state.meta = config ? config.incidents : state.meta;
+        window.cbmap.legend("em-legend-host");
         if (state.refreshes === 0) {  // a legend that would hide much of a small map starts folded
-            const legend = document.getElementById("em-legend"), wrap = legend && legend.parentElement;
+            const legend = document.getElementById("em-legend"), wrap = legend && legend.closest(".em-map-wrap");
             if (legend && wrap && (legend.offsetHeight > 0.6 * wrap.offsetHeight || legend.offsetWidth > 0.45 * wrap.offsetWidth)) {
                 legend.open = false;
             }

@@ -263,22 +263,20 @@ def _incident_meta(lang: str, simulated: bool) -> dict[str, Any]:
     )
 
 
-def _legend(req: EmbedRequest) -> html.Details:
-    lang, look = req.lang, legend.EMBED
-
+def _legend(req: EmbedRequest) -> html.Div:
     def text(pair: tuple[str, str]) -> str:
-        return _pick(pair, lang)
+        return _pick(pair, req.lang)
 
     return legend.map_legend(
         [x.replace("-", "_") for x in req.layers],
         text,
-        look,
+        legend.EMBED,
         kinds=((k, v) for k, v in INCIDENT_KINDS.items() if k not in INTERNAL_INCIDENT_KINDS),
         icon_base=f"{PREFIX}icons/",
         marks=[(color, STATUSES[status]) for status, color in STATUS_COLORS.items()],
         incident_extra=[
-            *legend.group_rows(text, look, "cb-rank-4", NOTICE_GROUP, needs=False),
-            html.Div(text(LABELS["approx"]), className=look.note),
+            *legend.group_rows(text, "cb-rank-4", NOTICE_GROUP, needs=False),
+            {"note": text(LABELS["approx"])},
         ],
         notes=[("AQI: HJ 633-2012", "AQI: HJ 633-2012")] if "air-quality" in req.layers else [],
         titles={k.replace("-", "_"): v for k, v in LAYER_NAMES.items()},

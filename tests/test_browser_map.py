@@ -17,7 +17,7 @@ WAIT_MS = 20_000
 # What the incident layer draws right now: groups (their counts, their worst member's severity against
 # their rank class), single markers, and the open incidents in the drawn area that pass the filters.
 DRAWN = """() => {
-    const s = window.citybrain.state, m = s.map, view = m.getBounds().pad(0.2), f = s.filter;
+    const s = window.citybrain.state, m = s.map, view = s.drawnView, f = s.filter;  // the area last drawn
     const passes = (r) => (!f.kind.length || f.kind.includes(r.kind)) && f.sev.includes(r.sev)
         && f.status.includes(r.status) && (!f.act || r.status === 'new' || r.breach || r.sev >= 3);
     const groups = [...s.drawn.values()].filter((l) => l._cbMembers && m.hasLayer(l));
