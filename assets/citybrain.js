@@ -85,10 +85,10 @@ window.citybrain = window.citybrain || {};
     }
     function lotCluster(feature, latlng, index, context) {
         const count = feature.properties.point_count;
-        const size = count < 20 ? 30 : count < 100 ? 38 : 46;
+        const size = count < 20 ? 24 : count < 100 ? 30 : 36;
         const icon = L.divIcon({html: "<div><span>" + feature.properties.point_count_abbreviated + "</span></div>",
             className: "marker-cluster cb-cluster", iconSize: L.point(size, size)});
-        return L.marker(latlng, {icon: icon});
+        return L.marker(latlng, {icon: icon, zIndexOffset: -20000});  // under the incidents and stations
     }
 
     // --- air quality -------------------------------------------------------------------------
@@ -114,7 +114,8 @@ window.citybrain = window.citybrain || {};
     }
     function stationToLayer(feature, latlng, context) {
         const h = context.hideout;
-        const marker = L.marker(latlng, {icon: stationIcon(feature.properties.i, h)});
+        // Few and small: kept above the incident markers and groups so their AQI stays readable.
+        const marker = L.marker(latlng, {icon: stationIcon(feature.properties.i, h), zIndexOffset: 20000});
         remember(context, "air_quality", feature, marker);
         marker.bindPopup(() => stationPopup(feature, h));
         marker._cbPopup = () => stationPopup(feature, h);
@@ -123,9 +124,11 @@ window.citybrain = window.citybrain || {};
     }
 
     // --- incidents: a marker group owned here, diffed by id on every refresh ---------------------
+    // Only what needs an operator pulses: new, past its SLA deadline, or severity 3 and above.
+    function needsAction(r) { return r.status === "new" || r.breach || r.sev >= 3; }
     function incidentIcon(r, h) {
-        return L.divIcon({className: "cb-incident cb-sev-" + r.sev + " cb-status-" + r.status + (r.breach ? " cb-breach" : ""),
-            iconSize: [26, 26],
+        return L.divIcon({className: "cb-incident cb-sev-" + r.sev + " cb-status-" + r.status + (r.breach ? " cb-breach" : "") +
+            (needsAction(r) ? " cb-needs" : ""), iconSize: [26, 26],
             iconAnchor: [13, 13], html: "<img alt='' src='" + h.icon_base + r.kind + ".svg'>"});
     }
     function incidentPopup(r, h) {
@@ -147,66 +150,86 @@ window.citybrain = window.citybrain || {};
     function syncIncidents(data) {
         const h = state.incidentHideout, map = state.map;
         if (!h || !map || !data) { return; }
-        if (!state.incidentGroup) { state.incidentGroup = L.layerGroup(); state.incidentMarkers = {}; }
-        const group = state.incidentGroup, markers = state.incidentMarkers, seen = new Set();
+        if (!state.incidentGroup) { state.incidentGroup = L.layerGroup(); state.incidentMarkers = {}; state.drawn = new Map(); }
+        const markers = state.incidentMarkers, seen = new Set();
         const at = state.values ? state.values.at : Date.now() / 1000;
         for (let k = 0; k < data.id.length; k++) {
             const r = {id: data.id[k], kind: data.kinds[data.kind[k]], sev: data.sev[k], status: data.statuses[data.status[k]],
                 lon: data.lon[k], lat: data.lat[k], reported: at - data.age[k], district: data.districts[data.district[k]],
                 sim: data.sim[k] === 1, breach: data.breach ? data.breach[k] === 1 : false,
-                dueAt: data.due_at ? data.due_at[k] : null};
+                dueAt: data.due_at ? data.due_at[k] : null, ops: data.ops ? data.ops[k] === 1 : false};
             seen.add(r.id);
             let m = markers[r.id];
             if (!m) {
                 m = L.marker([r.lat, r.lon], {icon: incidentIcon(r, h), riseOnHover: true});
                 m.bindPopup(() => incidentPopup(m._cbRow, h));
                 markers[r.id] = m;
-                if (!h.cluster) { group.addLayer(m); }
             } else if (m._cbRow.status !== r.status || m._cbRow.sev !== r.sev || m._cbRow.breach !== r.breach) {
                 m.setIcon(incidentIcon(r, h));
+                m._cbRev = (m._cbRev || 0) + 1;  // a group holding it is redrawn (its colour or badge may change)
             }
             m._cbRow = r;
             if (m.isPopupOpen()) { m.setPopupContent(incidentPopup(r, h)); }
         }
         for (const id of Object.keys(markers)) {
-            if (!seen.has(Number(id))) { group.removeLayer(markers[id]); delete markers[id]; }
+            if (!seen.has(Number(id))) { delete markers[id]; }
         }
-        if (h.cluster) {
-            if (state.clusterHooked !== map) { map.on("zoomend moveend", clusterIncidents); state.clusterHooked = map; }
-            clusterIncidents();
-        }
+        if (state.drawHooked !== map) { map.on("zoomend moveend resize", drawIncidents); state.drawHooked = map; }
+        drawIncidents();
         showIncidents(state.incidentsVisible !== false);
         state.incidentCount = seen.size;
     }
-    // At scale (SIM_SCALE, incident meta `cluster`) thousands of open incidents are grouped on a 60-px
-    // grid below zoom 15, only within the view: a few dozen DOM markers instead of thousands.
-    const CLUSTER_PX = 60, CLUSTER_MAX_ZOOM = 15;
-    function clusterIncidents() {
-        const map = state.map, group = state.incidentGroup;
-        if (!map || !group || !state.incidentMarkers) { return; }
-        const zoom = map.getZoom(), view = map.getBounds().pad(0.2), cells = new Map();
-        for (const m of Object.values(state.incidentMarkers)) {
-            const ll = m.getLatLng();
-            if (!view.contains(ll)) { continue; }
-            let key = m._cbRow.id;
-            if (zoom < CLUSTER_MAX_ZOOM) {
-                const p = map.project(ll, zoom);
-                key = Math.floor(p.x / CLUSTER_PX) + ":" + Math.floor(p.y / CLUSTER_PX);
+
+    // --- what is drawn: groups below street zoom, single markers above it, or a density view -------
+    // Grouping is on unless INCIDENT_CLUSTER=0 (incident meta `cluster`). Only incidents within the
+    // view (padded by 20 %) are drawn, and only those passing the map's filters.
+    const GROUP_PX = 60, STREET_ZOOM = 15, DENSITY_PX = 24;
+    function passes(r, f) {
+        if (!f) { return true; }
+        if (f.kind && f.kind.length && !f.kind.includes(r.kind)) { return false; }
+        if (f.sev && !f.sev.includes(r.sev)) { return false; }
+        if (f.status && !f.status.includes(r.status)) { return false; }
+        return (!f.act || needsAction(r)) && (!f.mine || r.ops);
+    }
+    function drawIncidents() {
+        const map = state.map, group = state.incidentGroup, h = state.incidentHideout;
+        if (!map || !group || !state.incidentMarkers || !h) { return; }
+        const view = map.getBounds().pad(0.2), zoom = map.getZoom(), f = state.filter;
+        const shown = Object.values(state.incidentMarkers).filter(m => passes(m._cbRow, f));
+        const wanted = new Map(), drawn = {clusters: 0, inClusters: 0, single: 0, density: 0};
+        if (state.incidentView === "density") {
+            const cells = window.cbmap.gridCells(map, shown, DENSITY_PX, view);
+            let most = 1;
+            for (const members of cells.values()) { most = Math.max(most, members.length); }
+            for (const [key, members] of cells) {
+                wanted.set("d" + zoom + ":" + key + ":" + members.length + ":" + most,
+                    () => window.cbmap.densityCircle(members, most, DENSITY_PX));
+                drawn.density += members.length;
             }
-            const cell = cells.get(key);
-            if (cell) { cell.push(m); } else { cells.set(key, [m]); }
+        } else {
+            const grouping = h.cluster !== false && zoom < STREET_ZOOM;
+            const cells = window.cbmap.gridCells(map, shown, grouping ? GROUP_PX : 1, view);
+            for (const [key, members] of cells) {
+                if (!grouping || members.length === 1) {
+                    for (const m of members) { wanted.set("i" + m._cbRow.id, () => m); drawn.single += 1; }
+                    continue;
+                }
+                let worst = 1, needs = 0, rev = 0;
+                for (const m of members) {
+                    worst = Math.max(worst, m._cbRow.sev);
+                    needs += needsAction(m._cbRow) ? 1 : 0;
+                    rev += m._cbRev || 0;
+                }
+                const id = "c" + zoom + ":" + key + ":" + members.map(m => m._cbRow.id).join(",") + ":" + rev;
+                wanted.set(id, () => window.cbmap.clusterMarker(map, members, worst, "cb-incident-cluster", needs));
+                drawn.clusters += 1;
+                drawn.inClusters += members.length;
+            }
         }
-        group.clearLayers();
-        for (const members of cells.values()) {
-            if (members.length === 1) { group.addLayer(members[0]); continue; }
-            const bounds = L.latLngBounds(members.map(m => m.getLatLng())), n = members.length;
-            const size = n < 20 ? 30 : n < 100 ? 38 : 46;
-            const icon = L.divIcon({html: "<div><span>" + n + "</span></div>", iconSize: L.point(size, size),
-                className: "marker-cluster cb-cluster cb-incident-cluster"});
-            const marker = L.marker(bounds.getCenter(), {icon: icon});
-            marker.on("click", () => map.fitBounds(bounds.pad(0.1)));
-            group.addLayer(marker);
-        }
+        state.drawn = window.cbmap.syncGroup(group, state.drawn || new Map(), wanted);
+        state.incidentDrawn = drawn;
+        state.drawnView = view;
+        state.incidentShown = shown.filter(m => view.contains(m.getLatLng())).length;
     }
     function showIncidents(visible) {
         state.incidentsVisible = visible;
@@ -214,7 +237,45 @@ window.citybrain = window.citybrain || {};
         if (visible && !state.map.hasLayer(state.incidentGroup)) { state.incidentGroup.addTo(state.map); }
         if (!visible && state.map.hasLayer(state.incidentGroup)) { state.map.removeLayer(state.incidentGroup); }
     }
+    // The map's filters (Dash controls over the map, pages/command_centre.py) and the view are kept in
+    // the address with replaceState (no reload, no history entry): a reload or a shared link opens the
+    // same view with the same filters.
+    function applyFilters(kind, sev, status, flags, view) {
+        state.filter = {kind: kind || [], sev: (sev || []).map(Number), status: status || [],
+            act: (flags || []).includes("act"), mine: (flags || []).includes("mine")};
+        state.incidentView = view === "density" ? "density" : "groups";
+        drawIncidents();
+        if (state.filtersApplied) { writeUrl(); }  // the first call is the page's own: the address has it
+        state.filtersApplied = true;
+        return JSON.stringify(state.filter) + state.incidentView;
+    }
+    let urlTimer = null;
+    function writeUrl() {
+        clearTimeout(urlTimer);
+        urlTimer = setTimeout(() => {
+            const map = state.map, f = state.filter, h = state.incidentHideout, defaults = h && h.filter_defaults;
+            if (!map || !map._container || !map._container.isConnected || !f || !defaults) { return; }
+            const q = new URLSearchParams(window.location.search), c = map.getCenter();
+            const put = (key, value, dflt) => { if (value === dflt) { q.delete(key); } else { q.set(key, value); } };
+            q.set("z", String(map.getZoom()));
+            q.set("lat", c.lat.toFixed(5));
+            q.set("lon", c.lng.toFixed(5));
+            put("type", f.kind.join(","), "");
+            put("sev", f.sev.join(","), defaults.sev.join(","));
+            put("status", f.status.join(","), defaults.status.join(","));
+            put("act", [f.act ? "act" : "", f.mine ? "mine" : ""].filter(Boolean).join(","), "");
+            put("view", state.incidentView, "groups");
+            const next = window.location.pathname + "?" + q.toString().replace(/%2C/g, ",") + window.location.hash;
+            if (next !== window.location.pathname + window.location.search + window.location.hash) {
+                window.history.replaceState(window.history.state, "", next);
+            }
+        }, 250);
+    }
     function districtStyle(feature, context) {
+        if (context && context.map && !context.map._cbViewHooked) {
+            context.map._cbViewHooked = true;
+            context.map.on("moveend", writeUrl);
+        }
         if (context) { adoptMap(context.map); }
         return context.hideout.style;
     }
@@ -290,6 +351,7 @@ window.citybrain = window.citybrain || {};
         have.incidents = inc ? inc.v : null;
         state.values = next;
         state.refreshes += 1;
+        window.cbmap.legend("cc-legend-host");
         if (incidentMeta) { state.incidentHideout = incidentMeta; }
         syncIncidents(next.incidents);
         for (const name of Object.keys(state.registry)) {
@@ -300,7 +362,9 @@ window.citybrain = window.citybrain || {};
         // The open popup shows values that may have changed whether or not its feature's colour did.
         const popup = state.map && state.map._popup;
         if (popup && popup._source) { refreshPopup(popup._source); }
-        return data.at;
+        // Nothing for Dash to store: an output that changed would cost the renderer a re-check of every
+        // component on the page, once per refresh (bench/page_cost.py).
+        return window.dash_clientside.no_update;
     }
     // Dash renderer hook (app.py): the map refresh request carries the versions the browser holds,
     // as an extra key (pages/command_centre.py `_have`), so the server answers with only what changed.
@@ -323,6 +387,18 @@ window.citybrain = window.citybrain || {};
         return theme;
     }
 
+    // The history slider's tooltip: the moment a step stands for (as data/access.py resolve_at reads it:
+    // the end of the step's 15 minutes, at most now), in China Standard Time, not the step's number.
+    function stepTime(step) {
+        const el = document.querySelector(".time-slider[data-bucket]");
+        if (!el) { return String(step); }
+        const bucket = Number(el.dataset.bucket), span = Number(el.dataset.span), offset = Number(el.dataset.offset);
+        const now = Date.now() / 1000, first = Math.floor(now / bucket) * bucket - span;
+        const at = Math.min(now, first + Number(step) * bucket + bucket - 1);
+        return new Date((at + offset) * 1000).toISOString().slice(5, 16).replace("T", " ");
+    }
+    window.dccFunctions = Object.assign(window.dccFunctions || {}, {stepTime: stepTime});
+
     cb.requestPre = requestPre;
     cb.map = {roadStyle, onEachRoad, lotToLayer, lotCluster, stationToLayer, districtStyle};
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
@@ -331,6 +407,7 @@ window.citybrain = window.citybrain || {};
             gateMap: window.cbmap.gate(),
             gatePanels: window.cbmap.gate(),
             applyLang: (lang) => setLang(lang),
+            applyFilters: applyFilters,
             applyOverlays: (overlays, name) => { showIncidents((overlays || []).includes(name)); return (overlays || []).length; },
             applyTheme: (theme) => setTheme(theme),
             toggleLang: (n, lang) => (n ? (lang === "en" ? "zh" : "en") : window.dash_clientside.no_update),

@@ -70,5 +70,113 @@ window.cbmap = (function () {
             return n;
         };
     }
-    return {STALE, esc, fmt, tr, band, row, popup, roadStyle, lotStyle, aqiIcon, restyle, refreshPopup, gate};
+    // --- point groups (incidents on the operator map, notices on the embeds) ----------------------
+    // Markers that live in the browser (diffed by id on each refresh) are grouped here rather than by
+    // dash-leaflet's supercluster, which only sees GeoJSON it fetched itself and, with a filter, draws
+    // nothing (dash-leaflet issue #274). Points are binned on a pixel grid of the current zoom, only
+    // within `view`; each point lands in exactly one cell, so the counts add up to what is in view.
+    function gridCells(map, markers, px, view) {
+        const zoom = map.getZoom(), cells = new Map();
+        for (const m of markers) {
+            const ll = m.getLatLng();
+            if (view && !view.contains(ll)) { continue; }
+            const p = map.project(ll, zoom), key = Math.floor(p.x / px) + ":" + Math.floor(p.y / px);
+            const cell = cells.get(key);
+            if (cell) { cell.push(m); } else { cells.set(key, [m]); }
+        }
+        return cells;
+    }
+    function clusterMarker(map, members, rank, cls, needs) {
+        // rank: 1..4, the worst member's; needs: how many members need an operator (badge, no animation)
+        const n = members.length, bounds = L.latLngBounds(members.map(m => m.getLatLng()));
+        const size = n < 10 ? 32 : n < 50 ? 38 : n < 200 ? 44 : 50;
+        // the badge is drawn by CSS from data-needs, so the element's text stays the count alone
+        const icon = L.divIcon({html: "<div" + (needs ? " data-needs='" + needs + "'" : "") + "><span>" + n + "</span></div>",
+            iconSize: L.point(size, size),
+            className: cls + " cb-rank-" + rank + (needs ? " cb-has-needs" : "")});
+        const marker = L.marker(bounds.getCenter(), {icon: icon, zIndexOffset: 1000 * rank, keyboard: false});
+        marker.on("click", () => map.fitBounds(bounds.pad(0.1)));
+        marker._cbCount = n;
+        marker._cbMembers = members;
+        return marker;
+    }
+    // Density view: one canvas circle per cell, its opacity and colour by the cell's share of the busiest.
+    const DENSITY = ["#fee391", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#8c2d04"];
+    function densityCircle(members, most, px) {
+        let lat = 0, lng = 0;
+        for (const m of members) { const ll = m.getLatLng(); lat += ll.lat; lng += ll.lng; }
+        const share = members.length / most, k = Math.min(DENSITY.length - 1, Math.floor(share * DENSITY.length));
+        return L.circleMarker([lat / members.length, lng / members.length], {radius: px * 0.62, stroke: false,
+            fillColor: DENSITY[k], fillOpacity: 0.25 + 0.5 * share, interactive: false});
+    }
+    // Puts exactly `wanted` (key -> layer factory) on `group`, keeping layers whose key is unchanged:
+    // a refresh that changes nothing touches no DOM.
+    function syncGroup(group, drawn, wanted) {
+        for (const [key, layer] of drawn) {
+            if (!wanted.has(key)) { group.removeLayer(layer); drawn.delete(key); }
+        }
+        for (const [key, make] of wanted) {
+            if (!drawn.has(key)) { const layer = make(); drawn.set(key, layer); group.addLayer(layer); }
+        }
+        return drawn;
+    }
+    // --- the map legend (components/legend.py) -------------------------------------------------------
+    // Drawn once from its host's data-legend: static content as plain DOM rather than hundreds of Dash
+    // components the renderer would re-check on every store update. A text is a string, or an [en, zh]
+    // pair shown through the page's language classes, as components/i18n.py `tp` does.
+    function el(tag, cls, parent) {
+        const e = document.createElement(tag);
+        if (cls) { e.className = cls; }
+        if (parent) { parent.appendChild(e); }
+        return e;
+    }
+    function legendText(parent, text) {
+        if (!Array.isArray(text)) { parent.appendChild(document.createTextNode(text)); return; }
+        el("span", "lang-en", parent).textContent = text[0];
+        el("span", "lang-zh", parent).textContent = text[1];
+    }
+    function legendRow(parent, r, look) {
+        if (r.note !== undefined) { legendText(el("div", look.note, parent), r.note); return; }
+        const line = el("div", look.row, parent);
+        if (r.hint !== undefined) {  // a tooltip is plain text: in the page's language when hovered
+            line.addEventListener("mouseenter", () => { line.title = tr(document.documentElement.dataset.lang, r.hint); });
+        }
+        if (r.swatch) {
+            const sw = el("span", look.swatch + "swatch " + look.swatch + r.shape, line);
+            if (r.shape === "ring") { sw.style.borderColor = r.swatch; } else { sw.style.background = r.swatch; }
+        } else if (r.icon) {
+            const img = el("img", look.icon, line);
+            img.alt = "";
+            img.src = r.icon;
+        } else if (r.group) {
+            el("span", null, el("span", look.swatch + "group " + r.group, line)).textContent = "12";
+        } else if (r.needs) {
+            el("span", look.swatch + "needs", line);
+        }
+        legendText(line, r.text);
+        if (r.range !== undefined) { el("span", look.range, line).textContent = r.range; }
+    }
+    function legend(hostId) {
+        const host = document.getElementById(hostId);
+        if (!host || host.dataset.built === "1" || !host.dataset.legend) { return null; }
+        const spec = JSON.parse(host.dataset.legend), look = spec.look;
+        const details = el("details", look.legend);
+        details.id = spec.id;
+        details.open = true;
+        legendText(el("summary", null, details), spec.summary);
+        const body = el("div", look.body, details);
+        for (const b of spec.blocks) {
+            const block = el("div", look.block, body);
+            if (look.block) { block.id = "legend-" + b.layer; }
+            legendText(el("div", look.title, block), b.title);
+            for (const r of b.rows) { legendRow(block, r, look); }
+        }
+        for (const r of spec.stale) { legendRow(body, r, look); }
+        for (const n of spec.notes) { legendText(el("div", look.note, body), n); }
+        host.appendChild(details);
+        host.dataset.built = "1";
+        return details;
+    }
+    return {STALE, esc, fmt, tr, band, row, popup, roadStyle, lotStyle, aqiIcon, restyle, refreshPopup, gate,
+        gridCells, clusterMarker, densityCircle, syncGroup, DENSITY, legend};
 })();

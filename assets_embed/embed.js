@@ -105,7 +105,8 @@ window.cbembed = window.cbembed || {};
     function syncNotices(rows) {
         const m = state.meta, map = state.map;
         if (!m || !map || !rows) { return; }
-        if (!state.group) { state.group = L.layerGroup().addTo(map); state.markers = {}; }
+        if (!state.group) { state.group = L.layerGroup().addTo(map); state.markers = {}; state.drawn = new Map(); }
+        if (state.drawHooked !== map) { map.on("zoomend moveend resize", drawNotices); state.drawHooked = map; }
         const seen = new Set();
         for (const v of rows) {
             const r = {id: v[0], kind: v[1], status: v[2], lon: v[3], lat: v[4], reported: v[5]};
@@ -115,22 +116,44 @@ window.cbembed = window.cbembed || {};
                 marker = L.marker([r.lat, r.lon], {icon: noticeIcon(r, m), keyboard: false});
                 marker.bindPopup(() => noticePopup(marker._emRow, m));
                 state.markers[r.id] = marker;
-                state.group.addLayer(marker);
             } else if (marker._emRow.status !== r.status) {
                 marker.setIcon(noticeIcon(r, m));
+                marker._emRev = (marker._emRev || 0) + 1;
             }
             marker._emRow = r;
             if (marker.isPopupOpen()) { marker.setPopupContent(noticePopup(r, m)); }
         }
         for (const id of Object.keys(state.markers)) {
-            if (!seen.has(id)) { state.group.removeLayer(state.markers[id]); delete state.markers[id]; }
+            if (!seen.has(id)) { delete state.markers[id]; }
         }
         state.noticeCount = seen.size;
+        drawNotices();
+    }
+    // Grouped below street zoom as on the operator map (cbmap.js), a group coloured by its most
+    // urgent status: notices carry no severity.
+    const GROUP_PX = 60, STREET_ZOOM = 15, RANK = {new: 4, dispatched: 3, on_scene: 1};
+    function drawNotices() {
+        const map = state.map, group = state.group;
+        if (!map || !group) { return; }
+        const zoom = map.getZoom(), grouping = zoom < STREET_ZOOM, wanted = new Map();
+        const cells = window.cbmap.gridCells(map, Object.values(state.markers), grouping ? GROUP_PX : 1, map.getBounds().pad(0.2));
+        for (const [key, members] of cells) {
+            if (!grouping || members.length === 1) {
+                for (const mk of members) { wanted.set("i" + mk._emRow.id, () => mk); }
+                continue;
+            }
+            let rank = 1, rev = 0;
+            for (const mk of members) { rank = Math.max(rank, RANK[mk._emRow.status] || 1); rev += mk._emRev || 0; }
+            const id = "c" + zoom + ":" + key + ":" + members.map(mk => mk._emRow.id).join(",") + ":" + rev;
+            wanted.set(id, () => window.cbmap.clusterMarker(map, members, rank, "em-group", 0));
+        }
+        state.drawn = window.cbmap.syncGroup(group, state.drawn || new Map(), wanted);
     }
     function districtStyle(feature, context) {
         if (context && context.map && state.map !== context.map) {
             state.map = context.map;
             state.group = null;
+            state.drawn = null;
             if (state.values && state.values.incidents) { setTimeout(() => syncNotices(state.values.incidents), 0); }
         }
         return context.hideout.style;
@@ -144,8 +167,9 @@ window.cbembed = window.cbembed || {};
         }
         state.values = data;
         state.meta = config ? config.incidents : state.meta;
+        window.cbmap.legend("em-legend-host");
         if (state.refreshes === 0) {  // a legend that would hide much of a small map starts folded
-            const legend = document.getElementById("em-legend"), wrap = legend && legend.parentElement;
+            const legend = document.getElementById("em-legend"), wrap = legend && legend.closest(".em-map-wrap");
             if (legend && wrap && (legend.offsetHeight > 0.6 * wrap.offsetHeight || legend.offsetWidth > 0.45 * wrap.offsetWidth)) {
                 legend.open = false;
             }

@@ -1,18 +1,30 @@
-"""Map legends, for the operator map and the public embeds alike: one block per layer, built from the
-domain rules' own bands and colours. The two maps differ only in their stylesheet's class names
-(`LegendLook`) and in how a bilingual text is shown (`Text`: both languages switchable, or one)."""
+"""Map legends, for the operator map and the public embeds alike: one collapsible legend on the map,
+with one block per layer built from the domain rules' own bands and colours.
+
+The legend is static, so it travels as data: `map_legend` gives ONE Dash component (an empty host
+whose `data-legend` attribute holds the legend as JSON) and the browser draws it from that
+(assets_embed/cbmap.js `legend`, shared by both maps). As ~250 Dash components it was a large part of
+what the Dash renderer re-checked on each of the many store updates of every live refresh (bench/
+page_cost.py). The two maps differ only in their stylesheet's class names (`LegendLook`), in how a
+text is given (`Text`: an [en, zh] pair the page switches, or one language) and in what marks their
+incidents (severity or status)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from dash import html
 
-from components.i18n import INCIDENT_KINDS, LAYERS, SEVERITIES, Pair, tp
+from components.i18n import INCIDENT_KINDS, LAYERS, SEVERITIES, Pair
+from data.rules import aqi as aqi_rules
+from data.rules.congestion import CONGESTION_BANDS
+from data.rules.parking import OCCUPANCY_BANDS
 
-Text = Callable[[Pair], Any]
+Text = Callable[[Pair], Any]  # a pair as the browser receives it: list (both languages) or a string
+Row = dict[str, Any]
 STALE_COLOR = "#9e9e9e"
 STALE_TEXT: Pair = ("No recent data (stale)", "数据过期")
 
@@ -28,16 +40,32 @@ class LegendLook:
     range: str | None
     icon: str
     note: str
+    legend: str  # class of the collapsible legend over the map
+    body: str
 
 
 OPERATOR = LegendLook(
-    "legend-block", "legend-title", "legend-row", "legend-", "legend-range", "legend-icon", "legend-source"
+    "legend-block",
+    "legend-title",
+    "legend-row",
+    "legend-",
+    "legend-range",
+    "legend-icon",
+    "legend-source",
+    "map-legend",
+    "map-legend-body",
 )
-EMBED = LegendLook(None, "em-legend-title", "em-row", "em-", None, "em-icon", "em-legend-note")
-
-
-def _cls(name: str | None) -> dict[str, str]:
-    return {"className": name} if name else {}
+EMBED = LegendLook(
+    None, "em-legend-title", "em-row", "em-", None, "em-icon", "em-legend-note", "em-legend", "em-legend-body"
+)
+SEVERITY_COLORS = ("#74c0fc", "#fcc419", "#fd7e14", "#e03131")  # as assets/style.css .cb-sev-N
+SOURCES_TEXT: Pair = (
+    "Congestion bands: Amap congestion delay index. AQI: HJ 633-2012.",
+    "拥堵分级：高德拥堵延时指数。AQI：HJ 633-2012。",
+)
+LEGEND_TEXT: Pair = ("Legend", "图例")
+GROUP_TEXT: Pair = ("Group: count, coloured by its worst", "聚合：数量，颜色为其中最严重者")
+NEEDS_TEXT: Pair = ("Needs action (pulses; badge on a group)", "待处置（闪烁；聚合角标为其数量）")
 
 
 def ci_range(band: Any) -> str:
@@ -52,67 +80,98 @@ def aqi_range(level: Any) -> str:
     return f"> {level.low - 1}" if level.high is None else f"{level.low}–{level.high}"
 
 
-def swatch(color: str, look: LegendLook, shape: str = "box") -> html.Span:
-    style = {"borderColor": color} if shape == "ring" else {"background": color}
-    return html.Span(className=f"{look.swatch}swatch {look.swatch}{shape}", style=style)
-
-
 def band_rows(
     bands: Sequence[Any],
     fmt_range: Callable[[Any], str],
     text: Text,
-    look: LegendLook,
     shape: str = "box",
-    hint: Callable[[Any], str] | None = None,
-) -> list[html.Div]:
+    hint: Callable[[Any], Any] | None = None,
+) -> list[Row]:
     """`bands` carry name_en, name_zh and color; `fmt_range(band)` gives the numeric range text and
     `hint(band)` an optional tooltip."""
     return [
-        html.Div(
-            [swatch(b.color, look, shape), text((b.name_en, b.name_zh)), html.Span(fmt_range(b), **_cls(look.range))],
-            className=look.row,
-            **({"title": hint(b)} if hint else {}),
-        )
+        {
+            "swatch": b.color,
+            "shape": shape,
+            "text": text((b.name_en, b.name_zh)),
+            "range": fmt_range(b),
+            **({"hint": hint(b)} if hint else {}),
+        }
         for b in bands
     ]
 
 
-def kind_rows(kinds: Iterable[tuple[str, Pair]], icon_base: str, text: Text, look: LegendLook) -> list[html.Div]:
+def kind_rows(kinds: Iterable[tuple[str, Pair]], icon_base: str, text: Text) -> list[Row]:
     """One row per incident type: its icon and its name."""
-    return [
-        html.Div([html.Img(src=f"{icon_base}{kind}.svg", className=look.icon, alt=""), text(name)], className=look.row)
-        for kind, name in kinds
-    ]
+    return [{"icon": f"{icon_base}{kind}.svg", "text": text(name)} for kind, name in kinds]
 
 
-def stale_row(text: Text, look: LegendLook, label: Pair = STALE_TEXT) -> html.Div:
-    return html.Div([swatch(STALE_COLOR, look), text(label)], className=look.row)
+def group_rows(text: Text, rank_class: str, group: Pair = GROUP_TEXT, needs: bool = True) -> list[Row]:
+    """How grouped (and, with `needs`, pulsing) incidents look: samples as the map draws them."""
+    rows: list[Row] = [{"group": rank_class, "text": text(group)}]
+    if needs:
+        rows.append({"needs": True, "text": text(NEEDS_TEXT)})
+    return rows
 
 
-def block(layer: str, title: Pair, rows: list[Any], text: Text, look: LegendLook) -> html.Div:
-    """A layer's block: its title, then its rows."""
-    ident = {"className": look.block, "id": f"legend-{layer}"} if look.block else {}
-    return html.Div([html.Div(text(title), className=look.title), *rows], **ident)
+def _layer_rows(layer: str, text: Text) -> list[Row]:
+    if layer == "traffic":
+        return band_rows(CONGESTION_BANDS, ci_range, text)
+    if layer == "parking":
+        return band_rows(OCCUPANCY_BANDS, pct_range, text, "dot")
+    return band_rows(aqi_rules.AQI_LEVELS, aqi_range, text, hint=lambda lv: text((lv.advice_en, lv.advice_zh)))
 
 
-# --- the operator map's blocks (both languages, switched by the page) -------------------------------
+def legend_spec(
+    layers: Sequence[str],
+    text: Text,
+    look: LegendLook,
+    *,
+    kinds: Iterable[tuple[str, Pair]],
+    icon_base: str,
+    marks: Sequence[tuple[str, Pair]],
+    incident_extra: Sequence[Row] = (),
+    notes: Sequence[Pair] = (),
+    titles: Mapping[str, Pair] = LAYERS,
+    legend_id: str,
+) -> dict[str, Any]:
+    """The legend as data: one block per layer of `layers` ("traffic", "parking", "air_quality",
+    "incidents"), the stale-data row, then `notes`. `marks`: (colour, name) of the rings an incident
+    marker carries (severity, or a notice's status)."""
+    blocks = []
+    for layer in layers:
+        if layer == "incidents":
+            rings = [{"swatch": color, "shape": "ring", "text": text(name)} for color, name in marks]
+            rows = [*kind_rows(kinds, icon_base, text), *rings, *incident_extra]
+        else:
+            rows = _layer_rows(layer, text)
+        blocks.append({"layer": layer, "title": text(titles[layer]), "rows": rows})
+    stale = [{"swatch": STALE_COLOR, "shape": "box", "text": text(STALE_TEXT)}]
+    return {
+        "id": legend_id,
+        "summary": text(LEGEND_TEXT),
+        "look": asdict(look),
+        "blocks": blocks,
+        "stale": stale if any(layer != "incidents" for layer in layers) else [],
+        "notes": [text(note) for note in notes],
+    }
 
 
-def band_legend(layer: str, bands: Sequence[Any], fmt_range: Callable[[Any], str]) -> html.Div:
-    return block(layer, LAYERS[layer], band_rows(bands, fmt_range, tp, OPERATOR), tp, OPERATOR)
+def map_legend(layers: Sequence[str], text: Text, look: LegendLook, **spec: Any) -> html.Div:
+    """The legend over the map: one empty host component the browser fills from its `data-legend`."""
+    data = legend_spec(layers, text, look, **spec)
+    return html.Div(id=f"{data['id']}-host", className="legend-host", **{"data-legend": json.dumps(data)})
 
 
-def incident_legend(icon_base: str) -> html.Div:
-    rings = html.Div(
-        [
-            html.Span([html.Span(className=f"legend-ring cb-sev-{i + 1}"), tp(s)], className="legend-sev")
-            for i, s in enumerate(SEVERITIES)
-        ],
-        className="legend-row legend-sevs",
+def operator_legend(icon_base: str) -> html.Div:
+    return map_legend(
+        ("traffic", "parking", "air_quality", "incidents"),
+        list,
+        OPERATOR,
+        kinds=INCIDENT_KINDS.items(),
+        icon_base=icon_base,
+        marks=list(zip(SEVERITY_COLORS, SEVERITIES, strict=True)),
+        incident_extra=group_rows(list, "cb-rank-4"),
+        notes=[SOURCES_TEXT],
+        legend_id="cc-legend",
     )
-    rows = [*kind_rows(INCIDENT_KINDS.items(), icon_base, tp, OPERATOR), rings]
-    return block("incidents", LAYERS["incidents"], rows, tp, OPERATOR)
-
-
-def stale_note() -> html.Div:
-    return stale_row(tp, OPERATOR)

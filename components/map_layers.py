@@ -90,7 +90,10 @@ def city_map(
     scale_position: str | None = None,
     tile_url: str | None = None,
     tile_attribution: str = "",
+    fit: Sequence[Sequence[float]] | None = None,
 ) -> dl.Map:
+    """`fit` ([[south, west], [north, east]]): bounds the map is fitted to once mounted (the city's urban
+    core); without it the map stays at `center` and `zoom` (a shared view, or an incident)."""
     ns = Namespace(namespace, "map")
     base: list[Any] = [
         dl.GeoJSON(
@@ -108,7 +111,7 @@ def city_map(
             "cluster": True,
             "clusterToLayer": ns("lotCluster"),
             "zoomToBoundsOnClick": True,
-            "superClusterOptions": {"radius": 60, "maxZoom": 14},
+            "superClusterOptions": {"radius": 110, "maxZoom": 14},  # few, small groups: incidents stay on top
         }
         if cluster_parking
         else {}
@@ -138,6 +141,7 @@ def city_map(
     else:  # the embed draws its incident markers itself, with no control to toggle them
         children = [*base, *shown.values()]
     scale = {"position": scale_position} if scale_position else {}
+    view = {"viewport": {"bounds": [list(p) for p in fit], "transition": "fitBounds"}} if fit else {}
     return dl.Map(
         [*children, dl.ScaleControl(imperial=False, **scale)],
         id=map_id,
@@ -146,4 +150,11 @@ def city_map(
         preferCanvas=True,
         className=class_name,
         style={"height": "100%", "width": "100%"},
+        **view,
     )
+
+
+def core_fit(bounds: tuple[float, float, float, float]) -> list[list[float]]:
+    """(minx, miny, maxx, maxy) as Leaflet's [[south, west], [north, east]]."""
+    minx, miny, maxx, maxy = bounds
+    return [[miny, minx], [maxy, maxx]]

@@ -7,7 +7,17 @@ from dash import dcc, html
 from components.i18n import t
 
 
-def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_seconds: int, label=None) -> html.Div:
+def time_control(
+    prefix: str,
+    steps: int,
+    day_marks: dict[int, str],
+    refresh_seconds: int,
+    label=None,
+    timeline: dict[str, int] | None = None,
+) -> html.Div:
+    """`timeline` ({"bucket", "span", "offset"}: seconds of a step, of the window, and of local time from
+    UTC) lets the slider's tooltip show the moment a step stands for (assets/citybrain.js `stepTime`)."""
+    data = {f"data-{k}": str(v) for k, v in (timeline or {}).items()}
     return html.Div(
         [
             dcc.RadioItems(
@@ -31,10 +41,13 @@ def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_sec
                     marks=day_marks,
                     updatemode="mouseup",
                     disabled=True,
-                    tooltip={"always_visible": False},
+                    tooltip={"always_visible": False, "transform": "stepTime"}
+                    if timeline
+                    else {"always_visible": False},
                     allow_direct_input=False,  # the raw step index (0-672) means nothing to an operator
                 ),
                 className="time-slider",
+                **data,
             ),
             html.Div(label, id=f"{prefix}-time-label", className="time-label", **{"aria-live": "polite"}),
             dcc.Interval(id=f"{prefix}-refresh", interval=refresh_seconds * 1000),

@@ -11,18 +11,18 @@ import flask
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_list
-from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
+from components.i18n import INCIDENT_KINDS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import error_panel, kpi_card
-from components.legend import aqi_range, band_legend, ci_range, incident_legend, pct_range, stale_note
-from components.map_layers import INCIDENTS_OVERLAY, city_map, incident_meta, layer_hideouts
+from components.legend import operator_legend
+from components.map_filters import filter_defaults, incident_filters, parse_map_query
+from components.map_layers import INCIDENTS_OVERLAY, city_map, core_fit, incident_meta, layer_hideouts
 from components.time_control import time_control
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, UnknownCityError, get_city
+from data.geo.geography import urban_core_bounds
 from data.rules import aqi as aqi_rules
-from data.rules.clock import local_label
-from data.rules.congestion import CONGESTION_BANDS
-from data.rules.parking import OCCUPANCY_BANDS
+from data.rules.clock import CST, local_label
 
 dash.register_page(
     __name__,
@@ -68,31 +68,10 @@ def _incident_meta() -> dict[str, Any]:
     return incident_meta(POPUP_LABELS, list, ICON_BASE, severities=SEVERITIES)
 
 
-def _cluster_incidents(scale: str) -> bool:
-    """Group open incidents on the map (in the browser): by default at a larger simulation scale,
-    where thousands are open at rush hour; INCIDENT_CLUSTER=1/0 forces it on or off."""
-    choice = load_settings().incident_cluster
-    return scale != "default" if choice == "auto" else choice == "1"
-
-
-def _legend() -> html.Div:
-    return html.Div(
-        [
-            band_legend("traffic", CONGESTION_BANDS, ci_range),
-            band_legend("parking", OCCUPANCY_BANDS, pct_range),
-            band_legend("air_quality", aqi_rules.AQI_LEVELS, aqi_range),
-            incident_legend(ICON_BASE),
-            stale_note(),
-            html.Div(
-                t(
-                    "Congestion bands: Amap congestion delay index. AQI: HJ 633-2012.",
-                    "拥堵分级：高德拥堵延时指数。AQI：HJ 633-2012。",
-                ),
-                className="legend-source",
-            ),
-        ],
-        className="legend",
-    )
+def _cluster_incidents() -> bool:
+    """Group open incidents on the map below street zoom (in the browser, assets/citybrain.js): 1,100-1,300
+    open incidents at the default scale buried the roads as single icons. INCIDENT_CLUSTER=0 turns it off."""
+    return load_settings().incident_cluster != "0"
 
 
 def _city_selector(current: str) -> dcc.Dropdown:
@@ -159,15 +138,21 @@ def _city_of(city: str | None, incident: str | None) -> tuple[str | None, dict[s
     return city, focus
 
 
-def layout(city: str | None = None, incident: str | None = None, **_query: Any) -> html.Div:
+def layout(city: str | None = None, incident: str | None = None, **query: Any) -> html.Div:
     city, focus = _city_of(city, incident)
     try:
         info = get_city(city)
     except UnknownCityError:
         return _unknown_city(str(city))
-    centre, zoom = (
-        ((focus["lat"], focus["lon"]), 17) if focus and focus["city"] == info.key else (info.center, info.zoom)
-    )
+    # The view: the address's own (a reload, a shared link), else the incident's, else the urban core.
+    wanted = parse_map_query(query, list(INCIDENT_KINDS))
+    fit = None
+    if wanted.has_view:
+        centre, zoom = (wanted.lat, wanted.lon), wanted.zoom
+    elif focus and focus["city"] == info.key:
+        centre, zoom = (focus["lat"], focus["lon"]), 17
+    else:
+        centre, zoom, fit = info.center, info.zoom, core_fit(urban_core_bounds(info.key))
     settings = load_settings()
     window = access.history_window()
     urls = _geometry_urls(info.key)
@@ -186,7 +171,11 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
             dcc.Store(id=f"{P}-tick-panels"),
             dcc.Store(id=f"{P}-busy-map", data=False),
             dcc.Store(id=f"{P}-busy-panels", data=False),
-            dcc.Store(id=f"{P}-incident-meta", data=_incident_meta() | {"cluster": _cluster_incidents(info.scale)}),
+            dcc.Store(
+                id=f"{P}-incident-meta",
+                data=_incident_meta() | {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults()},
+            ),
+            html.Span(id=f"{P}-filters-applied", hidden=True),
             dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
             html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-overlays-applied", hidden=True),
@@ -197,22 +186,34 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
                         className="page-title",
                     ),
                     _city_selector(info.key),
-                    time_control(P, window.steps, marks, settings.refresh_seconds, label),
+                    time_control(
+                        P,
+                        window.steps,
+                        marks,
+                        settings.refresh_seconds,
+                        label,
+                        {"bucket": access.B, "span": window.last_bucket - window.first_bucket, "offset": CST},
+                    ),
                 ],
                 className="toolbar",
             ),
             html.Div(
                 [
                     html.Div(
-                        city_map(
-                            f"{P}-map",
-                            centre,
-                            zoom,
-                            urls,
-                            _hideouts(),
-                            tile_url=settings.tile_url,
-                            tile_attribution=settings.tile_attribution,
-                        ),
+                        [
+                            city_map(
+                                f"{P}-map",
+                                centre,
+                                zoom,
+                                urls,
+                                _hideouts(),
+                                tile_url=settings.tile_url,
+                                tile_attribution=settings.tile_attribution,
+                                fit=fit,
+                            ),
+                            incident_filters(P, wanted, list(INCIDENT_KINDS)),
+                            operator_legend(ICON_BASE),
+                        ],
                         className="map-panel",
                     ),
                     html.Aside(
@@ -231,7 +232,6 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
                                 className="panel",
                             ),
                             html.Section([html.H2(t("Alerts", "告警")), html.Div(id=f"{P}-alerts")], className="panel"),
-                            html.Section([html.H2(t("Legend", "图例")), _legend()], className="panel"),
                             html.P(
                                 t(*DATA_NOTE),
                                 className="data-note",
@@ -385,4 +385,13 @@ clientside_callback(
     Output(f"{P}-overlays-applied", "children"),
     Input(f"{P}-map-layers", "overlays"),
     State(f"{P}-overlay-name", "data"),
+)
+clientside_callback(
+    ClientsideFunction("citybrain", "applyFilters"),
+    Output(f"{P}-filters-applied", "children"),
+    Input(f"{P}-f-kind", "value"),
+    Input(f"{P}-f-sev", "value"),
+    Input(f"{P}-f-status", "value"),
+    Input(f"{P}-f-flags", "value"),
+    Input(f"{P}-f-view", "value"),
 )

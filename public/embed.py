@@ -34,15 +34,14 @@ from flask import Flask, Response, abort, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from components import legend
-from components.map_layers import city_map, incident_meta, layer_hideouts
+from components.map_layers import city_map, core_fit, incident_meta, layer_hideouts
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, DEFAULT_CITY, UnknownCityError, get_city
+from data.geo.geography import urban_core_bounds
 from data.open_data import INTERNAL_INCIDENT_KINDS
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
-from data.rules.congestion import CONGESTION_BANDS
-from data.rules.parking import OCCUPANCY_BANDS
 from data.rules.vocabulary import INCIDENT_KINDS, STATUSES
 from public import data as public_data
 
@@ -70,6 +69,7 @@ LAYER_NAMES = {
 }
 EMBED_LIBRARIES = ["dash_leaflet"]  # plus Dash's own renderer, core and html components
 STATUS_COLORS = {"new": "#e03131", "dispatched": "#f08c00", "on_scene": "#1971c2"}
+NOTICE_GROUP = ("Group: count, coloured by its newest status", "聚合：数量，颜色为其中最新状态")
 INDEX_MAX_AGE = 5.0  # seconds an embed page's HTML is reused (EmbedDash.index)
 
 INDEX = """<!DOCTYPE html>
@@ -263,46 +263,24 @@ def _incident_meta(lang: str, simulated: bool) -> dict[str, Any]:
     )
 
 
-def _legend(req: EmbedRequest) -> html.Details:
-    lang, look = req.lang, legend.EMBED
-
+def _legend(req: EmbedRequest) -> html.Div:
     def text(pair: tuple[str, str]) -> str:
-        return _pick(pair, lang)
+        return _pick(pair, req.lang)
 
-    def note(pair: tuple[str, str]) -> html.Div:
-        return html.Div(text(pair), className=look.note)
-
-    rows: dict[str, list[Any]] = {
-        "traffic": legend.band_rows(CONGESTION_BANDS, legend.ci_range, text, look),
-        "parking": legend.band_rows(OCCUPANCY_BANDS, legend.pct_range, text, look, "dot"),
-        "air-quality": [
-            *legend.band_rows(
-                aqi_rules.AQI_LEVELS, legend.aqi_range, text, look, hint=lambda lv: text((lv.advice_en, lv.advice_zh))
-            ),
-            note(("AQI: HJ 633-2012", "AQI: HJ 633-2012")),
+    return legend.map_legend(
+        [x.replace("-", "_") for x in req.layers],
+        text,
+        legend.EMBED,
+        kinds=((k, v) for k, v in INCIDENT_KINDS.items() if k not in INTERNAL_INCIDENT_KINDS),
+        icon_base=f"{PREFIX}icons/",
+        marks=[(color, STATUSES[status]) for status, color in STATUS_COLORS.items()],
+        incident_extra=[
+            *legend.group_rows(text, "cb-rank-4", NOTICE_GROUP, needs=False),
+            {"note": text(LABELS["approx"])},
         ],
-        "incidents": [
-            *legend.kind_rows(
-                ((k, v) for k, v in INCIDENT_KINDS.items() if k not in INTERNAL_INCIDENT_KINDS),
-                f"{PREFIX}icons/",
-                text,
-                look,
-            ),
-            *(
-                html.Div([legend.swatch(color, look, "ring"), text(STATUSES[status])], className=look.row)
-                for status, color in STATUS_COLORS.items()
-            ),
-            note(LABELS["approx"]),
-        ],
-    }
-    blocks = [legend.block(x, LAYER_NAMES[x], rows[x], text, look) for x in req.layers]
-    if any(x in req.layers for x in ("traffic", "parking", "air-quality")):
-        blocks.append(legend.stale_row(text, look, LABELS["stale"]))
-    return html.Details(
-        [html.Summary(_pick(("Legend", "图例"), lang)), html.Div(blocks, className="em-legend-body")],
-        open=True,
-        className="em-legend",
-        id=f"{P}-legend",
+        notes=[("AQI: HJ 633-2012", "AQI: HJ 633-2012")] if "air-quality" in req.layers else [],
+        titles={k.replace("-", "_"): v for k, v in LAYER_NAMES.items()},
+        legend_id=f"{P}-legend",
     )
 
 
@@ -344,6 +322,7 @@ def _view(req: EmbedRequest, tile_url: str | None, tile_attribution: str) -> htm
                         scale_position="bottomright",
                         tile_url=tile_url,
                         tile_attribution=tile_attribution,
+                        fit=core_fit(urban_core_bounds(req.city)),
                     ),
                     _legend(req),
                 ],

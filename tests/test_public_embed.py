@@ -140,9 +140,16 @@ def test_embed_and_operator_maps_come_from_one_builder(dash_app):
         geo = {c.id.rsplit("-", 1)[-1]: c for c in tree if isinstance(c, dl.GeoJSON)}
         assert set(geo) == {"districts", "traffic", "parking", "air"}, side
         assert [b["color"] for b in geo["traffic"].hideout["bands"]] == [b.color for b in CONGESTION_BANDS], side
-    ranges = [
-        {c.children for c in tree if isinstance(getattr(c, "children", None), str) and c.children.startswith("≥")}
+    # the legends are data their maps draw in the browser (components/legend.py): the same range texts
+    specs = [
+        json.loads(c.to_plotly_json()["props"]["data-legend"])
         for tree in (operator, public)
+        for c in tree
+        if str(getattr(c, "id", "")).endswith("-legend-host")
+    ]
+    assert len(specs) == 2
+    ranges = [
+        {r["range"] for b in spec["blocks"] for r in b["rows"] if r.get("range", "").startswith("≥")} for spec in specs
     ]
     assert ranges[0] == ranges[1] and len(ranges[0]) == 2  # congestion and occupancy, open-ended
 

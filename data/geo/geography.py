@@ -25,6 +25,7 @@ __all__ = [
     "city_outline",
     "gcj02_to_wgs84",
     "load_districts",
+    "urban_core_bounds",
     "wgs84_to_gcj02",
 ]
 
@@ -119,3 +120,28 @@ def district_lookup(city: Any) -> Callable[[np.ndarray, np.ndarray], list[str]]:
         return found
 
     return lookup
+
+
+URBAN_CORE_KM = 22.0  # a district whose centroid lies this close to the city centre is "urban core"
+
+
+@lru_cache(maxsize=16)
+def urban_core_bounds(city: str) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) of the districts around the city centre (centroid within URBAN_CORE_KM,
+    and always the district holding the centre), WGS84 degrees: what a city map opens fitted to. The
+    whole outline reaches far into rural counties (Beijing's spans 180 km), where little happens."""
+    from data.geo.cities import CITIES as CITY_INFO
+
+    lat0, lon0 = CITY_INFO[city].center
+    kx = 111.32 * np.cos(np.radians(lat0))
+    core = []
+    for feature in load_districts(city)["features"]:
+        geom = shape(feature["geometry"])
+        c = geom.centroid
+        near = float(np.hypot((c.x - lon0) * kx, (c.y - lat0) * 111.32)) <= URBAN_CORE_KM
+        if near or geom.covers(shape({"type": "Point", "coordinates": [lon0, lat0]})):
+            core.append(geom)
+    if not core:
+        return city_bounds(city)
+    minx, miny, maxx, maxy = unary_union(core).bounds
+    return float(minx), float(miny), float(maxx), float(maxy)
