@@ -79,6 +79,7 @@ class Settings:
     cache_local_mb: int
     ingest_api_keys: tuple[str, ...]
     ingest_max_bytes: int
+    ingest_max_new_sensors: int = 5000  # INGEST_MAX_NEW_SENSORS: sensors one ingest batch may register
     sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/geo/cities.py SCALES)
     incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto" (at a larger SIM_SCALE), "1" always, "0" never
     # BACKGROUND_JOBS: "threads" (the serving process runs the simulator and alert rules) or "process"
@@ -151,6 +152,7 @@ def _read_settings() -> Settings:
         cache_local_mb=max(8, _int("CACHE_LOCAL_MB", 160)),
         ingest_api_keys=tuple(k.strip() for k in os.environ.get("INGEST_API_KEYS", "").split(",") if k.strip()),
         ingest_max_bytes=_int("INGEST_MAX_BYTES", 5 * 1024 * 1024),
+        ingest_max_new_sensors=max(0, _int("INGEST_MAX_NEW_SENSORS", 5000)),
         sim_scale=os.environ.get("SIM_SCALE", "default").strip().lower() or "default",
         incident_cluster=_choice("INCIDENT_CLUSTER", ("auto", "1", "0")),
         background_jobs=_choice("BACKGROUND_JOBS", ("threads", "process")),

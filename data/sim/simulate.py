@@ -317,7 +317,7 @@ def ensure_sensors(engine: Engine, city: City, progress: Progress) -> None:
 
 
 def _segments_frame(engine: Engine, city: City) -> pd.DataFrame:
-    segs = store.sensors(engine, "traffic", city.key)
+    segs = store.driven_sensors(engine, "traffic", city.key)
     mids = [coords[len(coords) // 2] for coords in map(json.loads, segs["coords"])]
     segs["mid_lon"] = [p[0] for p in mids]
     segs["mid_lat"] = [p[1] for p in mids]
@@ -392,7 +392,7 @@ def scale_history(engine: Engine, city: City, now: float, progress: Progress | N
         if start < oldest:
             parts.append(_write_buckets(engine, city, start, oldest, now, layers=(layer,), with_incidents=False))
     start = floor_bucket(now - (city.incident_days or RETENTION_DAYS) * DAY)
-    places = incident_places(_segments_frame(engine, city), store.sensors(engine, "parking", city.key))
+    places = incident_places(_segments_frame(engine, city), store.driven_sensors(engine, "parking", city.key))
     written = 0
     for chunk in range(start, oldest, DAY):  # a day a transaction keeps memory flat
         written += _write_incidents(engine, city, places, range(chunk, min(chunk + DAY, oldest), B), now)
@@ -432,8 +432,8 @@ def _write_buckets(
 ) -> str:
     """Write observations and incidents of buckets [first, end); `end` may include the live bucket."""
     segs = _segments_frame(engine, city)
-    lots = store.sensors(engine, "parking", city.key)
-    stations = store.sensors(engine, "air_quality", city.key)
+    lots = store.driven_sensors(engine, "parking", city.key)
+    stations = store.driven_sensors(engine, "air_quality", city.key)
     buckets = np.arange(first, end, B)
     t_eval = np.minimum(buckets + B, now).astype(float)
     observed = t_eval.astype(int)
