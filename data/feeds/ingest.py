@@ -363,7 +363,7 @@ def _name(row: Mapping[str, Any], source_id: str) -> str:
     for key in ("name", "address"):
         value = row.get(key)
         if isinstance(value, Mapping):  # a Smart Data Models PostalAddress
-            value = ", ".join(str(v) for k, v in value.items() if k in ("streetAddress", "addressLocality") and v)
+            value = ", ".join(str(value[k]) for k in ("streetAddress", "addressLocality") if value.get(k))
         if isinstance(value, str) and value.strip():
             return value.strip()[:200]
     return source_id[:200]

@@ -941,7 +941,6 @@ def write_ingest_batch(
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK_KEY})
         else:  # take SQLite's write lock before the registry's reads (see below)
             conn.execute(meta.delete().where(meta.c.key == "ingest:never"))
-        spot_counts = (0, 0)
         if changes is not None:
             ids = sensor_registry.register(conn, changes, received_at)
             for layer, by_city in parts.items():
@@ -952,14 +951,6 @@ def write_ingest_batch(
                             rows[k] = {c: v for c, v in row.items() if c != "_source_id"}
                             rows[k][sensor] = ids[layer][row["_source_id"]]
             sensor_registry.move(conn, changes, received_at, f"ingest:{source}")
-            if changes.spots:
-                accepted, duplicates, site_rows = sensor_registry.count_spots(conn, changes.spots)
-                spot_counts = (accepted, duplicates)
-                for city, rows in site_rows.items():
-                    fresh = _fresh_observations(conn, "parking", city, rows)
-                    if fresh:
-                        _upsert(conn, parking_obs, fresh, [c.name for c in parking_obs.primary_key.columns])
-                        _bump_feed(conn, city, "parking", max(r["observed_at"] for r in fresh))
         layers = set(parts) | set(rejected) | ({"parking"} if changes is not None and changes.spots else set())
         for layer in sorted(layers):
             # Writing first takes SQLite's write lock before any read, so concurrent batches
@@ -997,7 +988,9 @@ def write_ingest_batch(
                 .where(ingest_batch.c.id == batch_id)
                 .values(accepted=accepted, duplicates=duplicates)
             )
-            if layer == "parking":
+            if layer == "parking" and changes is not None and changes.spots:
+                # After the car parks' own rows: at the same instant a site's reported total wins.
+                spot_counts = _count_spots(conn, changes.spots)
                 accepted, duplicates = accepted + spot_counts[0], duplicates + spot_counts[1]
                 conn.execute(
                     ingest_batch.update()
@@ -1006,6 +999,19 @@ def write_ingest_batch(
                 )
             counts[layer] = (accepted, duplicates)
     return counts
+
+
+def _count_spots(conn: Connection, spots: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """ParkingSpot states stored and counted into their sites' occupancy: (accepted, duplicates)."""
+    from data.store import registry as sensor_registry
+
+    accepted, duplicates, site_rows = sensor_registry.count_spots(conn, spots)
+    for city, rows in site_rows.items():
+        fresh = _fresh_observations(conn, "parking", city, rows)
+        if fresh:
+            _upsert(conn, parking_obs, fresh, [c.name for c in parking_obs.primary_key.columns])
+            _bump_feed(conn, city, "parking", max(r["observed_at"] for r in fresh))
+    return accepted, duplicates
 
 
 def _fresh_observations(conn: Connection, layer: str, city: str, rows: Sequence[Mapping[str, Any]]) -> list[dict]:
