@@ -11,6 +11,7 @@ import flask
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_list
+from components.data_sources import empty_map_note, source_note
 from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import error_panel, kpi_card
 from components.legend import aqi_range, band_legend, ci_range, incident_legend, pct_range, stale_note
@@ -36,10 +37,6 @@ dash.register_page(
 )
 
 log = logging.getLogger(__name__)
-DATA_NOTE = (
-    "Observations are SIMULATED; roads are synthetic; district outlines and national AQ stations are real. See README.",
-    "观测数据为模拟数据；道路为合成路网；行政区边界与国控空气质量站点为真实数据。详见 README。",
-)
 P = "cc"  # id prefix of this page
 ICON_BASE = "/assets/icons/"
 HIGHER_IS_WORSE = {
@@ -173,6 +170,7 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
     urls = _geometry_urls(info.key)
     marks = {step: local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)}
     live, label = _live_answer(info.key, "live", window.steps, None)
+    sources = access.data_sources(info.key)
     return html.Div(
         [
             dcc.Location(id=f"{P}-url", refresh=True),
@@ -204,15 +202,18 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
             html.Div(
                 [
                     html.Div(
-                        city_map(
-                            f"{P}-map",
-                            centre,
-                            zoom,
-                            urls,
-                            _hideouts(),
-                            tile_url=settings.tile_url,
-                            tile_attribution=settings.tile_attribution,
-                        ),
+                        [
+                            city_map(
+                                f"{P}-map",
+                                centre,
+                                zoom,
+                                urls,
+                                _hideouts(),
+                                tile_url=settings.tile_url,
+                                tile_attribution=settings.tile_attribution,
+                            ),
+                            empty_map_note(f"{P}-map-empty", hidden=not sources.empty),
+                        ],
                         className="map-panel",
                     ),
                     html.Aside(
@@ -232,10 +233,7 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
                             ),
                             html.Section([html.H2(t("Alerts", "告警")), html.Div(id=f"{P}-alerts")], className="panel"),
                             html.Section([html.H2(t("Legend", "图例")), _legend()], className="panel"),
-                            html.P(
-                                t(*DATA_NOTE),
-                                className="data-note",
-                            ),
+                            source_note(sources.simulated),
                         ],
                         className="side-panel",
                     ),
@@ -379,6 +377,30 @@ clientside_callback(
     Output(f"{P}-applied", "children"),
     Input(f"{P}-live", "data"),
     State(f"{P}-incident-meta", "data"),
+)
+# Sensors registered by feeds since the page loaded: the geometry version moved, so the three sensor
+# layers fetch their geometry again (once), and the "no sensors yet" note goes once there are some.
+clientside_callback(
+    """function (data, roads, parking, air) {
+        const nu = window.dash_clientside.no_update;
+        if (!data || !data.geo) { return [nu, nu, nu, nu]; }
+        const swap = (url) => {
+            if (!url) { return nu; }
+            const next = url.replace(/([?&]v=)[^&]*/, "$1" + encodeURIComponent(data.geo));
+            return next === url ? nu : next;
+        };
+        const n = ["traffic", "parking", "air_quality"].reduce((s, k) => s + ((data[k] && data[k].n) || 0), 0);
+        return [swap(roads), swap(parking), swap(air), n > 0 ? true : nu];
+    }""",
+    Output(f"{P}-map-traffic", "url"),
+    Output(f"{P}-map-parking", "url"),
+    Output(f"{P}-map-air", "url"),
+    Output(f"{P}-map-empty", "hidden"),
+    Input(f"{P}-live", "data"),
+    State(f"{P}-map-traffic", "url"),
+    State(f"{P}-map-parking", "url"),
+    State(f"{P}-map-air", "url"),
+    prevent_initial_call=True,
 )
 clientside_callback(
     ClientsideFunction("citybrain", "applyOverlays"),

@@ -338,3 +338,159 @@ def test_sim_ids_are_whole_urns_the_replay_sends(city_store):
     fresh = list(replay.new_entities("shenzhen", time.time(), 2))
     result = ingest.ingest_ngsi(copy.deepcopy(fresh))
     assert (result.accepted, result.registered, result.rejected) == (6, 6, [])
+
+
+# --- SIMULATE: which layers the simulator drives, per city ------------------------------------------
+
+
+def test_simulate_setting_is_parsed_per_city_and_layer():
+    from data.config import ALL_SIMULATED, CITY_KEYS, parse_simulate
+    from data.geo.cities import CITIES
+
+    assert set(CITY_KEYS) == set(CITIES)
+    assert parse_simulate("") == parse_simulate("all") == ALL_SIMULATED and parse_simulate("none") == frozenset()
+    pairs = parse_simulate("hangzhou:traffic, hangzhou:parking,shanghai")
+    assert ("hangzhou", "traffic") in pairs and ("hangzhou", "air_quality") not in pairs
+    assert {layer for city, layer in pairs if city == "shanghai"} == {"traffic", "parking", "air_quality", "incidents"}
+    assert parse_simulate("beijing:air-quality") == {("beijing", "air_quality")}
+    for bad in ("paris", "hangzhou:weather", "shanghai:parking:x"):
+        with pytest.raises(ValueError, match="SIMULATE"):
+            parse_simulate(bad)
+
+
+def _simulate(monkeypatch, engine, value: str) -> None:
+    """Set SIMULATE as a restart would (data/jobs/bootstrap.py records it, bumping the versions)."""
+    from data.config import load_settings
+
+    monkeypatch.setenv("SIMULATE", value)
+    settings = load_settings()
+    for key in ("shenzhen", "hangzhou"):
+        store.note_simulation(engine, key, [layer for layer in store.LAYERS if settings.simulates(key, layer)])
+
+
+def test_simulate_hangzhou_traffic_keeps_it_simulated_and_everything_else_feed_only(city_store, dash_app, monkeypatch):
+    hangzhou = get_city("hangzhou")
+    simulate.ensure_sensors(city_store, hangzhou, lambda _m: None)
+    _simulate(monkeypatch, city_store, "hangzhou:traffic")
+    now = time.time()
+    t = int(now) - 600
+    own = {"lot_id": "urn:ngsi-ld:OffStreetParking:SZ-own", "lon": LON0, "lat": LAT0, "capacity": 100, "occupied": 40,
+           "observed_at": t}  # fmt: skip
+    assert ingest.ingest_rows("parking", [own], "json").registered == 1
+
+    simulate.advance_city(city_store, hangzhou, now, None, 1 / 24)
+    simulate.advance_city(city_store, SHENZHEN, now, None, 1 / 24)
+
+    assert len(store.sensors(city_store, "traffic", "hangzhou")) > 1000  # simulated, shown
+    for city, layer in (("hangzhou", "parking"), ("hangzhou", "air_quality"), ("shenzhen", "traffic")):
+        assert store.sensors(city_store, layer, city).empty, (city, layer)  # simulated ones hidden
+    lots = store.sensors(city_store, "parking", "shenzhen")
+    assert list(lots["source_id"]) == [own["lot_id"]]
+    with city_store.connect() as conn:
+        written = dict(
+            conn.execute(select(store.traffic_obs.c.city, func.count()).group_by(store.traffic_obs.c.city)).all()
+        )
+        parking_rows = conn.execute(select(func.count()).select_from(store.parking_obs)).scalar()
+        incidents = conn.execute(select(func.count()).select_from(store.incident)).scalar()
+    assert written.get("hangzhou", 0) > 0 and "shenzhen" not in written
+    assert parking_rows == 1 and incidents == 0  # only the feed's row: nothing else simulated
+    with dash_app.server.app_context():
+        kpis = {k.key: k for k in access.kpis("shenzhen", int(now))}
+        sources = access.data_sources("shenzhen")
+    assert kpis["parking_occupancy"].value == pytest.approx(40.0)  # the feed's car park alone
+    assert sources.simulated == () and sources.sensors == {"traffic": 0, "parking": 1, "air_quality": 0}
+    assert access.data_sources("hangzhou").simulated == ("traffic",)
+
+
+def test_simulate_none_without_feeds_says_connect_a_feed(city_store, dash_app, monkeypatch):
+    from pages import command_centre
+    from tests.test_callbacks import _texts
+
+    _simulate(monkeypatch, city_store, "none")
+    with dash_app.server.test_request_context():
+        sources = access.data_sources("shenzhen")
+        page = command_centre.layout(city="shenzhen")
+    assert sources.empty
+    texts = _texts(page)
+    assert "No sensors yet: connect a feed" in texts and "暂无传感器：请接入数据源" in texts
+    assert "From feeds and imports only" in texts and "Observations are SIMULATED" not in texts
+
+    def find(node, wanted):
+        if getattr(node, "id", None) == wanted:
+            return node
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list) else [children]:
+            if child is not None and not isinstance(child, str) and (hit := find(child, wanted)) is not None:
+                return hit
+        return None
+
+    assert find(page, "cc-map-empty").hidden is False
+    row = {"station": "urn:ngsi-ld:AirQualityObserved:first", "lon": LON0, "lat": LAT0, "pm25": 12.0,
+           "observed_at": int(time.time()) - 120}  # fmt: skip
+    assert ingest.ingest_rows("air_quality", [row], "json").registered == 1
+    with dash_app.server.test_request_context():
+        assert not access.data_sources("shenzhen").empty
+        assert find(command_centre.layout(city="shenzhen"), "cc-map-empty").hidden is True
+        live = access.live_values_since("shenzhen", int(time.time()))
+    assert live["geo"] == access.static_version("shenzhen") and live["air_quality"]["n"] == 1
+
+
+# --- bulk inventories: python -m data.sensors ----------------------------------------------------------
+
+
+def test_inventory_import_list_and_retire(city_store, tmp_path, capsys):
+    from data import sensors as cli
+
+    hangzhou_lat, hangzhou_lon = get_city("hangzhou").center
+    path = tmp_path / "car_parks.csv"
+    path.write_text(
+        "id,name,lon,lat,capacity\n"
+        f"SZ-CP-1,Civic Centre,{LON0},{LAT0},300\n"
+        f"SZ-CP-2,Lianhua Hill,{LON0 + 0.01},{LAT0 + 0.01},120\n"
+        f",Nameless,{LON0 - 0.01},{LAT0},80\n"
+        f"SZ-CP-far,Paris,2.35,48.85,50\n"
+        f"SZ-CP-hz,West Lake,{hangzhou_lon},{hangzhou_lat},50\n"
+        f"SZ-CP-nocap,No capacity,{LON0},{LAT0 + 0.02},\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["import", str(path), "--layer", "parking", "--city", "shenzhen"]) == 1
+    out = capsys.readouterr().out
+    assert "6 rows: 3 sensors registered, 0 already known, 3 rejected" in out
+    assert "row 4: position (2.35, 48.85) is outside the six cities" in out
+    assert "row 5: position is in hangzhou, not shenzhen" in out and "row 6: " in out and "no capacity" in out
+    lot = _sensor(city_store, "parking", "SZ-CP-1")
+    assert (lot["source"], lot["capacity"], lot["name"]) == ("import", 300, "Civic Centre")
+    assert _sensor(city_store, "parking", "urn:ngsi-ld:OffStreetParking:import-shenzhen-car_parks-3") is not None
+    assert cli.main(["import", str(path), "--layer", "parking", "--city", "shenzhen"]) == 1
+    assert "0 sensors registered, 3 already known" in capsys.readouterr().out
+
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    stations = gpd.GeoDataFrame(
+        {"id": ["urn:ngsi-ld:AirQualityObserved:SZ-1", "urn:ngsi-ld:AirQualityObserved:SZ-2"], "name": ["A", "B"]},
+        geometry=[Point(LON0, LAT0), Point(LON0 + 0.02, LAT0)],
+        crs=4326,
+    )
+    for suffix in ("geojson", "gpkg"):
+        stations.to_file(tmp_path / f"stations.{suffix}")
+        assert (
+            cli.main(["import", str(tmp_path / f"stations.{suffix}"), "--layer", "air-quality", "--city", "shenzhen"])
+            == 0
+        )
+    assert "0 sensors registered, 2 already known" in capsys.readouterr().out.splitlines()[-1]
+
+    t = int(time.time()) - 900
+    row = {"lot_id": "SZ-CP-1", "occupied": 100, "observed_at": t}
+    assert ingest.ingest_rows("parking", [row], "json").accepted == 1
+    assert cli.main(["list", "--city", "shenzhen", "--layer", "parking"]) == 0
+    listing = capsys.readouterr().out
+    assert "SZ-CP-1" in listing and "import" in listing and "sim-shenzhen-0001" in listing
+    assert cli.main(["retire", "SZ-CP-1"]) == 0 and "retired parking sensor" in capsys.readouterr().out
+    assert "SZ-CP-1" not in set(store.sensors(city_store, "parking", "shenzhen")["source_id"])
+    assert store.observations(city_store, "parking", "shenzhen", store.bucket_of(t))["lot_id"].eq(lot["id"]).any()
+    later = ingest.ingest_rows("parking", [dict(row, observed_at=t + 60)], "json")
+    assert later.accepted == 0 and "is retired" in later.rejected[0]["reason"]
+    assert cli.main(["retire", "SZ-CP-1"]) == 1  # no longer in service
+    retired = [e for e in operations.audit_entries(city_store, None, None, entity="sensor").to_dict("records")]
+    assert [e["action"] for e in retired] == ["retire"]

@@ -233,7 +233,7 @@ def _catalogue(version: str) -> Catalogue:
     found: dict[str, dict[str, Known]] = {"traffic": {}, "parking": {}, "air_quality": {}}
     for key in CITIES:
         for layer in found:
-            frame = store.sensors(engine, layer, key, include_retired=True)
+            frame = store.sensors(engine, layer, key, include_retired=True, all_sources=True)
             for r in frame.itertuples(index=False):
                 found[layer][str(r.source_id)] = Known(
                     id=int(r.id),

@@ -30,6 +30,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from data import store
+from data.config import load_settings
 from data.geo.cities import CITIES, SCALES, City, set_scale
 from data.rules.clock import BUCKET_SECONDS, CST, DAY, HOUR, floor_bucket
 from data.sim import sensors
@@ -411,6 +412,8 @@ def trim_city(engine: Engine, city: City, now: float) -> None:
 
 def _write_incidents(engine: Engine, city: City, places: IncidentPlaces, buckets: range, now: float) -> int:
     """Insert the simulated incidents of past `buckets` that were reported by `now`; returns how many."""
+    if not load_settings().simulates(city.key, "incidents"):
+        return 0
     reported_col = INCIDENT_COLUMNS.index("reported_at")
     rows = [row for bucket in buckets for row in incidents_for_bucket(city, bucket, places) if row[reported_col] <= now]
     if rows:
@@ -430,7 +433,11 @@ def _write_buckets(
     layers: tuple[str, ...] = OBS_LAYERS,
     with_incidents: bool = True,
 ) -> str:
-    """Write observations and incidents of buckets [first, end); `end` may include the live bucket."""
+    """Write observations and incidents of buckets [first, end) of the layers SIMULATE names for the
+    city; `end` may include the live bucket."""
+    settings = load_settings()
+    layers = tuple(layer for layer in layers if settings.simulates(city.key, layer))
+    with_incidents = with_incidents and settings.simulates(city.key, "incidents")
     segs = _segments_frame(engine, city)
     lots = store.driven_sensors(engine, "parking", city.key)
     stations = store.driven_sensors(engine, "air_quality", city.key)

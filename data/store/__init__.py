@@ -446,6 +446,22 @@ def write_static(engine: Engine, city: str, segments: list[dict], lots: list[dic
         _set_meta(conn, f"static_rev:{city}", str(time.time_ns()))
 
 
+def note_simulation(engine: Engine, city: str, layers: Sequence[str]) -> bool:
+    """Record which layers SIMULATE drives in a city; when that changed since the last start, bump the
+    geometry version and every layer's revision, so no cache or geobuf file serves the old selection.
+    True when it changed."""
+    spec = ",".join(sorted(layers)) or "-"
+    key = f"simulate:{city}"
+    if get_meta(engine, key) == spec:
+        return False
+    with engine.begin() as conn:
+        _set_meta(conn, key, spec)
+        _set_meta(conn, f"static_rev:{city}", str(time.time_ns()))
+        for layer in LAYERS:
+            _bump_feed(conn, city, layer, None)
+    return True
+
+
 def write_observations(engine: Engine, city: str, layer: str, rows: Sequence[Mapping[str, Any]]) -> int:
     """Upsert observation rows of one layer for one city in one transaction; returns rows written."""
     table = OBSERVATION_TABLES[layer]
@@ -614,22 +630,32 @@ SENSOR_TABLES: dict[str, Table] = {"traffic": road_segment, "parking": parking_l
 
 
 def sensors(
-    engine: Engine, layer: str, city: str, geojson: bool = False, include_retired: bool = False
+    engine: Engine,
+    layer: str,
+    city: str,
+    geojson: bool = False,
+    include_retired: bool = False,
+    all_sources: bool = False,
 ) -> pd.DataFrame:
-    """A city's sensors of one layer in service (retired ones too with `include_retired`), by id. With
-    `geojson` on a PostGIS store, a `geojson` column holds each geometry encoded by the database
-    (ST_AsGeoJSON, 6 decimals); elsewhere it is absent."""
+    """A city's sensors of one layer as the map, KPIs, alerts and the open data API see them, by id:
+    in service (retired ones too with `include_retired`), and on a layer SIMULATE leaves out only
+    those from feeds and imports (every one with `all_sources`). With `geojson` on a PostGIS store,
+    a `geojson` column holds each geometry encoded by the database (ST_AsGeoJSON, 6 decimals)."""
     table = SENSOR_TABLES[layer]
     columns = [table]
     if geojson and is_spatial(engine):
         columns.append(func.ST_AsGeoJSON(_geom(table), 6).label("geojson"))
-    where = [table.c.city == city] if include_retired else [table.c.city == city, table.c.retired_at.is_(None)]
+    where = [table.c.city == city]
+    if not include_retired:
+        where.append(table.c.retired_at.is_(None))
+    if not all_sources and not load_settings().simulates(city, layer):
+        where.append(table.c.source != "simulated")
     return read_frame(engine, select(*columns).where(*where).order_by(table.c.id))
 
 
 def driven_sensors(engine: Engine, layer: str, city: str) -> pd.DataFrame:
     """The sensors the simulator may write: every one in service except those registered by feeds."""
-    frame = sensors(engine, layer, city)
+    frame = sensors(engine, layer, city, all_sources=True)
     return frame[frame["source"] != "feed"].reset_index(drop=True)
 
 
@@ -679,11 +705,19 @@ def bulk_replace(
     to_bucket: int,
     newest: int,
 ) -> None:
-    """Replace a city's observations in buckets [from, to) with `rows`, in one transaction (backfills)."""
+    """Replace a city's observations in buckets [from, to) with `rows`, in one transaction (backfills).
+    Observations of sensors registered by feeds stay: the simulator never writes into those."""
     table = OBSERVATION_TABLES[layer]
+    sensor_table = SENSOR_TABLES[layer]
+    feed_sensors = select(sensor_table.c.id).where(sensor_table.c.city == city, sensor_table.c.source == "feed")
     with engine.begin() as conn:
         conn.execute(
-            table.delete().where(table.c.city == city, table.c.bucket >= from_bucket, table.c.bucket < to_bucket)
+            table.delete().where(
+                table.c.city == city,
+                table.c.bucket >= from_bucket,
+                table.c.bucket < to_bucket,
+                table.c[SENSOR_COLUMN[layer]].not_in(feed_sensors),
+            )
         )
         if rows and conn.dialect.name == "postgresql":
             _copy_rows(conn, table, columns, rows)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from data import store
@@ -45,6 +45,11 @@ def ids_of(conn: Connection, layer: str, source_ids: Sequence[str]) -> dict[str,
         )
         found.update({sid: int(i) for sid, i in rows})
     return found
+
+
+def ids_of_engine(engine: Engine, layer: str, source_ids: Sequence[str]) -> dict[str, int]:
+    with engine.connect() as conn:
+        return ids_of(conn, layer, source_ids)
 
 
 def register(conn: Connection, changes: SensorChanges, now: int) -> dict[str, dict[str, int]]:
@@ -141,7 +146,18 @@ def count_spots(conn: Connection, spots: Sequence[Mapping[str, Any]]) -> tuple[i
     return accepted, duplicates, by_city
 
 
-# --- inventory: list and retire -------------------------------------------------------------------
+# --- inventory: import, list and retire ----------------------------------------------------------
+
+
+def register_inventory(engine: Engine, layer: str, rows: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Register imported sensors ({source_id: row}) in one transaction; those already stored keep their
+    key and place. Returns {source_id: key} of every row."""
+    now = int(time.time())
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": store.INGEST_LOCK_KEY})
+        changes = SensorChanges(new={layer: {sid: dict(row, source="import") for sid, row in rows.items()}})
+        return register(conn, changes, now)[layer]
 
 
 def list_sensors(engine: Engine, layer: str | None = None, city: str | None = None) -> pd.DataFrame:
