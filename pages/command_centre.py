@@ -124,8 +124,11 @@ def _unknown_city(city: str) -> html.Div:
 def _geometry_urls(city: str) -> dict[str, str]:
     version = access.static_version(city)
     urls = {layer: f"/geo/{city}/{layer}.json?v={version}" for layer in access.GEOMETRY_LAYERS}
-    # The sensor layers travel as geobuf (smaller, decoded faster: 100,000 roads at SIM_SCALE=shanghai).
-    urls |= {layer: f"/geo/{city}/{layer}.pbf?v={version}" for layer in ("roads", "parking", "air_quality")}
+    # The sensor layers travel as geobuf (smaller, decoded faster: 100,000 roads at SIM_SCALE=shanghai),
+    # except an empty one: dash-leaflet cannot read an empty geobuf and then never loads the layer again.
+    counts = access.data_sources(city).sensors
+    shown = {"roads": "traffic", "parking": "parking", "air_quality": "air_quality"}
+    urls |= {layer: f"/geo/{city}/{layer}.pbf?v={version}" for layer, key in shown.items() if counts[key]}
     return urls
 
 
