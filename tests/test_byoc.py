@@ -402,6 +402,21 @@ def test_simulate_hangzhou_traffic_keeps_it_simulated_and_everything_else_feed_o
     assert access.data_sources("hangzhou").simulated == ("traffic",)
 
 
+def test_simulated_incidents_are_hidden_where_simulate_leaves_incidents_out(city_store, monkeypatch):
+    now = time.time()
+    simulate.advance_city(city_store, SHENZHEN, now, None, 3 / 24)  # SIMULATE=all: simulated incidents
+    start, end = int(now) - 3 * 3600, int(now)
+    simulated = store.incidents_between(city_store, "shenzhen", start, end)
+    assert len(simulated) > 5 and simulated["simulated"].all()
+    _simulate(monkeypatch, city_store, "hangzhou")
+    alert = {"id": "urn:ngsi-ld:Alert:SZ-feed", "type": "Alert", "subCategory": "roadWorks", "severity": "low",
+             "location": {"type": "Point", "coordinates": [LON0, LAT0]}, "dateIssued": utc_iso(now - 60)}  # fmt: skip
+    assert ingest.ingest_ngsi([alert]).accepted == 1
+    shown = store.incidents_between(city_store, "shenzhen", start, end)
+    assert list(shown["ref"]) == [alert["id"]]
+    assert store.count_incidents(city_store, "shenzhen", start=start, end=end) == 1
+
+
 def test_simulate_none_without_feeds_says_connect_a_feed(city_store, dash_app, monkeypatch):
     from pages import command_centre
     from tests.test_callbacks import _texts

@@ -669,12 +669,18 @@ def arrivals_between(engine: Engine, city: str, start_bucket: int, end_bucket: i
     return read_frame(engine, q)
 
 
+def _shown_incidents(city: str) -> list[Any]:
+    """Where SIMULATE leaves a city's incidents out, the simulated ones are not shown (nor counted)."""
+    return [] if load_settings().simulates(city, "incidents") else [incident.c.simulated.is_(False)]
+
+
 def incidents_between(engine: Engine, city: str, start: int, end: int, open_at: int | None = None) -> pd.DataFrame:
     """Incidents reported in [start, end] plus those reported earlier and not yet closed at `open_at`
     (default `end`)."""
     c = incident.c
     open_at = end if open_at is None else open_at
     q = select(incident).where(
+        *_shown_incidents(city),
         c.city == city,
         c.reported_at <= end,
         (c.reported_at >= start) | (c.closed_at.is_(None)) | (c.closed_at > open_at),
@@ -867,7 +873,7 @@ def _incident_selection(
     reported_at index, which would scan a week of events. Otherwise: reported within [start, end].
     """
     c = incident.c
-    common = [c.city == city, c.kind.not_in(INTERNAL_INCIDENT_KINDS)]
+    common = [c.city == city, c.kind.not_in(INTERNAL_INCIDENT_KINDS), *_shown_incidents(city)]
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
         common += [
@@ -934,7 +940,7 @@ def count_incidents(
 def incidents_reported_at(engine: Engine, city: str, reported_at: int, columns: Sequence[str]) -> pd.DataFrame:
     c = incident.c
     query = select(*(c[name] for name in columns)).where(
-        c.city == city, c.reported_at == reported_at, c.kind.not_in(INTERNAL_INCIDENT_KINDS)
+        c.city == city, c.reported_at == reported_at, c.kind.not_in(INTERNAL_INCIDENT_KINDS), *_shown_incidents(city)
     )
     return read_frame(engine, query)
 
