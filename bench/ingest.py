@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     cache.init_app(server, config=cache_config(load_settings()))
     server.register_blueprint(blueprint)
     client = server.test_client()
-    segments = store.sensors(engine, "traffic", args.city)["id"].tolist()
+    segments = store.sensors(engine, "traffic", args.city)["source_id"].tolist()
     now = int(time.time())
 
     def rows(offset: int) -> list[dict]:
@@ -103,16 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(0, len(data), args.batch):
             entities = [
                 {
-                    "id": f"urn:ngsi-ld:TrafficFlowObserved:{k}",
+                    "id": r["segment_id"],
                     "type": "TrafficFlowObserved",
-                    "refRoadSegment": {"type": "Relationship", "value": f"urn:ngsi-ld:RoadSegment:{r['segment_id']}"},
                     "averageVehicleSpeed": {"type": "Number", "value": r["speed_kmh"]},
                     "dateObserved": {
                         "type": "DateTime",
                         "value": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["observed_at"])),
                     },
                 }
-                for k, r in enumerate(data[i : i + args.batch], start=i)
+                for r in data[i : i + args.batch]
             ]
             total += client.post(
                 "/api/v1/ngsi/notify", json={"subscriptionId": "bench", "data": entities}, headers=headers

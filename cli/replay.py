@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 from data.config import load_settings
-from data.feeds.replay import entities, post
+from data.feeds.replay import entities, new_entities, post
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", default=(settings.ingest_api_keys or ("",))[0])
     parser.add_argument("--city", default="hangzhou")
     parser.add_argument("--count", type=int, default=0, help="stop after this many messages (0: run until Ctrl-C)")
+    parser.add_argument(
+        "--new-sensors", type=int, default=0, help="first send this many sensors per layer the server does not know yet"
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be positive")
@@ -28,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     interval = 1.0 / args.rate
     sent = accepted = 0
     started = time.perf_counter()
-    rounds = (entities(args.city, time.time()) for _ in itertools.count())
+    fresh = new_entities(args.city, time.time(), max(0, args.new_sensors))
+    rounds = itertools.chain([fresh], (entities(args.city, time.time()) for _ in itertools.count()))
     try:
         for entity in itertools.chain.from_iterable(rounds):
             due = started + sent * interval

@@ -97,6 +97,28 @@ def resolve_at(mode: str, step: int | None, now: float | None = None) -> int:
 # --- static geometry ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DataSources:
+    """Where a city's layers get their data: the layers SIMULATE drives, and the sensors on the map."""
+
+    simulated: tuple[str, ...]  # of traffic, parking, air_quality, incidents
+    sensors: dict[str, int]  # layer -> sensors shown (in service, of the sources the layer shows)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.sensors.values())
+
+
+def data_sources(city: str) -> DataSources:
+    key = get_city(city).key
+    settings = load_settings()
+    version = static_version(key)
+    return DataSources(
+        simulated=tuple(layer for layer in store.LAYERS if settings.simulates(key, layer)),
+        sensors={layer: len(_sensor_frame(key, layer, version)) for layer in ("traffic", "parking", "air_quality")},
+    )
+
+
 def static_version(city: str) -> str:
     return store.get_meta(_engine(), f"static_rev:{get_city(city).key}") or "0"
 
@@ -932,7 +954,8 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
         "incidents": "",
     }
     have = have or {}
-    out: dict[str, Any] = {"at": values["at"]}
+    # "geo": the geometry version; a browser holding older geometry (sensors registered since) refetches it.
+    out: dict[str, Any] = {"at": values["at"], "geo": version}
     for layer, part in tokens.items():
         token = f"{key}:{layer}:{version}:{part}:{at_key}:{rev[layer]}:{settings.stale_minutes}"
         new = {k: v for k, v in values[layer].items() if k != "kpi"}

@@ -55,6 +55,34 @@ def parse_origins(raw: str) -> tuple[str, ...]:
     return items
 
 
+# The six cities' keys (data/geo/cities.py, which reads these settings, so it cannot be imported here)
+# and the layers the simulator can drive.
+CITY_KEYS = ("beijing", "shanghai", "guangzhou", "shenzhen", "hangzhou", "xiongan")
+SIM_LAYERS = ("traffic", "parking", "air_quality", "incidents")
+ALL_SIMULATED = frozenset((city, layer) for city in CITY_KEYS for layer in SIM_LAYERS)
+
+
+def parse_simulate(raw: str) -> frozenset[tuple[str, str]]:
+    """SIMULATE: `all` (default), `none`, or items `city` / `city:layer` (layer: traffic, parking,
+    air-quality, incidents), e.g. `hangzhou:traffic,hangzhou:parking,shanghai`: the (city, layer)
+    pairs the simulator drives."""
+    text = raw.strip().lower()
+    if text in ("", "all"):
+        return ALL_SIMULATED
+    if text == "none":
+        return frozenset()
+    pairs: set[tuple[str, str]] = set()
+    for item in (part.strip() for part in re.split(r"[\s,]+", text) if part.strip()):
+        city, _, layer = item.partition(":")
+        layer = layer.replace("-", "_")
+        if city not in CITY_KEYS:
+            raise ValueError(f"SIMULATE: unknown city {city!r} (one of {', '.join(CITY_KEYS)})")
+        if layer and layer not in SIM_LAYERS:
+            raise ValueError(f"SIMULATE: unknown layer {layer!r} (traffic, parking, air-quality, incidents)")
+        pairs.update((city, one) for one in ((layer,) if layer else SIM_LAYERS))
+    return frozenset(pairs)
+
+
 def _choice(name: str, allowed: tuple[str, ...]) -> str:
     raw = os.environ.get(name, "").strip().lower() or allowed[0]
     if raw not in allowed:
@@ -79,6 +107,7 @@ class Settings:
     cache_local_mb: int
     ingest_api_keys: tuple[str, ...]
     ingest_max_bytes: int
+    ingest_max_new_sensors: int = 5000  # INGEST_MAX_NEW_SENSORS: sensors one ingest batch may register
     sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/geo/cities.py SCALES)
     incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto" (at a larger SIM_SCALE), "1" always, "0" never
     # BACKGROUND_JOBS: "threads" (the serving process runs the simulator and alert rules) or "process"
@@ -110,6 +139,12 @@ class Settings:
     public_hosts: frozenset[str] = frozenset()  # PUBLIC_HOSTS: host names that reach only public routes
     public_id_key: str | None = None  # PUBLIC_ID_KEY: key of opaque public incident ids (else kept in store)
     public_base_url: str | None = None  # PUBLIC_BASE_URL: how the public reaches this server (links, snippets)
+    # SIMULATE: the (city, layer) pairs the simulator drives; a layer outside it shows only sensors
+    # from feeds and imports
+    simulate: frozenset[tuple[str, str]] = ALL_SIMULATED
+
+    def simulates(self, city: str, layer: str) -> bool:
+        return (city, layer) in self.simulate
 
     @property
     def sqlite_path(self) -> Path:
@@ -151,6 +186,7 @@ def _read_settings() -> Settings:
         cache_local_mb=max(8, _int("CACHE_LOCAL_MB", 160)),
         ingest_api_keys=tuple(k.strip() for k in os.environ.get("INGEST_API_KEYS", "").split(",") if k.strip()),
         ingest_max_bytes=_int("INGEST_MAX_BYTES", 5 * 1024 * 1024),
+        ingest_max_new_sensors=max(0, _int("INGEST_MAX_NEW_SENSORS", 5000)),
         sim_scale=os.environ.get("SIM_SCALE", "default").strip().lower() or "default",
         incident_cluster=_choice("INCIDENT_CLUSTER", ("auto", "1", "0")),
         background_jobs=_choice("BACKGROUND_JOBS", ("threads", "process")),
@@ -171,8 +207,16 @@ def _read_settings() -> Settings:
         alert_congestion_index=_float("ALERT_CONGESTION_INDEX", 2.0),
         alert_parking_full_pct=_float("ALERT_PARKING_FULL_PCT", 100),
         alert_silent_group=int(_float("ALERT_SILENT_GROUP", 20)),
+        simulate=_simulate(),
         **_public_fields(),
     )
+
+
+def _simulate() -> frozenset[tuple[str, str]]:
+    try:
+        return parse_simulate(os.environ.get("SIMULATE", ""))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def _public_fields() -> dict:

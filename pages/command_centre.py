@@ -11,6 +11,7 @@ import flask
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_list
+from components.data_sources import empty_map_note, source_note
 from components.i18n import INCIDENT_KINDS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import error_panel, kpi_card
 from components.legend import operator_legend
@@ -36,10 +37,6 @@ dash.register_page(
 )
 
 log = logging.getLogger(__name__)
-DATA_NOTE = (
-    "Observations are SIMULATED; roads are synthetic; district outlines and national AQ stations are real. See README.",
-    "观测数据为模拟数据；道路为合成路网；行政区边界与国控空气质量站点为真实数据。详见 README。",
-)
 P = "cc"  # id prefix of this page
 ICON_BASE = "/assets/icons/"
 HIGHER_IS_WORSE = {
@@ -106,8 +103,11 @@ def _unknown_city(city: str) -> html.Div:
 def _geometry_urls(city: str) -> dict[str, str]:
     version = access.static_version(city)
     urls = {layer: f"/geo/{city}/{layer}.json?v={version}" for layer in access.GEOMETRY_LAYERS}
-    # The sensor layers travel as geobuf (smaller, decoded faster: 100,000 roads at SIM_SCALE=shanghai).
-    urls |= {layer: f"/geo/{city}/{layer}.pbf?v={version}" for layer in ("roads", "parking", "air_quality")}
+    # The sensor layers travel as geobuf (smaller, decoded faster: 100,000 roads at SIM_SCALE=shanghai),
+    # except an empty one: dash-leaflet cannot read an empty geobuf and then never loads the layer again.
+    counts = access.data_sources(city).sensors
+    shown = {"roads": "traffic", "parking": "parking", "air_quality": "air_quality"}
+    urls |= {layer: f"/geo/{city}/{layer}.pbf?v={version}" for layer, key in shown.items() if counts[key]}
     return urls
 
 
@@ -158,6 +158,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
     urls = _geometry_urls(info.key)
     marks = {step: local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)}
     live, label = _live_answer(info.key, "live", window.steps, None)
+    sources = access.data_sources(info.key)
     return html.Div(
         [
             dcc.Location(id=f"{P}-url", refresh=True),
@@ -213,6 +214,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                             ),
                             incident_filters(P, wanted, list(INCIDENT_KINDS)),
                             operator_legend(ICON_BASE),
+                            empty_map_note(f"{P}-map-empty", hidden=not sources.empty),
                         ],
                         className="map-panel",
                     ),
@@ -232,10 +234,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                                 className="panel",
                             ),
                             html.Section([html.H2(t("Alerts", "告警")), html.Div(id=f"{P}-alerts")], className="panel"),
-                            html.P(
-                                t(*DATA_NOTE),
-                                className="data-note",
-                            ),
+                            source_note(sources.simulated),
                         ],
                         className="side-panel",
                     ),
@@ -379,6 +378,30 @@ clientside_callback(
     Output(f"{P}-applied", "children"),
     Input(f"{P}-live", "data"),
     State(f"{P}-incident-meta", "data"),
+)
+# Sensors registered by feeds since the page loaded: the geometry version moved, so the three sensor
+# layers fetch their geometry again (once), and the "no sensors yet" note goes once there are some.
+clientside_callback(
+    """function (data, roads, parking, air) {
+        const nu = window.dash_clientside.no_update;
+        if (!data || !data.geo) { return [nu, nu, nu, nu]; }
+        const swap = (url) => {
+            if (!url) { return nu; }
+            const next = url.replace(/([?&]v=)[^&]*/, "$1" + encodeURIComponent(data.geo));
+            return next === url ? nu : next;
+        };
+        const n = ["traffic", "parking", "air_quality"].reduce((s, k) => s + ((data[k] && data[k].n) || 0), 0);
+        return [swap(roads), swap(parking), swap(air), n > 0 ? true : nu];
+    }""",
+    Output(f"{P}-map-traffic", "url"),
+    Output(f"{P}-map-parking", "url"),
+    Output(f"{P}-map-air", "url"),
+    Output(f"{P}-map-empty", "hidden"),
+    Input(f"{P}-live", "data"),
+    State(f"{P}-map-traffic", "url"),
+    State(f"{P}-map-parking", "url"),
+    State(f"{P}-map-air", "url"),
+    prevent_initial_call=True,
 )
 clientside_callback(
     ClientsideFunction("citybrain", "applyOverlays"),

@@ -186,18 +186,20 @@ def test_an_ingested_incident_is_found_by_bbox_at_once(backend):
 # --- ingest on both stores ----------------------------------------------------------------------
 
 
-def _segment(backend, k: int = 7) -> int:
-    return int(store.sensors(backend.engine, "traffic", "beijing")["id"].iloc[k])
+def _segment(backend, k: int = 7) -> tuple[int, str]:
+    """(key, source id) of one of Beijing's road segments."""
+    row = store.sensors(backend.engine, "traffic", "beijing").iloc[k]
+    return int(row["id"]), str(row["source_id"])
 
 
 def test_ingest_quarantines_bad_rows_and_stores_a_row_once(backend):
-    engine, seg = backend.engine, _segment(backend)
+    engine, (seg, sid) = backend.engine, _segment(backend)
     t = int(time.time()) - 2 * 86400 - 300  # a bucket the simulator never wrote (26 h of history)
     rows = [
-        {"segment_id": seg, "speed_kmh": 41.5, "observed_at": utc_iso(t)},
-        {"segment_id": seg, "speed_kmh": -3, "observed_at": utc_iso(t)},
+        {"segment_id": sid, "speed_kmh": 41.5, "observed_at": utc_iso(t)},
+        {"segment_id": sid, "speed_kmh": -3, "observed_at": utc_iso(t)},
         {"segment_id": 99_999_999, "speed_kmh": 30, "observed_at": utc_iso(t)},
-        {"segment_id": seg, "speed_kmh": "fast", "observed_at": utc_iso(t)},
+        {"segment_id": sid, "speed_kmh": "fast", "observed_at": utc_iso(t)},
     ]
     quarantined = _count(engine, store.ingest_rejection)
     result = ingest.ingest_rows("traffic", rows, "json")
@@ -212,7 +214,7 @@ def test_ingest_quarantines_bad_rows_and_stores_a_row_once(backend):
 
 
 def test_an_ingest_batch_is_all_or_nothing(backend, monkeypatch):
-    engine, seg = backend.engine, _segment(backend, 8)
+    engine, (_seg, sid) = backend.engine, _segment(backend, 8)
     t = int(time.time()) - 2 * 86400 - 1200
     batches = _count(engine, store.ingest_batch)
 
@@ -221,7 +223,7 @@ def test_an_ingest_batch_is_all_or_nothing(backend, monkeypatch):
 
     monkeypatch.setattr(store, "bump_feed", exploding)  # fails after the rows were written
     with pytest.raises(RuntimeError):
-        ingest.ingest_rows("traffic", [{"segment_id": seg, "speed_kmh": 22.0, "observed_at": t}], "json")
+        ingest.ingest_rows("traffic", [{"segment_id": sid, "speed_kmh": 22.0, "observed_at": t}], "json")
     monkeypatch.undo()
     assert t not in set(store.observations(engine, "traffic", "beijing", store.bucket_of(t))["observed_at"])
     assert _count(engine, store.ingest_batch) == batches
@@ -229,9 +231,10 @@ def test_an_ingest_batch_is_all_or_nothing(backend, monkeypatch):
 
 def test_concurrent_ingest_loses_nothing_and_duplicates_nothing(backend):
     engine = backend.engine
-    segs = store.sensors(engine, "traffic", "beijing")["id"].tolist()[:200]
+    frame = store.sensors(engine, "traffic", "beijing").iloc[:200]
+    segs = frame["id"].tolist()
     t = int(time.time()) - 2 * 86400 - 2400
-    rows = [{"segment_id": s, "speed_kmh": 30.0 + k % 7, "observed_at": t} for k, s in enumerate(segs)]
+    rows = [{"segment_id": s, "speed_kmh": 30.0 + k % 7, "observed_at": t} for k, s in enumerate(frame["source_id"])]
     results, errors = [], []
 
     def writer(chunk):

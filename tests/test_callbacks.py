@@ -41,8 +41,9 @@ def _texts(component) -> str:
 def test_refresh_map_sends_values_not_geometry(cc, dash_app):
     with dash_app.server.test_request_context():
         payload, label = cc.refresh_map(1, "live", 0, "hangzhou")
-    assert set(payload) == {"at", "traffic", "parking", "air_quality", "incidents"}
+    assert set(payload) == {"at", "geo", "traffic", "parking", "air_quality", "incidents"}
     assert "coordinates" not in json.dumps(payload)  # geometry comes once, by URL
+    assert payload["geo"] == cc.access.static_version("hangzhou")  # only its version, to refetch it when it moves
     assert len(payload["traffic"]["ci"]) >= 2000
     incidents = payload["incidents"]
     assert incidents["id"], "open incidents expected in Hangzhou"

@@ -27,6 +27,9 @@ def sensors(dash_app):
     stations = store.sensors(engine, "air_quality", "shenzhen")
     return {
         "segment": int(segs["id"].iloc[5]),
+        "segment_sid": str(segs["source_id"].iloc[5]),
+        "lot_sid": str(lots["source_id"].iloc[3]),
+        "station_sid": str(stations["source_id"].iloc[0]),
         "segment_ff": float(segs["free_flow_kmh"].iloc[5]),
         "lot": int(lots["id"].iloc[3]),
         "capacity": int(lots["capacity"].iloc[3]),
@@ -86,12 +89,12 @@ def test_oversized_and_malformed_bodies_are_refused_with_where(client):
 def test_a_mixed_batch_keeps_valid_rows_and_quarantines_the_rest(client, sensors):
     t = _fresh_time()
     rows = [
-        {"segment_id": sensors["segment"], "speed_kmh": 41.5, "observed_at": utc_iso(t)},
-        {"segment_id": sensors["segment"], "speed_kmh": -3, "observed_at": utc_iso(t)},
+        {"segment_id": sensors["segment_sid"], "speed_kmh": 41.5, "observed_at": utc_iso(t)},
+        {"segment_id": sensors["segment_sid"], "speed_kmh": -3, "observed_at": utc_iso(t)},
         {"segment_id": 99999999, "speed_kmh": 30, "observed_at": utc_iso(t)},
-        {"segment_id": sensors["segment"], "speed_kmh": 30, "observed_at": utc_iso(time.time() + 3600)},
-        {"segment_id": sensors["segment"], "speed_kmh": "fast", "observed_at": utc_iso(t)},
-        {"segment_id": sensors["segment"], "speed_kmh": 30, "observed_at": "2026-01-01T08:00:00"},
+        {"segment_id": sensors["segment_sid"], "speed_kmh": 30, "observed_at": utc_iso(time.time() + 3600)},
+        {"segment_id": sensors["segment_sid"], "speed_kmh": "fast", "observed_at": utc_iso(t)},
+        {"segment_id": sensors["segment_sid"], "speed_kmh": 30, "observed_at": "2026-01-01T08:00:00"},
     ]
     before = _count(store.ingest_rejection)
     response = client.post("/api/v1/ingest/traffic", json=rows, headers=KEY)
@@ -112,8 +115,8 @@ def test_a_mixed_batch_keeps_valid_rows_and_quarantines_the_rest(client, sensors
 def test_parking_occupancy_above_capacity_is_rejected(client, sensors):
     t = _fresh_time(60)
     csv_body = (
-        f"lot_id,occupied,observed_at\n{sensors['lot']},{sensors['capacity'] + 1},{t}\n"
-        f"{sensors['lot']},{sensors['capacity'] - 1},{t}\n"
+        f"lot_id,occupied,observed_at\n{sensors['lot_sid']},{sensors['capacity'] + 1},{t}\n"
+        f"{sensors['lot_sid']},{sensors['capacity'] - 1},{t}\n"
     )
     body = client.post("/api/v1/ingest/parking", data=csv_body, headers=KEY, content_type="text/csv").get_json()
     assert body["accepted"] == 1 and "capacity" in body["rejected"][0]["reason"]
@@ -121,7 +124,7 @@ def test_parking_occupancy_above_capacity_is_rejected(client, sensors):
 
 def test_the_same_observation_twice_is_stored_once(client, sensors):
     t = _fresh_time(120)
-    row = {"station": sensors["station"], "pm25": 55.0, "pm10": 80.0, "observed_at": t}
+    row = {"station": sensors["station_sid"], "pm25": 55.0, "pm10": 80.0, "observed_at": t}
     first = client.post("/api/v1/ingest/air-quality", json=[row], headers=KEY).get_json()
     second = client.post("/api/v1/ingest/air-quality", json=[row, row], headers=KEY).get_json()
     assert (first["accepted"], first["duplicates"]) == (1, 0)
@@ -130,7 +133,7 @@ def test_the_same_observation_twice_is_stored_once(client, sensors):
 
 def test_a_batch_is_all_or_nothing(sensors, monkeypatch):
     t = _fresh_time(180)
-    rows = [{"segment_id": sensors["segment"], "speed_kmh": 22.0, "observed_at": t}]
+    rows = [{"segment_id": sensors["segment_sid"], "speed_kmh": 22.0, "observed_at": t}]
     batches = _count(store.ingest_batch)
 
     def exploding(*_args, **_kwargs):
@@ -149,7 +152,9 @@ def test_ingest_reaches_the_cached_live_values(dash_app, sensors):
     t = int(time.time()) - 5 * 86400
     with dash_app.server.app_context():
         before = access.live_values("shenzhen", t)["traffic"]
-        ingest.ingest_rows("traffic", [{"segment_id": sensors["segment"], "speed_kmh": 5.0, "observed_at": t}], "json")
+        ingest.ingest_rows(
+            "traffic", [{"segment_id": sensors["segment_sid"], "speed_kmh": 5.0, "observed_at": t}], "json"
+        )
         after = access.live_values("shenzhen", t)["traffic"]
     segs = store.sensors(store.get_engine(), "traffic", "shenzhen")
     i = int((segs["id"] == sensors["segment"]).to_numpy().nonzero()[0][0])
@@ -159,9 +164,10 @@ def test_ingest_reaches_the_cached_live_values(dash_app, sensors):
 
 def test_concurrent_writers_lose_nothing_and_duplicate_nothing(sensors):
     engine = store.get_engine()
-    segs = store.sensors(engine, "traffic", "shenzhen")["id"].tolist()[:200]
+    frame = store.sensors(engine, "traffic", "shenzhen").iloc[:200]
+    segs = frame["id"].tolist()
     t = _fresh_time(-7200)  # a bucket no other test writes
-    rows = [{"segment_id": s, "speed_kmh": 30.0 + k % 7, "observed_at": t} for k, s in enumerate(segs)]
+    rows = [{"segment_id": s, "speed_kmh": 30.0 + k % 7, "observed_at": t} for k, s in enumerate(frame["source_id"])]
     results, errors = [], []
 
     def writer(chunk):
@@ -214,19 +220,19 @@ def test_orion_notification_of_every_supported_type(client, sensors, form):
         {
             "id": f"urn:ngsi-ld:TrafficFlowObserved:{form}",
             "type": "TrafficFlowObserved",
-            "refRoadSegment": f"urn:ngsi-ld:RoadSegment:{sensors['segment']}",
+            "refRoadSegment": sensors["segment_sid"],
             "averageVehicleSpeed": 33.3,
             "dateObserved": f"{utc_iso(t - 300)}/{utc_iso(t)}",
         },
         {
-            "id": f"urn:ngsi-ld:OffStreetParking:{sensors['lot']}",
+            "id": sensors["lot_sid"],
             "type": "OffStreetParking",
             "totalSpotNumber": sensors["capacity"],
             "availableSpotNumber": 10,
             "dateObserved": utc_iso(t),
         },
         {
-            "id": f"urn:ngsi-ld:AirQualityObserved:shenzhen:{sensors['station']}",
+            "id": sensors["station_sid"],
             "type": "AirQualityObserved",
             "pm25": 80.0,
             "pm10": 120.0,
@@ -261,7 +267,7 @@ def test_orion_notification_of_every_supported_type(client, sensors, form):
 def test_normalized_units_are_honoured(client, sensors):
     t = _fresh_time(360)
     entity = {
-        "id": f"AirQualityObserved:shenzhen:{sensors['station']}",
+        "id": sensors["station_sid"],
         "type": "AirQualityObserved",
         "dateObserved": {"type": "DateTime", "value": utc_iso(t)},
         "co": {"type": "Number", "value": 1200, "metadata": {"unitCode": {"type": "Text", "value": "GQ"}}},
@@ -320,7 +326,7 @@ def test_property_ingest_never_fails_and_stores_nothing_rejected(client, rows):
 def test_cli_backfill_reports_per_row(tmp_path, sensors, capsys):
     t = _fresh_time(420)
     path = tmp_path / "parking.csv"
-    path.write_text(f"lot_id,occupied,observed_at\n{sensors['lot']},5,{utc_iso(t)}\n{sensors['lot']},x,{t}\n")
+    path.write_text(f"lot_id,occupied,observed_at\n{sensors['lot_sid']},5,{utc_iso(t)}\n{sensors['lot_sid']},x,{t}\n")
     assert cli_ingest.main([str(path), "--layer", "parking"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["accepted"] == 1 and out["rejected"][0]["index"] == 1
@@ -331,7 +337,7 @@ def test_data_quality_page_shows_feeds_rejections_and_stale_sensors(dash_app, cl
     from pages import data_quality
     from tests.test_callbacks import _texts
 
-    bad = [{"segment_id": sensors["segment"], "speed_kmh": 999, "observed_at": _fresh_time(480)}]
+    bad = [{"segment_id": sensors["segment_sid"], "speed_kmh": 999, "observed_at": _fresh_time(480)}]
     client.post("/api/v1/ingest/traffic", json=bad, headers=KEY)
     with dash_app.server.test_request_context():
         feeds, rejections, stale = data_quality.refresh(1, "shenzhen")

@@ -75,7 +75,7 @@ def test_a_version_1_store_with_data_upgrades_and_loses_nothing(backend, fresh):
 
     store.create_schema(fresh)
 
-    assert migrations.current(fresh) == "0003"
+    assert migrations.current(fresh) == "0004"
     for table in VERSION_1_TABLES:
         after = _rows(fresh, table, v1_columns[table])
         assert after == before[table] or table == "meta", table  # meta gains the schema version
@@ -87,6 +87,46 @@ def test_a_version_1_store_with_data_upgrades_and_loses_nothing(backend, fresh):
         assert (row["crew"], row["version"], row["unit"], row["alert_key"]) == ("simulated", 1, None, None)
         assert (row["acknowledged_at"], row["closed_at"]) == (row["dispatched_at"], row["resolved_at"])
     assert _schema_differences(fresh) == []
+    # 0004: every sensor kept its key and got the outside id the simulator gives it, unique per layer.
+    for layer, table in store.SENSOR_TABLES.items():
+        with fresh.connect() as conn:
+            rows = conn.execute(select(table.c.id, table.c.city, table.c.source_id, table.c.source)).all()
+        assert len(rows) == len(before[table.name]) and len({r.source_id for r in rows}) == len(rows), layer
+        for sensor_id, city, source_id, source in rows:
+            assert (source_id, source) == (store.sim_source_id(layer, city, sensor_id), "simulated"), layer
+    lot = rows_of_lots = before["parking_lot"][0]
+    assert rows_of_lots and store.sim_source_id("parking", "beijing", 1_000_042) == (
+        "urn:ngsi-ld:OffStreetParking:sim-beijing-0042"
+    )
+    from data.feeds import ingest
+
+    with fresh.connect() as conn:
+        known = conn.execute(select(store.parking_lot).where(store.parking_lot.c.id == lot[0])).mappings().one()
+    changes = ingest.SensorChanges(
+        new={
+            "parking": {
+                "urn:ngsi-ld:OffStreetParking:SZ-PK-NS-0042": dict(
+                    city="shenzhen",
+                    name="new",
+                    kind="commercial",
+                    district="",
+                    capacity=10,
+                    tariff_cny_h=0.0,
+                    lon=114.05,
+                    lat=22.54,
+                    simulated=False,
+                )
+            }
+        }
+    )
+    store.write_ingest_batch(fresh, "test", {}, {}, int(time.time()), changes)
+    with fresh.connect() as conn:
+        new = (
+            conn.execute(select(store.parking_lot).where(store.parking_lot.c.source_id.like("%SZ-PK-NS-0042")))
+            .mappings()
+            .one()
+        )
+    assert new["id"] >= store.FIRST_REGISTERED_ID and new["source"] == "feed" and known["id"] != new["id"]
     # The upgraded store works: users (with their audit entry, which the database keeps) and sessions.
     now = int(time.time())
     ops_store.save_user(fresh, "upgrade.operator", "operator", "unused-hash", "tests", now)
@@ -104,7 +144,7 @@ def test_a_version_1_store_with_data_upgrades_and_loses_nothing(backend, fresh):
 def test_fresh_stores_end_at_the_declared_tables(backend, fresh):
     store.create_schema(fresh)
     store.create_schema(fresh)  # and a second start changes nothing
-    assert migrations.current(fresh) == "0003"
+    assert migrations.current(fresh) == "0004"
     assert store.get_meta(fresh, "schema_version") == store.SCHEMA_VERSION
     assert _schema_differences(fresh) == []
 
@@ -124,6 +164,6 @@ def test_stores_made_before_revisions_are_stamped_and_upgraded_in_place(tmp_path
 
     store.create_schema(engine)
 
-    assert migrations.current(engine) == "0003"
+    assert migrations.current(engine) == "0004"
     assert ops_store.get_user(engine, "old.admin") is not None
     assert inspect(engine).has_table("app_session") and _schema_differences(engine) == []

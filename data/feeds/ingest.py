@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import re
@@ -21,17 +22,31 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import pandas as pd
 from shapely import points
 from shapely.prepared import prep
 
 from data import store
+from data.config import load_settings
 from data.feeds.errors import RowError
 from data.feeds.ngsi import to_row
 from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.geo.geography import city_outline, district_lookup
+from data.sim.sensors import LOT_KINDS, ROAD_CLASS_SPEC
+from data.store.registry import SensorChanges
 
 LAYERS = ("traffic", "parking", "air_quality", "incidents")
 MAX_ID_CHARS = 64  # every id a feed sends is bounded before it is parsed
+MAX_SOURCE_ID = 256  # a sensor's outside id (a URN), kept whole
+MAX_LOCATION_CHARS = 100_000
+MAX_LINE_POINTS = 2_000
+MAX_CAPACITY = 100_000
+MOVE_THRESHOLD_M = 50.0  # a known sensor reported further than this from its place is moved (audited)
+# A new road segment's free-flow speed without a speed limit: its class's design speed (CJJ 37-2012,
+# data/sim/sensors.py ROAD_CLASS_SPEC), secondary (50 km/h) when the row names none. A new car
+# park's kind without one: commercial; its tariff without one: 0 (unknown).
+DEFAULT_ROAD_CLASS = "secondary"
+DEFAULT_LOT_KIND = "commercial"
 # What a row that is not what it claims to be raises (lists where strings go, huge numbers, ...):
 # the row goes to quarantine with the reason, never the batch.
 MALFORMED = (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError, RecursionError)
@@ -68,9 +83,15 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    registered: int = 0  # new sensors the batch named (registered now, or by a concurrent batch)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "new_sensors": self.registered,
+        }
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -186,25 +207,39 @@ def _check_time(t: int, now: float, key: str = "observed_at") -> int:
 
 
 @dataclass(frozen=True)
+class Known:
+    """A stored sensor, found by the whole id its source gives it."""
+
+    id: int
+    city: str
+    capacity: int | None = None
+    lon: float | None = None
+    lat: float | None = None
+    retired: bool = False
+
+
+@dataclass(frozen=True)
 class Catalogue:
-    segments: dict[int, str]  # id -> city
-    lots: dict[int, tuple[str, int]]  # id -> (city, capacity)
-    stations: dict[str, tuple[str, int]]  # code or id (as text) -> (city, id)
+    sensors: dict[str, dict[str, Known]]  # layer -> source_id -> sensor
 
 
 @lru_cache(maxsize=4)
 def _catalogue(version: str) -> Catalogue:
     engine = store.get_engine()
-    segments, lots, stations = {}, {}, {}
+    found: dict[str, dict[str, Known]] = {"traffic": {}, "parking": {}, "air_quality": {}}
     for key in CITIES:
-        for r in store.sensors(engine, "traffic", key)[["id"]].itertuples(index=False):
-            segments[int(r.id)] = key
-        for r in store.sensors(engine, "parking", key)[["id", "capacity"]].itertuples(index=False):
-            lots[int(r.id)] = (key, int(r.capacity))
-        for r in store.sensors(engine, "air_quality", key)[["id", "code"]].itertuples(index=False):
-            stations[str(r.code)] = (key, int(r.id))
-            stations[str(r.id)] = (key, int(r.id))
-    return Catalogue(segments, lots, stations)
+        for layer in found:
+            frame = store.sensors(engine, layer, key, include_retired=True, all_sources=True)
+            for r in frame.itertuples(index=False):
+                found[layer][str(r.source_id)] = Known(
+                    id=int(r.id),
+                    city=key,
+                    capacity=int(r.capacity) if layer == "parking" else None,
+                    lon=float(r.lon) if layer != "traffic" else None,
+                    lat=float(r.lat) if layer != "traffic" else None,
+                    retired=r.retired_at is not None and not pd.isna(r.retired_at),
+                )
+    return Catalogue(found)
 
 
 def catalogue() -> Catalogue:
@@ -223,6 +258,186 @@ def city_of_point(lon: float, lat: float) -> str | None:
     return next((key for key in CITIES if _prepared_outline(key).contains(point)), None)
 
 
+# --- new sensors ------------------------------------------------------------------------------------
+
+
+class Batch:
+    """The sensors one batch registers and moves, at most `limit` new ones (INGEST_MAX_NEW_SENSORS)."""
+
+    def __init__(self, cat: Catalogue, limit: int) -> None:
+        self.cat = cat
+        self.limit = limit
+        self.changes = SensorChanges()
+
+    def find(self, layer: str, source_id: str) -> Known | None:
+        known = self.cat.sensors[layer].get(source_id)
+        if known is not None and known.retired:
+            raise RowError(f"sensor {source_id[:80]!r} is retired")
+        return known
+
+    def pending(self, layer: str, source_id: str) -> dict[str, Any] | None:
+        return self.changes.new.get(layer, {}).get(source_id)
+
+    def add(self, layer: str, source_id: str, row: dict[str, Any]) -> None:
+        rows = self.changes.new.setdefault(layer, {})
+        if source_id not in rows and self.changes.count_new() >= self.limit:
+            raise RowError(f"more than INGEST_MAX_NEW_SENSORS ({self.limit}) new sensors in one batch")
+        rows.setdefault(source_id, row)
+
+    def maybe_move(self, layer: str, known: Known, lon: float, lat: float) -> None:
+        if known.lon is None or known.lat is None:
+            return
+        if distance_m(known.lon, known.lat, lon, lat) > MOVE_THRESHOLD_M:
+            self.changes.moves[(layer, known.id)] = (lon, lat)
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance (haversine), metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(min(1.0, a)))
+
+
+def _sensor_id(row: Mapping[str, Any], key: str) -> str:
+    """The source's id of a sensor, whole: text (or a number, as written) of 1..MAX_SOURCE_ID characters."""
+    value = row.get(key)
+    if value is None or value == "":
+        raise RowError(f"missing {key}")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise RowError(f"{key} must be text")
+    if isinstance(value, int):
+        if abs(value) >= 10**MAX_SOURCE_ID:
+            raise RowError(f"{key} is longer than {MAX_SOURCE_ID} characters")
+        return str(value)
+    text = value.strip()
+    if not text or len(text) > MAX_SOURCE_ID:
+        raise RowError(f"{key} must be text of 1 to {MAX_SOURCE_ID} characters")
+    return text
+
+
+def _location(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A GeoJSON geometry from `location` (an object, or its JSON text in a CSV cell), else a Point
+    from `lon`/`lat`; None when the row carries no place."""
+    location = row.get("location")
+    if isinstance(location, str):
+        if len(location) > MAX_LOCATION_CHARS:
+            raise RowError(f"location is longer than {MAX_LOCATION_CHARS} characters")
+        try:
+            location = json.loads(location)
+        except (ValueError, RecursionError):
+            raise RowError("location is not GeoJSON") from None
+    if location is None:
+        if row.get("lon") in (None, "") and row.get("lat") in (None, ""):
+            return None
+        return {"type": "Point", "coordinates": [_number(row, "lon"), _number(row, "lat")]}
+    if not isinstance(location, Mapping) or not isinstance(location.get("type"), str):
+        raise RowError("location must be a GeoJSON geometry")
+    return dict(location)
+
+
+def _lonlat(pair: Any) -> tuple[float, float]:
+    if not isinstance(pair, (list, tuple)) or len(pair) < 2:
+        raise RowError("location: a position must be [lon, lat]")
+    lon, lat = _number({"lon": pair[0]}, "lon"), _number({"lat": pair[1]}, "lat")
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise RowError(f"location ({lon:g}, {lat:g}) is not a WGS84 lon/lat position")
+    return lon, lat
+
+
+def _point_in_city(location: Mapping[str, Any], what: str) -> tuple[str, float, float]:
+    if location.get("type") != "Point":
+        raise RowError(f"{what} needs a Point location, got {str(location.get('type'))[:20]}")
+    lon, lat = _lonlat(location.get("coordinates"))
+    city = city_of_point(lon, lat)
+    if city is None:
+        raise RowError(f"position ({lon:g}, {lat:g}) is outside the six cities")
+    return city, lon, lat
+
+
+def _name(row: Mapping[str, Any], source_id: str) -> str:
+    for key in ("name", "address"):
+        value = row.get(key)
+        if isinstance(value, Mapping):  # a Smart Data Models PostalAddress
+            value = ", ".join(str(value[k]) for k in ("streetAddress", "addressLocality") if value.get(k))
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:200]
+    return source_id[:200]
+
+
+def _new_station(row: Mapping[str, Any], source_id: str, location: Mapping[str, Any] | None) -> tuple[str, dict]:
+    if location is None:
+        raise RowError(f"unknown air-quality station {source_id[:80]!r} and no location (a Point) to register it")
+    city, lon, lat = _point_in_city(location, "a new air-quality station")
+    name = _name(row, source_id)
+    code = source_id.rsplit(":", 1)[-1][-16:]
+    return city, {
+        "city": city,
+        "code": code,
+        "name_zh": name,
+        "name_en": name,
+        "lon": lon,
+        "lat": lat,
+        "simulated": False,
+    }
+
+
+def _new_lot(row: Mapping[str, Any], source_id: str, location: Mapping[str, Any] | None) -> tuple[str, dict]:
+    if location is None:
+        raise RowError(f"unknown car park {source_id[:80]!r} and no location (a Point) to register it")
+    capacity = _integer(row, "capacity", required=False)
+    if capacity is None:
+        raise RowError(f"unknown car park {source_id[:80]!r} and no capacity (totalSpotNumber) to register it")
+    if not 1 <= capacity <= MAX_CAPACITY:
+        raise RowError(f"capacity {capacity} outside 1..{MAX_CAPACITY}")
+    city, lon, lat = _point_in_city(location, "a new car park")
+    kind = row.get("kind") if row.get("kind") in LOT_KINDS else DEFAULT_LOT_KIND
+    tariff = _number(row, "tariff_cny_h", required=False)
+    return city, {
+        "city": city,
+        "name": _name(row, source_id),
+        "kind": kind,
+        "district": _district_of(city, lon, lat),
+        "capacity": capacity,
+        "tariff_cny_h": 0.0 if tariff is None or not 0 <= tariff <= 1000 else tariff,
+        "lon": lon,
+        "lat": lat,
+        "simulated": False,
+    }
+
+
+def _new_segment(row: Mapping[str, Any], source_id: str, location: Mapping[str, Any] | None) -> tuple[str, dict]:
+    if location is None:
+        raise RowError(f"unknown road segment {source_id[:80]!r} and no location (a LineString) to register it")
+    if location.get("type") != "LineString":
+        raise RowError(f"a new road segment needs a LineString location, got {str(location.get('type'))[:20]}")
+    coords = location.get("coordinates")
+    if not isinstance(coords, list) or not 2 <= len(coords) <= MAX_LINE_POINTS:
+        raise RowError(f"location: a LineString of 2 to {MAX_LINE_POINTS} positions")
+    line = [_lonlat(p) for p in coords]
+    mid_lon, mid_lat = line[len(line) // 2]
+    city = city_of_point(mid_lon, mid_lat)
+    if city is None:
+        raise RowError(f"position ({mid_lon:g}, {mid_lat:g}) is outside the six cities")
+    road_class = row.get("road_class") if row.get("road_class") in ROAD_CLASS_SPEC else DEFAULT_ROAD_CLASS
+    default_speed, lanes = ROAD_CLASS_SPEC[road_class]
+    limit = _number(row, "speed_limit_kmh", required=False)
+    if limit is not None and not 0 < limit <= MAX_SPEED_KMH:
+        raise RowError(f"speed_limit_kmh {limit:g} outside (0, {MAX_SPEED_KMH:g}]")
+    length = sum(distance_m(*a, *b) for a, b in itertools.pairwise(line))
+    return city, {
+        "city": city,
+        "name": _name(row, source_id),
+        "road_class": road_class,
+        "lanes": lanes,
+        "free_flow_kmh": limit or default_speed,
+        "length_m": round(length, 1),
+        "district": _district_of(city, mid_lon, mid_lat),
+        "coords": json.dumps([[round(x, 6), round(y, 6)] for x, y in line]),
+        "synthetic": False,
+    }
+
+
 # --- row validation per layer -------------------------------------------------------------------
 
 
@@ -238,35 +453,52 @@ def _bounded(value: Any, key: str) -> str:
     return text
 
 
-def _trailing_int(value: Any, key: str) -> int:
-    text = _bounded("" if value is None else value, key)
-    digits = len(text) - len(text.rstrip("0123456789"))
-    if not digits:
-        raise RowError(f"{key} must end in a numeric sensor id, got {text!r}")
-    return int(text[-digits:])
+def _sensor(
+    batch: Batch, layer: str, row: Mapping[str, Any], key: str, make: Callable, *refs: str
+) -> tuple[str, int | None, str, dict | None]:
+    """(city, key or None while new, source id, new sensor row or None) of the row's sensor: matched
+    by its whole id (or a whole reference id in `refs`), else registered from the row's place."""
+    source_id = _sensor_id(row, key)
+    location = _location(row)
+    references = [row[r].strip() for r in refs if isinstance(row.get(r), str) and len(row[r]) <= MAX_SOURCE_ID]
+    for candidate in (source_id, *references):
+        known = batch.find(layer, candidate)
+        if known is not None:
+            if location is not None and location.get("type") == "Point" and layer != "traffic":
+                batch.maybe_move(layer, known, *_lonlat(location.get("coordinates")))
+            return known.city, known.id, candidate, None
+        pending = batch.pending(layer, candidate)
+        if pending is not None:
+            return pending["city"], None, candidate, pending
+    city, new = make(row, source_id, location)
+    return city, None, source_id, new
 
 
-def validate_traffic(row: Mapping[str, Any], cat: Catalogue, now: float) -> tuple[str, dict]:
-    segment = _trailing_int(row.get("segment_id"), "segment_id")
-    if segment not in cat.segments:
-        raise RowError(f"unknown road segment {segment}")
+def _keyed(clean: dict, column: str, sensor_id: int | None, source_id: str) -> dict:
+    """A clean row naming its sensor by key, or by source id while the sensor is being registered."""
+    clean[column] = sensor_id
+    if sensor_id is None:
+        clean["_source_id"] = source_id
+    return clean
+
+
+def validate_traffic(row: Mapping[str, Any], batch: Batch, now: float) -> tuple[str, dict]:
+    city, sensor_id, source_id, new = _sensor(batch, "traffic", row, "segment_id", _new_segment, "ref_segment")
     speed = _number(row, "speed_kmh")
     if not 0 < speed <= MAX_SPEED_KMH:
         raise RowError(f"speed_kmh {speed:g} outside (0, {MAX_SPEED_KMH:g}]")
     t = _check_time(parse_time(row.get("observed_at")), now)
-    return cat.segments[segment], {
-        "bucket": store.bucket_of(t),
-        "segment_id": segment,
-        "speed_kmh": speed,
-        "observed_at": t,
-    }
+    if new is not None:
+        batch.add("traffic", source_id, new)
+    clean = {"bucket": store.bucket_of(t), "speed_kmh": speed, "observed_at": t}
+    return city, _keyed(clean, "segment_id", sensor_id, source_id)
 
 
-def validate_parking(row: Mapping[str, Any], cat: Catalogue, now: float) -> tuple[str, dict]:
-    lot = _trailing_int(row.get("lot_id"), "lot_id")
-    if lot not in cat.lots:
-        raise RowError(f"unknown car park {lot}")
-    city, capacity = cat.lots[lot]
+def validate_parking(row: Mapping[str, Any], batch: Batch, now: float) -> tuple[str, dict]:
+    if row.get("spot_id") is not None:
+        return _validate_spot(row, batch, now)
+    city, sensor_id, source_id, new = _sensor(batch, "parking", row, "lot_id", _new_lot)
+    capacity = new["capacity"] if new is not None else batch.cat.sensors["parking"][source_id].capacity
     occupied = _integer(row, "occupied")
     if not 0 <= occupied <= capacity:
         raise RowError(f"occupied {occupied} outside 0..{capacity} (the car park's capacity)")
@@ -274,20 +506,31 @@ def validate_parking(row: Mapping[str, Any], cat: Catalogue, now: float) -> tupl
     if arrivals < 0:
         raise RowError("arrivals cannot be negative")
     t = _check_time(parse_time(row.get("observed_at")), now)
-    return city, {
-        "bucket": store.bucket_of(t),
-        "lot_id": lot,
-        "occupied": occupied,
-        "arrivals": arrivals,
-        "observed_at": t,
-    }
+    if new is not None:
+        batch.add("parking", source_id, new)
+    clean = {"bucket": store.bucket_of(t), "occupied": occupied, "arrivals": arrivals, "observed_at": t}
+    return city, _keyed(clean, "lot_id", sensor_id, source_id)
 
 
-def validate_air_quality(row: Mapping[str, Any], cat: Catalogue, now: float) -> tuple[str, dict]:
-    code = _bounded(row.get("station") or "", "station")
-    if code not in cat.stations:
-        raise RowError(f"unknown air-quality station {code[:40]!r}")
-    city, station_id = cat.stations[code]
+def _validate_spot(row: Mapping[str, Any], batch: Batch, now: float) -> tuple[str, dict]:
+    """A ParkingSpot: its state counts into the site it names (refParkingSite), which must be known."""
+    spot = _sensor_id(row, "spot_id")
+    site = _sensor_id(row, "lot_id")
+    known = batch.find("parking", site)
+    pending = batch.pending("parking", site)
+    if known is None and pending is None:
+        raise RowError(f"parking spot's site {site[:80]!r} is not a known car park (send its OffStreetParking first)")
+    status = row.get("status")
+    if status not in ("occupied", "free"):
+        raise RowError(f"parking spot status must be occupied or free, got {str(status)[:20]!r}")
+    t = _check_time(parse_time(row.get("observed_at")), now)
+    city = known.city if known is not None else pending["city"]
+    spot_row = {"source_id": spot, "lot_source_id": site, "occupied": status == "occupied", "observed_at": t}
+    return city, {"_spot": spot_row}
+
+
+def validate_air_quality(row: Mapping[str, Any], batch: Batch, now: float) -> tuple[str, dict]:
+    city, sensor_id, source_id, new = _sensor(batch, "air_quality", row, "station", _new_station)
     values = {}
     for pollutant, upper in POLLUTANT_MAX.items():
         v = _number(row, pollutant, required=False)
@@ -298,7 +541,10 @@ def validate_air_quality(row: Mapping[str, Any], cat: Catalogue, now: float) -> 
     if all(v is None for v in values.values()):
         raise RowError("no pollutant value (pm25, pm10, o3, no2, so2, co)")
     t = _check_time(parse_time(row.get("observed_at")), now)
-    return city, {"bucket": t // 3600 * 3600, "station_id": station_id, **values, "observed_at": t}
+    if new is not None:
+        batch.add("air_quality", source_id, new)
+    clean = {"bucket": t // 3600 * 3600, **values, "observed_at": t}
+    return city, _keyed(clean, "station_id", sensor_id, source_id)
 
 
 @lru_cache(maxsize=8)
@@ -313,7 +559,7 @@ def _district_of(city: str, lon: float, lat: float) -> str:
     return _district_lookup(city)(np.array([lon]), np.array([lat]))[0]
 
 
-def validate_incident(row: Mapping[str, Any], cat: Catalogue, now: float) -> tuple[str, dict]:
+def validate_incident(row: Mapping[str, Any], batch: Batch, now: float) -> tuple[str, dict]:
     ref = _bounded(row.get("ref") or "", "ref")
     if not ref:
         raise RowError("ref (the source's id) is required, at most 64 characters")
@@ -353,7 +599,7 @@ def validate_incident(row: Mapping[str, Any], cat: Catalogue, now: float) -> tup
     }
 
 
-VALIDATORS: dict[str, Callable[[Mapping[str, Any], Catalogue, float], tuple[str, dict]]] = {
+VALIDATORS: dict[str, Callable[[Mapping[str, Any], Batch, float], tuple[str, dict]]] = {
     "traffic": validate_traffic,
     "parking": validate_parking,
     "air_quality": validate_air_quality,
@@ -420,7 +666,7 @@ def ingest_items(
     the reason in `reason_for[index]`.
     """
     now = time.time() if now is None else now
-    cat = catalogue()
+    batch = Batch(catalogue(), load_settings().ingest_max_new_sensors)
     parts: dict[str, dict[str, list[dict]]] = {}
     quarantine: dict[str, list[dict]] = {}
     result = IngestResult()
@@ -431,7 +677,7 @@ def ingest_items(
             if not isinstance(row, Mapping):
                 raise RowError("row is not an object")
             _check_text(row)
-            city, clean = VALIDATORS[layer](row, cat, now)
+            city, clean = VALIDATORS[layer](row, batch, now)
         except (RowError, *MALFORMED) as exc:
             reason = str(exc) if isinstance(exc, RowError) else f"malformed row ({type(exc).__name__})"
             entry = {"index": index, "id": _row_id(raw), "reason": reason}
@@ -445,8 +691,12 @@ def ingest_items(
                 }
             )
             continue
+        if "_spot" in clean:
+            batch.changes.spots.append(clean["_spot"])
+            continue
         parts.setdefault(layer, {}).setdefault(city, []).append(clean)
-    counts = store.write_ingest_batch(store.get_engine(), source, parts, quarantine, int(now))
+    counts = store.write_ingest_batch(store.get_engine(), source, parts, quarantine, int(now), batch.changes)
+    result.registered = batch.changes.count_new()
     result.accepted = sum(a for a, _ in counts.values())
     result.duplicates = sum(d for _, d in counts.values())
     return result

@@ -1,16 +1,20 @@
 """FIWARE NGSI-v2 entities (Smart Data Models) to our canonical rows.
 
 Both attribute formats are read: `normalized` ({"attr": {"type": ..., "value": ..., "metadata": ...}})
-and `keyValues` ({"attr": value}). Supported types and what identifies our sensor:
+and `keyValues` ({"attr": value}). A sensor is the entity's id, whole (never digits parsed out of
+it); an id not known yet registers a new sensor when the entity says where it is (data.feeds.ingest).
 
-- TrafficFlowObserved: `refRoadSegment` (ends in our segment id), `averageVehicleSpeed` km/h, `dateObserved`.
-- OffStreetParking: entity id ends in our car-park id; `occupiedSpotNumber`, or `totalSpotNumber` minus
-  `availableSpotNumber`; `vehicleEntranceCount` (optional) as arrivals; `dateObserved`/`dateModified`.
-- ParkingSpot: `refParkingSite` (ends in our car-park id) with `occupied` spot counts is not a lot
-  total, so it is rejected with a reason unless it carries `occupiedSpotNumber` for its site.
-- AirQualityObserved: `refDevice` or the entity id's last `:` part is the station code; `pm25`, `pm10`,
-  `o3`, `no2`, `so2` in µg/m³ and `co` in mg/m³ (China's reporting unit). In normalized form the
-  `unitCode` metadata is honoured: GQ = µg/m³, GP = mg/m³; other units are rejected.
+- TrafficFlowObserved: the id, else `refRoadSegment` naming a stored segment (e.g. one imported);
+  `averageVehicleSpeed` km/h, `dateObserved`; to register: a LineString `location`, and
+  `maximumAllowedSpeed` as the free-flow speed when given.
+- OffStreetParking: `occupiedSpotNumber`, or `totalSpotNumber` minus `availableSpotNumber`;
+  `vehicleEntranceCount` (optional) as arrivals; `dateObserved`/`dateModified`; to register: a Point
+  `location` and `totalSpotNumber`.
+- ParkingSpot: `status` (occupied / free) of one spot, counted into the car park `refParkingSite`
+  names (a site's occupancy = its spots occupied).
+- AirQualityObserved: `pm25`, `pm10`, `o3`, `no2`, `so2` in µg/m³ and `co` in mg/m³ (China's
+  reporting unit). In normalized form the `unitCode` metadata is honoured: GQ = µg/m³, GP = mg/m³;
+  other units are rejected. To register: a Point `location`; name from `name` or `address`.
 - Alert: becomes an incident; `subCategory` gives the kind, `severity` the level, `dateIssued` the time.
 """
 
@@ -83,6 +87,14 @@ def _point(entity: Mapping[str, Any]) -> tuple[Any, Any]:
     return coords[0], coords[1]
 
 
+def _status_time(entity: Mapping[str, Any]) -> Any:
+    """A ParkingSpot's `status.metadata.timestamp` (normalized form), when it has one."""
+    status = entity.get("status")
+    meta = status.get("metadata") if isinstance(status, Mapping) else None
+    stamp = meta.get("timestamp") if isinstance(meta, Mapping) else None
+    return stamp.get("value") if isinstance(stamp, Mapping) else stamp
+
+
 def to_row(entity: Any) -> tuple[str, dict[str, Any]]:
     """(layer, canonical row) for one entity; RowError for an unusable one."""
     if not isinstance(entity, Mapping):
@@ -93,19 +105,31 @@ def to_row(entity: Any) -> tuple[str, dict[str, Any]]:
     entity_id = entity.get("id") or ""
     if not isinstance(entity_id, str) or not entity_id or len(entity_id) > MAX_ENTITY_ID:
         raise RowError(f"entity id must be text of 1 to {MAX_ENTITY_ID} characters")
+    place = {"location": _attr(entity, "location"), "name": _attr(entity, "name"), "address": _attr(entity, "address")}
     if kind == "TrafficFlowObserved":
         return "traffic", {
             "id": entity_id,
-            "segment_id": _attr(entity, "refRoadSegment"),
+            "segment_id": entity_id,
+            "ref_segment": _attr(entity, "refRoadSegment"),
             "speed_kmh": _attr(entity, "averageVehicleSpeed"),
+            "speed_limit_kmh": _attr(entity, "maximumAllowedSpeed"),
             "observed_at": _time(entity, "dateObserved", "dateObservedTo", "TimeInstant"),
+            **place,
         }
-    if kind in ("OffStreetParking", "ParkingSpot"):
-        lot = _attr(entity, "refParkingSite") if kind == "ParkingSpot" else entity_id
-        occupied = _attr(entity, "occupiedSpotNumber")
+    if kind == "ParkingSpot":
+        return "parking", {
+            "id": entity_id,
+            "spot_id": entity_id,
+            "lot_id": _attr(entity, "refParkingSite"),
+            "status": _attr(entity, "status"),
+            "observed_at": _time(entity, "dateObserved", "observationDateTime", "dateModified", "TimeInstant")
+            or _status_time(entity),
+        }
+    if kind == "OffStreetParking":
+        total, occupied = _attr(entity, "totalSpotNumber"), _attr(entity, "occupiedSpotNumber")
         if occupied is None:
-            total, available = _attr(entity, "totalSpotNumber"), _attr(entity, "availableSpotNumber")
-            if kind == "ParkingSpot" or total is None or available is None:
+            available = _attr(entity, "availableSpotNumber")
+            if total is None or available is None:
                 raise RowError("needs occupiedSpotNumber, or totalSpotNumber and availableSpotNumber")
             try:
                 occupied = float(total) - float(available)
@@ -113,17 +137,19 @@ def to_row(entity: Any) -> tuple[str, dict[str, Any]]:
                 raise RowError("totalSpotNumber and availableSpotNumber must be numbers") from None
         return "parking", {
             "id": entity_id,
-            "lot_id": lot,
+            "lot_id": entity_id,
             "occupied": occupied,
+            "capacity": total,
             "arrivals": _attr(entity, "vehicleEntranceCount"),
             "observed_at": _time(entity, "dateObserved", "observationDateTime", "dateModified", "TimeInstant"),
+            **place,
         }
     if kind == "AirQualityObserved":
-        station = _attr(entity, "refDevice") or entity_id.rsplit(":", 1)[-1]
         row: dict[str, Any] = {
             "id": entity_id,
-            "station": str(station).rsplit(":", 1)[-1],
+            "station": entity_id,
             "observed_at": _time(entity, "dateObserved", "TimeInstant"),
+            **place,
         }
         for pollutant in ("pm25", "pm10", "o3", "no2", "so2", "co"):
             value = _attr(entity, pollutant)

@@ -43,6 +43,10 @@ def _prepare_locked(settings: Settings, progress) -> None:
         full=settings.simulate_backfill and not settings.simulate_live,
     )
     store.set_meta(engine, "prepared", "1")
+    for key in CITIES:
+        layers = [layer for layer in store.LAYERS if settings.simulates(key, layer)]
+        if store.note_simulation(engine, key, layers) and not fresh:
+            progress(f"SIMULATE: {key} simulates {', '.join(layers) or 'nothing'}")
     access.build_geobuf_files(progress if fresh else (lambda _m: None))
     if fresh:
         progress(f"Data ready in {time.perf_counter() - started:.1f}s")

@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from data import store
+from data.config import load_settings
 from data.geo.cities import CITIES, City
 from data.rules.clock import BUCKET_SECONDS, CST, DAY, HOUR, floor_bucket
 from data.sim import sensors
@@ -314,7 +315,7 @@ def ensure_sensors(engine: Engine, city: City, progress: Progress) -> None:
 
 
 def _segments_frame(engine: Engine, city: City) -> pd.DataFrame:
-    segs = store.sensors(engine, "traffic", city.key)
+    segs = store.driven_sensors(engine, "traffic", city.key)
     mids = [coords[len(coords) // 2] for coords in map(json.loads, segs["coords"])]
     segs["mid_lon"] = [p[0] for p in mids]
     segs["mid_lat"] = [p[1] for p in mids]
@@ -389,7 +390,7 @@ def scale_history(engine: Engine, city: City, now: float, progress: Progress | N
         if start < oldest:
             parts.append(_write_buckets(engine, city, start, oldest, now, layers=(layer,), with_incidents=False))
     start = floor_bucket(now - (city.incident_days or RETENTION_DAYS) * DAY)
-    places = incident_places(_segments_frame(engine, city), store.sensors(engine, "parking", city.key))
+    places = incident_places(_segments_frame(engine, city), store.driven_sensors(engine, "parking", city.key))
     written = 0
     for chunk in range(start, oldest, DAY):  # a day a transaction keeps memory flat
         written += _write_incidents(engine, city, places, range(chunk, min(chunk + DAY, oldest), B), now)
@@ -408,6 +409,8 @@ def trim_city(engine: Engine, city: City, now: float) -> None:
 
 def _write_incidents(engine: Engine, city: City, places: IncidentPlaces, buckets: range, now: float) -> int:
     """Insert the simulated incidents of past `buckets` that were reported by `now`; returns how many."""
+    if not load_settings().simulates(city.key, "incidents"):
+        return 0
     reported_col = INCIDENT_COLUMNS.index("reported_at")
     rows = [row for bucket in buckets for row in incidents_for_bucket(city, bucket, places) if row[reported_col] <= now]
     if rows:
@@ -427,10 +430,14 @@ def _write_buckets(
     layers: tuple[str, ...] = OBS_LAYERS,
     with_incidents: bool = True,
 ) -> str:
-    """Write observations and incidents of buckets [first, end); `end` may include the live bucket."""
+    """Write observations and incidents of buckets [first, end) of the layers SIMULATE names for the
+    city; `end` may include the live bucket."""
+    settings = load_settings()
+    layers = tuple(layer for layer in layers if settings.simulates(city.key, layer))
+    with_incidents = with_incidents and settings.simulates(city.key, "incidents")
     segs = _segments_frame(engine, city)
-    lots = store.sensors(engine, "parking", city.key)
-    stations = store.sensors(engine, "air_quality", city.key)
+    lots = store.driven_sensors(engine, "parking", city.key)
+    stations = store.driven_sensors(engine, "air_quality", city.key)
     buckets = np.arange(first, end, B)
     t_eval = np.minimum(buckets + B, now).astype(float)
     observed = t_eval.astype(int)

@@ -65,6 +65,10 @@ road_segment = Table(
     Column("district", Text, nullable=False, default=""),
     Column("coords", Text, nullable=False),  # GeoJSON LineString coordinates, WGS84
     Column("synthetic", Boolean, nullable=False),
+    Column("source_id", String(256), nullable=True),  # the source's own id, whole (unique: ux_*_source_id)
+    Column("source", String(16), nullable=False, default="simulated", server_default="simulated"),
+    Column("registered_at", Integer, nullable=True),
+    Column("retired_at", Integer, nullable=True),  # retired: off the map and KPIs, history kept
 )
 
 parking_lot = Table(
@@ -80,6 +84,10 @@ parking_lot = Table(
     Column("lon", Float, nullable=False),
     Column("lat", Float, nullable=False),
     Column("simulated", Boolean, nullable=False),
+    Column("source_id", String(256), nullable=True),  # the source's own id, whole (unique: ux_*_source_id)
+    Column("source", String(16), nullable=False, default="simulated", server_default="simulated"),
+    Column("registered_at", Integer, nullable=True),
+    Column("retired_at", Integer, nullable=True),  # retired: off the map and KPIs, history kept
 )
 
 aq_station = Table(
@@ -93,6 +101,22 @@ aq_station = Table(
     Column("lon", Float, nullable=False),
     Column("lat", Float, nullable=False),
     Column("simulated", Boolean, nullable=False),
+    Column("source_id", String(256), nullable=True),  # the source's own id, whole (unique: ux_*_source_id)
+    Column("source", String(16), nullable=False, default="simulated", server_default="simulated"),
+    Column("registered_at", Integer, nullable=True),
+    Column("retired_at", Integer, nullable=True),  # retired: off the map and KPIs, history kept
+)
+for _table in (road_segment, parking_lot, aq_station):
+    Index(f"ux_{_table.name}_source_id", _table.c.source_id, unique=True)
+
+# The last state of each spot of a ParkingSpot feed: a site's occupancy is its spots occupied.
+parking_spot = Table(
+    "parking_spot",
+    metadata,
+    Column("source_id", String(256), primary_key=True),
+    Column("lot_id", Integer, nullable=False, index=True),
+    Column("occupied", Boolean, nullable=False),
+    Column("observed_at", Integer, nullable=False),
 )
 
 traffic_obs = Table(
@@ -411,14 +435,53 @@ def bump_feed(conn: Connection, city: str, layer: str, newest: int | None) -> No
 # --- writes -------------------------------------------------------------------------------------
 
 
+ENTITY_TYPE = {"traffic": "TrafficFlowObserved", "parking": "OffStreetParking", "air_quality": "AirQualityObserved"}
+CITY_BLOCK = 1_000_000  # the simulator numbers a city's sensors from city_index * CITY_BLOCK + 1
+FIRST_REGISTERED_ID = 100_000_000  # sensors registered by feeds and imports: above every simulated block
+SOURCES = ("simulated", "feed", "import")
+
+
+def sim_source_id(layer: str, city: str, sensor_id: int) -> str:
+    """The outside id of a simulated sensor, e.g. urn:ngsi-ld:OffStreetParking:sim-hangzhou-0042."""
+    return f"urn:ngsi-ld:{ENTITY_TYPE[layer]}:sim-{city}-{int(sensor_id) % CITY_BLOCK:04d}"
+
+
+def _next_sensor_id(conn: Connection, table: Table) -> int:
+    """The next free key for a sensor registered by a feed or an import (above the simulator's blocks)."""
+    top = conn.execute(select(func.max(table.c.id))).scalar() or 0
+    return max(int(top), FIRST_REGISTERED_ID - 1) + 1
+
+
 def write_static(engine: Engine, city: str, segments: list[dict], lots: list[dict], stations: list[dict]) -> None:
-    """Replace a city's sensors (segments, lots, stations) in one transaction."""
+    """Replace a city's simulated sensors (segments, lots, stations) in one transaction; sensors that
+    came from feeds or imports stay."""
     with engine.begin() as conn:
-        for table, rows in ((road_segment, segments), (parking_lot, lots), (aq_station, stations)):
-            conn.execute(table.delete().where(table.c.city == city))
+        for layer, table, rows in (
+            ("traffic", road_segment, segments),
+            ("parking", parking_lot, lots),
+            ("air_quality", aq_station, stations),
+        ):
+            conn.execute(table.delete().where(table.c.city == city, table.c.source == "simulated"))
+            rows = [{"source_id": sim_source_id(layer, city, r["id"]), "source": "simulated", **r} for r in rows]
             if rows:
                 conn.execute(table.insert(), rows)
         _set_meta(conn, f"static_rev:{city}", str(time.time_ns()))
+
+
+def note_simulation(engine: Engine, city: str, layers: Sequence[str]) -> bool:
+    """Record which layers SIMULATE drives in a city; when that changed since the last start, bump the
+    geometry version and every layer's revision, so no cache or geobuf file serves the old selection.
+    True when it changed."""
+    spec = ",".join(sorted(layers)) or "-"
+    key = f"simulate:{city}"
+    if get_meta(engine, key) == spec:
+        return False
+    with engine.begin() as conn:
+        _set_meta(conn, key, spec)
+        _set_meta(conn, f"static_rev:{city}", str(time.time_ns()))
+        for layer in LAYERS:
+            _bump_feed(conn, city, layer, None)
+    return True
 
 
 def write_observations(engine: Engine, city: str, layer: str, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -455,12 +518,17 @@ def replace_road_segments(city: str, roads: Any) -> int:
     engine = get_engine()
     create_schema(engine)
     with engine.begin() as conn:
-        base = conn.execute(select(func.coalesce(func.max(road_segment.c.id), 0))).scalar() + 1
-        conn.execute(traffic_obs.delete().where(traffic_obs.c.city == city))
-        conn.execute(road_segment.delete().where(road_segment.c.city == city))
+        base = _next_sensor_id(conn, road_segment)
+        replaced = select(road_segment.c.id).where(road_segment.c.city == city, road_segment.c.source != "feed")
+        conn.execute(traffic_obs.delete().where(traffic_obs.c.city == city, traffic_obs.c.segment_id.in_(replaced)))
+        conn.execute(road_segment.delete().where(road_segment.c.city == city, road_segment.c.source != "feed"))
+        now = int(time.time())
         rows = [
             {
                 "id": base + i,
+                "source_id": f"urn:ngsi-ld:RoadSegment:{city}-{base + i}",
+                "source": "import",
+                "registered_at": now,
                 "city": city,
                 "name": str(row.name or ""),
                 "road_class": str(row.road_class),
@@ -582,14 +650,34 @@ def observations(engine: Engine, layer: str, city: str, bucket: int) -> pd.DataF
 SENSOR_TABLES: dict[str, Table] = {"traffic": road_segment, "parking": parking_lot, "air_quality": aq_station}
 
 
-def sensors(engine: Engine, layer: str, city: str, geojson: bool = False) -> pd.DataFrame:
-    """A city's sensors of one layer, by id. With `geojson` on a PostGIS store, a `geojson` column
-    holds each geometry encoded by the database (ST_AsGeoJSON, 6 decimals); elsewhere it is absent."""
+def sensors(
+    engine: Engine,
+    layer: str,
+    city: str,
+    geojson: bool = False,
+    include_retired: bool = False,
+    all_sources: bool = False,
+) -> pd.DataFrame:
+    """A city's sensors of one layer as the map, KPIs, alerts and the open data API see them, by id:
+    in service (retired ones too with `include_retired`), and on a layer SIMULATE leaves out only
+    those from feeds and imports (every one with `all_sources`). With `geojson` on a PostGIS store,
+    a `geojson` column holds each geometry encoded by the database (ST_AsGeoJSON, 6 decimals)."""
     table = SENSOR_TABLES[layer]
     columns = [table]
     if geojson and is_spatial(engine):
         columns.append(func.ST_AsGeoJSON(_geom(table), 6).label("geojson"))
-    return read_frame(engine, select(*columns).where(table.c.city == city).order_by(table.c.id))
+    where = [table.c.city == city]
+    if not include_retired:
+        where.append(table.c.retired_at.is_(None))
+    if not all_sources and not load_settings().simulates(city, layer):
+        where.append(table.c.source != "simulated")
+    return read_frame(engine, select(*columns).where(*where).order_by(table.c.id))
+
+
+def driven_sensors(engine: Engine, layer: str, city: str) -> pd.DataFrame:
+    """The sensors the simulator may write: every one in service except those registered by feeds."""
+    frame = sensors(engine, layer, city, all_sources=True)
+    return frame[frame["source"] != "feed"].reset_index(drop=True)
 
 
 def arrivals_between(engine: Engine, city: str, start_bucket: int, end_bucket: int) -> pd.DataFrame:
@@ -602,12 +690,18 @@ def arrivals_between(engine: Engine, city: str, start_bucket: int, end_bucket: i
     return read_frame(engine, q)
 
 
+def _shown_incidents(city: str) -> list[Any]:
+    """Where SIMULATE leaves a city's incidents out, the simulated ones are not shown (nor counted)."""
+    return [] if load_settings().simulates(city, "incidents") else [incident.c.simulated.is_(False)]
+
+
 def incidents_between(engine: Engine, city: str, start: int, end: int, open_at: int | None = None) -> pd.DataFrame:
     """Incidents reported in [start, end] plus those reported earlier and not yet closed at `open_at`
     (default `end`)."""
     c = incident.c
     open_at = end if open_at is None else open_at
     q = select(incident).where(
+        *_shown_incidents(city),
         c.city == city,
         c.reported_at <= end,
         (c.reported_at >= start) | (c.closed_at.is_(None)) | (c.closed_at > open_at),
@@ -638,11 +732,19 @@ def bulk_replace(
     to_bucket: int,
     newest: int,
 ) -> None:
-    """Replace a city's observations in buckets [from, to) with `rows`, in one transaction (backfills)."""
+    """Replace a city's observations in buckets [from, to) with `rows`, in one transaction (backfills).
+    Observations of sensors registered by feeds stay: the simulator never writes into those."""
     table = OBSERVATION_TABLES[layer]
+    sensor_table = SENSOR_TABLES[layer]
+    feed_sensors = select(sensor_table.c.id).where(sensor_table.c.city == city, sensor_table.c.source == "feed")
     with engine.begin() as conn:
         conn.execute(
-            table.delete().where(table.c.city == city, table.c.bucket >= from_bucket, table.c.bucket < to_bucket)
+            table.delete().where(
+                table.c.city == city,
+                table.c.bucket >= from_bucket,
+                table.c.bucket < to_bucket,
+                table.c[SENSOR_COLUMN[layer]].not_in(feed_sensors),
+            )
         )
         if rows and conn.dialect.name == "postgresql":
             _copy_rows(conn, table, columns, rows)
@@ -792,7 +894,7 @@ def _incident_selection(
     reported_at index, which would scan a week of events. Otherwise: reported within [start, end].
     """
     c = incident.c
-    common = [c.city == city, c.kind.not_in(INTERNAL_INCIDENT_KINDS)]
+    common = [c.city == city, c.kind.not_in(INTERNAL_INCIDENT_KINDS), *_shown_incidents(city)]
     if bbox is not None:
         minx, miny, maxx, maxy = bbox
         common += [
@@ -859,7 +961,7 @@ def count_incidents(
 def incidents_reported_at(engine: Engine, city: str, reported_at: int, columns: Sequence[str]) -> pd.DataFrame:
     c = incident.c
     query = select(*(c[name] for name in columns)).where(
-        c.city == city, c.reported_at == reported_at, c.kind.not_in(INTERNAL_INCIDENT_KINDS)
+        c.city == city, c.reported_at == reported_at, c.kind.not_in(INTERNAL_INCIDENT_KINDS), *_shown_incidents(city)
     )
     return read_frame(engine, query)
 
@@ -876,6 +978,7 @@ def write_ingest_batch(
     parts: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
     rejected: Mapping[str, Sequence[Mapping[str, Any]]],
     received_at: int,
+    changes: Any = None,
 ) -> dict[str, tuple[int, int]]:
     """Store validated rows ({layer: {city: rows}}), quarantined rows ({layer: rows}) and a log entry
     per layer, all in ONE transaction. Returns {layer: (accepted, duplicates)}.
@@ -883,14 +986,34 @@ def write_ingest_batch(
     An observation whose sensor already has one at the same `observed_at` (an incident whose `ref`
     exists) is a duplicate and is not written again; a newer observation in the same 15-minute
     bucket replaces the older one; an older one is counted as a duplicate (superseded).
+
+    `changes` (data.store.registry.SensorChanges) registers the batch's new sensors first (rows
+    naming one carry its `_source_id` and no key yet), moves sensors, and counts ParkingSpot states
+    into their sites, all in the same transaction.
     """
+    from data.store import registry as sensor_registry
+
     counts: dict[str, tuple[int, int]] = {}
+    parts = {layer: {city: list(rows) for city, rows in by_city.items()} for layer, by_city in parts.items()}
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # SQLite's write lock serialises batches; PostgreSQL (READ COMMITTED) would let two
             # concurrent batches both see a row as new. One transaction-scoped lock does the same.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK_KEY})
-        for layer in sorted(set(parts) | set(rejected)):
+        else:  # take SQLite's write lock before the registry's reads (see below)
+            conn.execute(meta.delete().where(meta.c.key == "ingest:never"))
+        if changes is not None:
+            ids = sensor_registry.register(conn, changes, received_at)
+            for layer, by_city in parts.items():
+                sensor = SENSOR_COLUMN.get(layer)
+                for rows in by_city.values():
+                    for k, row in enumerate(rows):
+                        if sensor and row.get(sensor) is None and "_source_id" in row:
+                            rows[k] = {c: v for c, v in row.items() if c != "_source_id"}
+                            rows[k][sensor] = ids[layer][row["_source_id"]]
+            sensor_registry.move(conn, changes, received_at, f"ingest:{source}")
+        layers = set(parts) | set(rejected) | ({"parking"} if changes is not None and changes.spots else set())
+        for layer in sorted(layers):
             # Writing first takes SQLite's write lock before any read, so concurrent batches
             # serialise instead of deadlocking on a read-to-write lock upgrade.
             batch_id = conn.execute(
@@ -926,8 +1049,30 @@ def write_ingest_batch(
                 .where(ingest_batch.c.id == batch_id)
                 .values(accepted=accepted, duplicates=duplicates)
             )
+            if layer == "parking" and changes is not None and changes.spots:
+                # After the car parks' own rows: at the same instant a site's reported total wins.
+                spot_counts = _count_spots(conn, changes.spots)
+                accepted, duplicates = accepted + spot_counts[0], duplicates + spot_counts[1]
+                conn.execute(
+                    ingest_batch.update()
+                    .where(ingest_batch.c.id == batch_id)
+                    .values(accepted=accepted, duplicates=duplicates)
+                )
             counts[layer] = (accepted, duplicates)
     return counts
+
+
+def _count_spots(conn: Connection, spots: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """ParkingSpot states stored and counted into their sites' occupancy: (accepted, duplicates)."""
+    from data.store import registry as sensor_registry
+
+    accepted, duplicates, site_rows = sensor_registry.count_spots(conn, spots)
+    for city, rows in site_rows.items():
+        fresh = _fresh_observations(conn, "parking", city, rows)
+        if fresh:
+            _upsert(conn, parking_obs, fresh, [c.name for c in parking_obs.primary_key.columns])
+            _bump_feed(conn, city, "parking", max(r["observed_at"] for r in fresh))
+    return accepted, duplicates
 
 
 def _fresh_observations(conn: Connection, layer: str, city: str, rows: Sequence[Mapping[str, Any]]) -> list[dict]:

@@ -1,0 +1,62 @@
+"""Where a city's data come from, per layer: which layers are SIMULATED (the SIMULATE setting) and which
+show only sensors from feeds and imports; and the map's note when it has no sensor at all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dash import html
+
+from components.i18n import LAYERS, t
+
+ALL_LAYERS = ("traffic", "parking", "air_quality", "incidents")
+ALL_SIMULATED_NOTE = (
+    "Observations are SIMULATED; roads are synthetic; district outlines and national AQ stations are real. See README.",
+    "观测数据为模拟数据；道路为合成路网；行政区边界与国控空气质量站点为真实数据。详见 README。",
+)
+FEEDS_HELP = "/data-quality"
+
+
+def _names(layers: Sequence[str], lang: int) -> str:
+    return ", ".join(LAYERS[layer][lang] for layer in layers) if layers else ("none", "无")[lang]
+
+
+def source_note(simulated: Sequence[str]) -> html.P:
+    """The data note under the legend: all simulated, or per layer what is simulated and what is not."""
+    if set(simulated) >= set(ALL_LAYERS):
+        return html.P(t(*ALL_SIMULATED_NOTE), className="data-note")
+    real = [layer for layer in ALL_LAYERS if layer not in simulated]
+    return html.P(
+        [
+            html.Span(t("SIMULATED", "模拟"), className="sim-chip"),
+            " ",
+            t(_names(simulated, 0), _names(simulated, 1), className="data-note-simulated"),
+            html.Br(),
+            t("From feeds and imports only: ", "仅来自数据接入与导入："),
+            t(_names(real, 0), _names(real, 1), className="data-note-real"),
+        ],
+        className="data-note",
+    )
+
+
+def empty_map_note(note_id: str, hidden: bool) -> html.Div:
+    """Over a map with no sensor at all (SIMULATE=none before any feed): what to do, not an error.
+    Always in the layout (hidden when there are sensors), so the page can hide it once some report."""
+    return html.Div(
+        [
+            html.Strong(t("No sensors yet: connect a feed", "暂无传感器：请接入数据源")),
+            html.P(
+                t(
+                    "Send NGSI-v2 notifications or CSV/JSON rows to the ingest API; new stations, car parks and "
+                    "road segments appear here as they report (README, “Connect your city”).",
+                    "向接入接口发送 NGSI-v2 通知或 CSV/JSON 数据；新的站点、停车场和路段上报后即显示于此"
+                    "（见 README“Connect your city”）。",
+                )
+            ),
+            html.A(t("Feeds and data quality", "数据接入与质量"), href=FEEDS_HELP),
+        ],
+        id=note_id,
+        hidden=hidden,
+        className="map-empty",
+        role="status",
+    )
