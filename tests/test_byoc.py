@@ -450,11 +450,11 @@ def test_simulate_none_without_feeds_says_connect_a_feed(city_store, dash_app, m
     assert live["geo"] == access.static_version("shenzhen") and live["air_quality"]["n"] == 1
 
 
-# --- bulk inventories: python -m data.sensors ----------------------------------------------------------
+# --- bulk inventories: python -m cli.sensors ----------------------------------------------------------
 
 
 def test_inventory_import_list_and_retire(city_store, tmp_path, capsys):
-    from data import sensors as cli
+    from cli import sensors as cli
 
     hangzhou_lat, hangzhou_lon = get_city("hangzhou").center
     path = tmp_path / "car_parks.csv"

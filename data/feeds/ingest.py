@@ -32,7 +32,8 @@ from data.feeds.errors import RowError
 from data.feeds.ngsi import to_row
 from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.geo.geography import city_outline, district_lookup
-from data.sim.sensors import LOT_KINDS, ROAD_CLASS_SPEC
+from data.rules.congestion import ROAD_CLASS_SPEC
+from data.rules.parking import LOT_KINDS
 from data.store.registry import SensorChanges
 
 LAYERS = ("traffic", "parking", "air_quality", "incidents")
@@ -43,7 +44,7 @@ MAX_LINE_POINTS = 2_000
 MAX_CAPACITY = 100_000
 MOVE_THRESHOLD_M = 50.0  # a known sensor reported further than this from its place is moved (audited)
 # A new road segment's free-flow speed without a speed limit: its class's design speed (CJJ 37-2012,
-# data/sim/sensors.py ROAD_CLASS_SPEC), secondary (50 km/h) when the row names none. A new car
+# data/rules/congestion.py ROAD_CLASS_SPEC), secondary (50 km/h) when the row names none. A new car
 # park's kind without one: commercial; its tariff without one: 0 (unknown).
 DEFAULT_ROAD_CLASS = "secondary"
 DEFAULT_LOT_KIND = "commercial"

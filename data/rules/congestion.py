@@ -52,3 +52,13 @@ def band_for(index: float) -> CongestionBand:
         if index < band.high:
             return band
     return CONGESTION_BANDS[-1]
+
+
+# Road class -> (free-flow speed km/h, lanes): the defaults for a road that does not say (the simulated
+# network and feeds' new segments without maximumAllowedSpeed alike).
+ROAD_CLASS_SPEC = {
+    "motorway": (80.0, 3),
+    "primary": (60.0, 3),
+    "secondary": (50.0, 2),
+    "local": (35.0, 1),
+}

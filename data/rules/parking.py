@@ -67,3 +67,6 @@ def forecast_next_hour(occupied_now: int, yesterday_now: int, yesterday_next_hou
     """
     forecast = occupied_now + (yesterday_next_hour - yesterday_now)
     return int(min(max(forecast, 0), capacity))
+
+
+LOT_KINDS = ("commercial", "office", "residential", "on_street")  # the kinds a car park may be

@@ -20,6 +20,8 @@ from shapely.prepared import prep
 
 from data.geo.cities import City
 from data.geo.geography import city_outline, district_lookup
+from data.rules.congestion import ROAD_CLASS_SPEC
+from data.rules.parking import LOT_KINDS
 
 SHIPPED = Path(__file__).resolve().parent.parent / "shipped"
 METRES_PER_DEG_LAT = 111_320.0
@@ -27,13 +29,6 @@ METRES_PER_DEG_LAT = 111_320.0
 # Free-flow speed (km/h) and lanes per class of the synthetic network; urban design speeds of
 # CJJ 37-2012 (Code for design of urban road engineering): expressway 60-100, arterial 40-60,
 # collector 30-50, local 20-40.
-ROAD_CLASS_SPEC = {
-    "motorway": (80.0, 3),
-    "primary": (60.0, 3),
-    "secondary": (50.0, 2),
-    "local": (35.0, 1),
-}
-LOT_KINDS = ("commercial", "office", "residential", "on_street")
 LOT_KIND_WEIGHTS = (0.3, 0.2, 0.35, 0.15)
 # Total spaces the simulated lots add up to. Hangzhou: 476,000 spaces connected to City Brain's
 # parking network (report, ch. 3.3.1.1). Other cities are scaled guesses, labelled simulated.

@@ -480,7 +480,7 @@ def note_simulation(engine: Engine, city: str, layers: Sequence[str]) -> bool:
         _set_meta(conn, key, spec)
         _set_meta(conn, f"static_rev:{city}", str(time.time_ns()))
         for layer in LAYERS:
-            _bump_feed(conn, city, layer, None)
+            bump_feed(conn, city, layer, None)
     return True
 
 
@@ -1071,7 +1071,7 @@ def _count_spots(conn: Connection, spots: Sequence[Mapping[str, Any]]) -> tuple[
         fresh = _fresh_observations(conn, "parking", city, rows)
         if fresh:
             _upsert(conn, parking_obs, fresh, [c.name for c in parking_obs.primary_key.columns])
-            _bump_feed(conn, city, "parking", max(r["observed_at"] for r in fresh))
+            bump_feed(conn, city, "parking", max(r["observed_at"] for r in fresh))
     return accepted, duplicates
 
 

@@ -72,7 +72,7 @@ def register(conn: Connection, changes: SensorChanges, now: int) -> dict[str, di
             cities.update((layer, v["city"]) for v in values)
         resolved[layer] = ids_of(conn, layer, list(rows))
     for layer, city in sorted(cities):
-        store._bump_feed(conn, city, layer, None)
+        store.bump_feed(conn, city, layer, None)
         store._set_meta(conn, f"static_rev:{city}", str(time.time_ns()))
     return resolved
 
@@ -206,7 +206,7 @@ def retire(engine: Engine, source_id: str, actor: str, now: int | None = None) -
                 {"source_id": source_id},
                 {"retired_at": now},
             )
-            store._bump_feed(conn, found.city, layer, None)
+            store.bump_feed(conn, found.city, layer, None)
             store._set_meta(conn, f"static_rev:{found.city}", str(time.time_ns()))
             return layer, found.city, int(found.id)
     return None

@@ -1,8 +1,8 @@
 """The sensor registry from the command line (issue 18):
 
-    python -m data.sensors import FILE --layer parking|air-quality --city CITY   # GeoJSON, GeoPackage or CSV
-    python -m data.sensors list [--city CITY] [--layer LAYER]
-    python -m data.sensors retire ID                                             # the sensor's whole id
+    python -m cli.sensors import FILE --layer parking|air-quality --city CITY   # GeoJSON, GeoPackage or CSV
+    python -m cli.sensors list [--city CITY] [--layer LAYER]
+    python -m cli.sensors retire ID                                             # the sensor's whole id
 
 Imported sensors follow the rules feeds follow (data/feeds/inventory.py); a retired sensor leaves
 the map and the KPIs and keeps its history.
@@ -19,7 +19,7 @@ from data.geo.cities import UnknownCityError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data.sensors", description="The sensor registry.")
+    parser = argparse.ArgumentParser(prog="python -m cli.sensors", description="The sensor registry.")
     commands = parser.add_subparsers(dest="command", required=True)
     bulk = commands.add_parser("import", help="register stations or car parks from a file")
     bulk.add_argument("file", type=Path)
