@@ -1,0 +1,102 @@
+"""Backtest on a fixed stored history: each served model beats the better naive baseline on held-back
+days it never saw, and the same check fails when the model is replaced by persistence.
+
+The history is the simulator's (deterministic in city, sensor and time) for a fixed `now`, a
+Thursday 15:00 CST, in a store of its own: Hangzhou's 7 days.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from data import store
+from data.forecast import __main__ as cli
+from data.forecast import backtest as bt
+from data.forecast import model as fm
+from data.forecast import series
+
+NOW = 1795676400  # Thursday 2026-11-26 15:00 CST
+CITY = "hangzhou"
+MUST_SERVE = ("parking", "traffic")  # on this history; air quality may lose to persistence
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    from data.sim import simulate  # the test builds the history; the forecast code never sees the simulator
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('forecast') / 'history.sqlite'}"
+    engine = store.get_engine(url)
+    simulate.prepare(engine, now=NOW, progress=lambda _m: None, first_city=CITY, full=False)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def panels(engine):
+    out = {}
+    for layer in series.LAYER_SPECS:
+        oldest, newest = store.observation_bucket_range(engine, layer, CITY)
+        out[layer] = series.load(engine, layer, CITY, oldest, newest)
+    return out
+
+
+def check_served_models_beat_baselines(scores: dict[str, bt.Score]) -> None:
+    for layer in MUST_SERVE:
+        assert scores[layer].served, scores[layer]
+    for score in scores.values():
+        if score.served:
+            best = min(v for v in score.baselines.values() if not math.isnan(v))
+            assert score.mae < best, score
+            assert score.skill > 0 and score.fold_skill[0] > 0, score
+
+
+class NoChange:
+    """Persistence as a regressor: the forecast change from the origin's observation is always 0."""
+
+    def fit(self, x, y):
+        return self
+
+    def predict(self, x):
+        return np.zeros(len(x))
+
+
+def test_served_models_beat_the_better_baseline_on_held_back_days(panels, monkeypatch):
+    newest_target: list[int] = []
+    fit = fm.fit
+
+    def recording_fit(panel, rows, regressor=None):
+        newest_target.append(int((rows.origin + rows.horizon).max()))
+        return fit(panel, rows, regressor)
+
+    monkeypatch.setattr(fm, "fit", recording_fit)
+    scores = {layer: bt.backtest(panel).score for layer, panel in panels.items()}
+    check_served_models_beat_baselines(scores)
+    # every fit saw only targets observed by its fold's first held-back origin
+    folds = [f for layer, p in panels.items() for f in bt.fold_origins(p, series.LAYER_SPECS[layer].horizons, 2)]
+    assert len(newest_target) == len(folds)
+    assert all(newest <= int(f[0]) for newest, f in zip(newest_target, folds, strict=True))
+    for layer in MUST_SERVE:
+        assert scores[layer].n > 10_000 and 0.6 < scores[layer].coverage < 0.95, scores[layer]
+    aq = scores["air_quality"]
+    assert 0 <= aq.hit_rate <= 1 and aq.n > 1000
+
+
+def test_the_check_fails_when_the_model_is_persistence(panels, monkeypatch):
+    monkeypatch.setattr(fm, "regressor_for", lambda layer: NoChange)
+    scores = {layer: bt.backtest(panel).score for layer, panel in panels.items()}
+    assert all(s.skill <= 1e-12 and not s.served for s in scores.values()), scores
+    with pytest.raises(AssertionError):
+        check_served_models_beat_baselines(scores)
+
+
+def test_cli_prints_the_table(engine, monkeypatch, capsys):
+    monkeypatch.setattr(store, "get_engine", lambda url=None: engine)
+    assert cli.main(["backtest", "--city", CITY, "--layer", "parking"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:4] == ["layer", "city", "model", "MAE"]
+    row = out[2].split()
+    assert row[:3] == ["parking", CITY, "hgb-1"] and "served" in out[2]
+    with pytest.raises(SystemExit):
+        cli.main(["backtest", "--city", "atlantis"])
