@@ -16,7 +16,7 @@ from components import page_speed, unavailable
 from components.shell import shell
 from data import access
 from data.config import load_settings
-from data.jobs import alerting
+from data.jobs import alerting, forecasting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
 from public import install as install_public
 
@@ -73,6 +73,7 @@ def create_app(prepare: bool = True, live: bool | None = None) -> dash.Dash:
         start_live_simulator(settings)
     if live is not False and in_process:  # real feeds need the rules as much as simulated ones (ALERT_RULES=0: off)
         alerting.start(server, settings)
+        forecasting.start(settings)  # FORECASTS=0: off
     return app
 
 

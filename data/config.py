@@ -57,6 +57,8 @@ class Settings:
     token_days: int = 90  # TOKEN_DAYS: a bearer token expires this long after it was made
     redis_timeout_ms: int = 250  # REDIS_TIMEOUT_MS: connect and socket timeout of every Redis call
     redis_retry_seconds: int = 5  # REDIS_RETRY_SECONDS: after a Redis failure, skip it this long
+    forecasts: bool = True  # FORECASTS=0 stops the background job that fits and stores the forecasts
+    forecast_minutes: int = 15  # FORECAST_MINUTES: how often the forecasts are refitted
 
     @property
     def sqlite_path(self) -> Path:
@@ -94,4 +96,6 @@ def load_settings() -> Settings:
         token_days=max(1, _int("TOKEN_DAYS", 90)),
         redis_timeout_ms=max(10, _int("REDIS_TIMEOUT_MS", 250)),
         redis_retry_seconds=max(1, _int("REDIS_RETRY_SECONDS", 5)),
+        forecasts=os.environ.get("FORECASTS", "1") != "0",
+        forecast_minutes=max(1, _int("FORECAST_MINUTES", 15)),
     )

@@ -93,10 +93,70 @@ def test_the_check_fails_when_the_model_is_persistence(panels, monkeypatch):
 
 def test_cli_prints_the_table(engine, monkeypatch, capsys):
     monkeypatch.setattr(store, "get_engine", lambda url=None: engine)
-    assert cli.main(["backtest", "--city", CITY, "--layer", "parking"]) == 0
+    assert cli.main(["backtest", "--city", CITY, "--layer", "air_quality"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1].split()[:4] == ["layer", "city", "model", "MAE"]
     row = out[2].split()
-    assert row[:3] == ["parking", CITY, "hgb-1"] and "served" in out[2]
+    assert row[:3] == ["air_quality", CITY, "ridge-h-1"] and ("served" in out[2] or "baseline better" in out[2])
     with pytest.raises(SystemExit):
         cli.main(["backtest", "--city", "atlantis"])
+
+
+# --- fitted, stored and served through the cached data layer ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(engine):
+    """Parking and air quality fitted on the fixed history and stored, read through data/access.py."""
+    from flask import Flask
+
+    from data import access
+    from data.config import load_settings
+    from data.forecast import run
+
+    fits = {layer: run.fit_layer(engine, CITY, layer, now=NOW) for layer in ("parking", "air_quality")}
+    server = Flask("forecast-test")
+    access.cache.init_app(server, config=access.cache_config(load_settings()))
+    with pytest.MonkeyPatch.context() as patch, server.app_context():
+        patch.setattr(access, "_engine", lambda: engine)
+        yield fits, access
+
+
+def test_a_fit_is_stored_with_version_time_and_its_forecasts_are_served(served, engine):
+    from data.store import forecasts as fstore
+
+    fits, access = served
+    fit = fits["parking"]
+    assert fit["served"] and fit["model"] == "hgb-1" and fit["fitted_at"] == NOW and fit["train_rows"] > 10_000
+    newest = store.observation_bucket_range(engine, "parking", CITY)[1]
+    assert fit["history_to"] == newest and newest - fit["history_from"] >= 6 * 86400
+    lots = store.sensors(engine, "parking", CITY)
+    for ahead in (1, 4):  # +15 and +60 minutes after the newest observation
+        step = access.forecast_values(CITY, "parking", newest + ahead * store.BUCKET_SECONDS)
+        assert step["served"] and step["model"] == "hgb-1" and step["origin"] == newest
+        assert len(step["value"]) == len(lots) and step["n"] == len(lots)
+        for value, low, high, capacity in zip(step["value"], step["low"], step["high"], lots["capacity"], strict=True):
+            assert 0 <= low <= value <= high <= capacity
+    assert access.forecast_horizon(CITY)["parking"] == newest + 4 * store.BUCKET_SECONDS
+    # nothing beyond the horizon, and an unknown layer is refused
+    beyond = access.forecast_values(CITY, "parking", newest + 5 * store.BUCKET_SECONDS)
+    assert beyond["n"] == 0 and all(v is None for v in beyond["value"])
+    with pytest.raises(ValueError):
+        access.forecast_values(CITY, "incidents", newest)
+    # the next-hour forecasts of a few lots are tracked
+    tracked = fstore.tracked_sensors(engine, CITY, "parking")
+    assert len(tracked) == 20 and tracked == sorted(lots["id"].head(20).tolist())
+
+
+def test_a_layer_that_loses_to_its_baseline_serves_no_forecast(served, engine):
+    fits, access = served
+    aq = fits["air_quality"]
+    newest = store.observation_bucket_range(engine, "air_quality", CITY)[1]
+    step = access.forecast_values(CITY, "air_quality", newest + 3600)
+    if aq["served"]:  # this history decides; either way what is served follows the verdict
+        assert step["served"] and step["n"] == len(store.sensors(engine, "air_quality", CITY))
+        assert all(p in (None, "pm25", "pm10", "o3", "no2", "so2", "co") for p in step["primary"])
+    else:
+        assert not step["served"] and step["reason"] == "baseline better" and step["n"] == 0
+    quality = access.model_quality(NOW - 3600)
+    assert {(f["city"], f["layer"]) for f in quality["latest"]} >= {(CITY, "parking"), (CITY, "air_quality")}

@@ -28,7 +28,7 @@ class LayerSpec:
 
 
 LAYER_SPECS: dict[str, LayerSpec] = {
-    "parking": LayerSpec("parking", BUCKET_SECONDS, (1, 2, 4), "free spaces", 60_000),
+    "parking": LayerSpec("parking", BUCKET_SECONDS, (1, 2, 3, 4), "free spaces", 60_000),
     "traffic": LayerSpec("traffic", BUCKET_SECONDS, (1, 2, 3, 4), "congestion index", 60_000),
     "air_quality": LayerSpec("air_quality", HOUR, tuple(range(1, 25)), "AQI", 60_000),
 }

@@ -258,6 +258,7 @@ def dispose_engines() -> None:
 def create_schema(engine: Engine) -> None:
     """Bring the store to the newest schema revision (data/store/migrations/, Alembic), keeping its data, and
     record the version. Every process runs this on start; the revisions run one process at a time."""
+    import data.store.forecasts  # registers the forecast tables on `metadata`
     import data.store.operations  # noqa: F401 - registers the users, workflow and audit tables on `metadata`
     from data.store import migrations
 
