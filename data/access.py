@@ -1134,8 +1134,15 @@ def _model_quality(since: int, revision: int) -> dict[str, Any]:
     latest = forecast_store.latest_fits(engine)
     history = forecast_store.fits(engine, since=since)
     cols = ["city", "layer", "fitted_at", "skill", "served"]
+    records = latest.to_dict("records")
+    for record in records:
+        record["baselines"] = json.loads(record["baselines"])
+        for key in ("mae", "skill", "hit_rate", "coverage"):  # NULL arrives as NaN through pandas
+            if isinstance(record[key], float) and math.isnan(record[key]):
+                record[key] = None
+    history = history[cols].astype(object).where(history[cols].notna(), None) if len(history) else history
     return {
-        "latest": latest.to_dict("records"),
+        "latest": records,
         "history": history[cols].to_dict("records") if len(history) else [],
     }
 
