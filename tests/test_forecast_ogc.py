@@ -1,0 +1,80 @@
+"""Open data: a future `datetime` instant returns forecast features (`forecast: true`, the 80 % interval,
+the model); a past one stays observations; a layer whose model lost to its baseline returns none.
+
+The forecasts are written straight into the session's store (hand-made values): what a fit produces
+is checked in tests/test_forecast_backtest.py.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from data import store
+from data.rules.clock import floor_bucket
+from data.store import forecasts as fstore
+from public.data import iso as public_iso
+
+CITY = "guangzhou"
+
+
+def iso(t: int) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def target(dash_app):
+    engine = store.get_engine()
+    now = int(time.time())
+    origin = floor_bucket(now)
+    lots = store.sensors(engine, "parking", CITY)
+    values = [
+        {"sensor_id": int(lot.id), "target": origin + 1800, "origin": origin, "value": float(lot.capacity // 2),
+         "low": float(lot.capacity // 2 - 10), "high": float(lot.capacity // 2 + 10), "primary_pollutant": None}
+        for lot in lots.itertuples()
+    ]  # fmt: skip
+    fit = {"city": CITY, "fit_seconds": 1.0, "history_from": now - 7 * 86400, "history_to": origin, "n": 4000,
+           "fitted_at": now, "train_rows": 60000, "better": "persistence", "hit_rate": None, "coverage": 0.8,
+           "baselines": {"persistence": 38.5, "yesterday": 88.3, "last_week": None}}  # fmt: skip
+    fstore.write_fit(
+        engine, fit | {"layer": "parking", "model": "hgb-1", "served": True, "mae": 33.0, "skill": 0.1}, values, []
+    )
+    fstore.write_fit(
+        engine, fit | {"layer": "traffic", "model": "hgb-1", "served": False, "mae": 9.0, "skill": -0.1}, [], []
+    )
+    return origin + 1800, len(lots)
+
+
+def test_a_future_instant_returns_forecast_features(anon_client, target):
+    at, n_lots = target
+    body = anon_client.get(
+        f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at + 60)}&limit=50"
+    ).get_json()
+    assert body["numberMatched"] == n_lots and body["numberReturned"] == 50
+    props = body["features"][0]["properties"]
+    assert props["forecast"] is True and props["model"] == "hgb-1" and props["interval"] == "80%"
+    assert props["time_start"] == public_iso(at) and props["time_end"] == public_iso(at + 900)
+    assert props["free_spaces_low"] + 10 == props["free_spaces"] == props["free_spaces_high"] - 10
+    assert props["occupancy_level"] and props["simulated"] is True
+    assert body["features"][0]["id"].startswith("forecast-")
+    lon, lat = body["features"][0]["geometry"]["coordinates"]
+    box = f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+    near = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at)}&bbox={box}").get_json()
+    assert 1 <= near["numberMatched"] < n_lots and all(f["properties"]["forecast"] for f in near["features"])
+    # the CSV carries the interval too
+    csv = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at)}&limit=5&f=csv")
+    header = csv.get_data(as_text=True).splitlines()[0].split(",")
+    assert {"free_spaces_low", "free_spaces_high", "forecast", "model"} <= set(header)
+
+
+def test_past_instants_stay_observations_and_unserved_or_far_futures_are_empty(anon_client, target):
+    at, _ = target
+    past = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at - 7200)}&limit=3")
+    assert past.status_code == 200
+    assert past.get_json()["numberReturned"] == 3 and "forecast" not in past.get_json()["features"][0]["properties"]
+    lost = anon_client.get(f"/api/ogc/collections/traffic/items?city={CITY}&datetime={iso(at)}").get_json()
+    assert lost["numberMatched"] == 0 and lost["features"] == []  # the baseline was better: no forecast
+    beyond = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at + 86400)}").get_json()
+    assert beyond["numberMatched"] == 0
