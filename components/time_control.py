@@ -1,4 +1,5 @@
-"""Live / history time control: a mode switch, a 7-day slider in 15-minute steps, play/pause."""
+"""Live / history time control: a mode switch, a 7-day slider in 15-minute steps (and optionally a few
+forecast steps past now), play/pause."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from dash import dcc, html
 from components.i18n import t
 
 
-def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_seconds: int, label=None) -> html.Div:
+def time_control(
+    prefix: str, steps: int, day_marks: dict[int, str], refresh_seconds: int, label=None, future: int = 0
+) -> html.Div:
+    """`future` steps past now (the last history step) show forecasts."""
     return html.Div(
         [
             dcc.RadioItems(
@@ -25,7 +29,7 @@ def time_control(prefix: str, steps: int, day_marks: dict[int, str], refresh_sec
                 dcc.Slider(
                     id=f"{prefix}-slider",
                     min=0,
-                    max=steps,
+                    max=steps + future,
                     step=1,
                     value=steps,
                     marks=day_marks,

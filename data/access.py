@@ -1186,3 +1186,68 @@ def _forecast_track(city: str, layer: str, sensor_id: int, since: int, revision:
 def tracked_sensors(city: str, layer: str) -> list[int]:
     key = get_city(city).key
     return forecast_store.tracked_sensors(_engine(), key, layer) if layer in FORECAST_LAYERS else []
+
+
+FORECAST_STEPS = 4  # the map's time slider runs this many 15-minute steps past now (+1 h)
+
+
+def forecast_map_values(city: str, at: int) -> dict[str, Any]:
+    """The map's values for a future instant, shaped like `live_values_since` in full (so the browser
+    applies them the same way) with the 80 % interval beside each value and `forecast` describing
+    each layer: served, or why not ("baseline better", or none fitted). A layer without a forecast
+    for `at` shows nothing; air quality within the current hour keeps the hour's observations."""
+    key = get_city(city).key
+    out: dict[str, Any] = {"at": at, "forecast": {}}
+    live = live_values(key, int(time.time()))
+    for layer in FORECAST_LAYERS:
+        fc = forecast_values(key, layer, at)
+        token = f"fc:{key}:{layer}:{fc['target']}:{_forecast_revision(key)}"
+        out["forecast"][layer] = {
+            "served": fc["served"] and fc["n"] > 0,
+            "reason": fc["reason"] if not fc["served"] else (None if fc["n"] else "beyond horizon"),
+            "model": fc["model"],
+            "fitted_at": fc["fitted_at"],
+        }
+        if layer == "air_quality" and fc["n"] == 0 and fc["target"] == floor_bucket(time.time(), HOUR):
+            out[layer] = _strip_kpi(live[layer]) | {"v": token + ":observed"}
+            out["forecast"][layer] |= {"served": False, "reason": "observed hour"}
+            continue
+        out[layer] = _forecast_layer_values(key, layer, fc) | {"v": token}
+    return out
+
+
+def _strip_kpi(layer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in layer.items() if k != "kpi"}
+
+
+def _forecast_layer_values(city: str, layer: str, fc: dict[str, Any]) -> dict[str, Any]:
+    sensors = _sensor_frame(city, layer, static_version(city))
+    n = len(sensors)
+    value, low, high = fc["value"], fc["low"], fc["high"]
+    if layer == "traffic":
+        free_flow = sensors["free_flow_kmh"].to_numpy(dtype=float)
+        speed = [None if v is None else round(float(free_flow[k]) / v, 1) for k, v in enumerate(value)]
+        return {"n": n, "ci": value, "speed": speed, "ci_low": low, "ci_high": high, "stale": []}
+    if layer == "parking":
+        capacity = sensors["capacity"].to_numpy(dtype=float)
+        occ = [None if v is None else round((capacity[k] - v) / capacity[k] * 100) for k, v in enumerate(value)]
+        free = [None if v is None else int(v) for v in value]
+        empty = [None] * n
+        return {"n": n, "occ": occ, "free": free, "turnover": empty, "forecast_free": empty,
+                "free_low": low, "free_high": high, "stale": []}  # fmt: skip
+    stations = []
+    for k, v in enumerate(value):
+        level = aqi_rules.level_for(v).level if v is not None else None
+        primary = fc["primary"][k]
+        stations.append(
+            {
+                "aqi": None if v is None else int(v),
+                "level": level,
+                "primary": [primary] if primary and v is not None and v > 50 else [],
+                "iaqi": dict.fromkeys(aqi_rules.POLLUTANTS),
+                "conc": dict.fromkeys(aqi_rules.POLLUTANTS),
+                "low": low[k],
+                "high": high[k],
+            }
+        )
+    return {"n": n, "stations": stations, "stale": []}

@@ -11,7 +11,7 @@ import flask
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_list
-from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
+from components.i18n import LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import error_panel, kpi_card
 from components.legend import aqi_range, band_legend, ci_range, incident_legend, pct_range, stale_note
 from components.map_layers import INCIDENTS_OVERLAY, city_map, incident_meta, layer_hideouts
@@ -197,7 +197,7 @@ def layout(city: str | None = None, incident: str | None = None, **_query: Any) 
                         className="page-title",
                     ),
                     _city_selector(info.key),
-                    time_control(P, window.steps, marks, settings.refresh_seconds, label),
+                    time_control(P, window.steps, marks, settings.refresh_seconds, label, access.FORECAST_STEPS),
                 ],
                 className="toolbar",
             ),
@@ -305,6 +305,9 @@ def refresh_map(_n: int, mode: str, step: int, city: str):
 
 def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
     """The map's live store and the time label; the store is no_update when the values failed."""
+    window = access.history_window()
+    if mode == "history" and isinstance(step, int) and step > window.steps:
+        return _forecast_answer(city, min(step - window.steps, access.FORECAST_STEPS), window)
     at = access.resolve_at(mode, step)
     label = [
         t("Live" if mode != "history" else "History", "实时" if mode != "history" else "历史"),
@@ -324,6 +327,38 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
             html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error"),
         ]
     payload["at"] = at
+    return payload, label
+
+
+FORECAST_REASONS = {
+    "baseline better": ("no forecast: baseline better", "无预测：基准更优"),
+    "beyond horizon": ("beyond its horizon", "超出预测时长"),
+    "observed hour": ("this hour observed", "本小时为观测值"),
+    None: ("no forecast yet", "暂无预测"),
+}
+
+
+def _forecast_answer(city: str, ahead: int, window: access.TimeWindow):
+    """A slider step past now: the layers' forecasts for it, and a FORECAST label naming any layer
+    without one (its model lost to the naive baseline, or none is fitted yet)."""
+    at = window.last_bucket + ahead * access.B
+    label: list[Any] = [
+        html.Span(t("FORECAST", "预测"), className="forecast-banner"),
+        f" · +{ahead * access.B // 60} min · ",
+        local_label(at),
+        " ",
+        t("China Standard Time", "北京时间"),
+    ]
+    try:
+        payload = access.forecast_map_values(city, at)
+    except Exception:
+        log.exception("forecast map failed for %s at %s", city, at)
+        return no_update, [*label, " · ", html.Span(t("forecast unavailable", "预测暂不可用"), className="text-error")]
+    for layer, info in payload["forecast"].items():
+        if not info["served"]:
+            reason = FORECAST_REASONS.get(info["reason"], FORECAST_REASONS[None])
+            name = LAYERS[layer]
+            label += [" · ", t(f"{name[0]}: {reason[0]}", f"{name[1]}：{reason[1]}", className="forecast-note")]
     return payload, label
 
 

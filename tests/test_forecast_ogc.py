@@ -78,3 +78,35 @@ def test_past_instants_stay_observations_and_unserved_or_far_futures_are_empty(a
     assert lost["numberMatched"] == 0 and lost["features"] == []  # the baseline was better: no forecast
     beyond = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at + 86400)}").get_json()
     assert beyond["numberMatched"] == 0
+
+
+# --- the command centre's time slider past now ------------------------------------------------------
+
+
+def test_the_slider_past_now_shows_forecasts_with_intervals_and_says_which_layers_have_none(dash_app, target):
+    from data import access
+    from pages import command_centre
+    from tests.test_callbacks import _texts
+
+    at, n_lots = target
+    with dash_app.server.test_request_context():
+        window = access.history_window()
+        ahead = (at - window.last_bucket) // store.BUCKET_SECONDS
+        payload, label = command_centre._live_answer(CITY, "history", window.steps + ahead, None)
+        text = _texts(label)
+        assert text.startswith("FORECAST") and f"+{ahead * 15} min" in text
+        assert "Traffic: no forecast: baseline better" in text and "交通：无预测：基准更优" in text
+        parking = payload["parking"]
+        assert payload["forecast"]["parking"]["served"] and payload["forecast"]["parking"]["model"] == "hgb-1"
+        assert parking["n"] == n_lots and parking["v"].startswith("fc:")
+        assert all(
+            lo + 10 == v == hi - 10
+            for lo, v, hi in zip(parking["free_low"], parking["free"], parking["free_high"], strict=True)
+        )
+        assert all(v is None for v in payload["traffic"]["ci"])  # nothing drawn for a layer without a forecast
+        # back to live: the ordinary answer, without the forecast key
+        live, live_label = command_centre._live_answer(CITY, "live", window.steps, None)
+        assert "forecast" not in live and _texts(live_label).startswith("Live")
+        # past the last forecast step the slider stops at +1 h
+        capped, _ = command_centre._live_answer(CITY, "history", window.steps + 99, None)
+        assert capped["at"] == window.last_bucket + access.FORECAST_STEPS * store.BUCKET_SECONDS
