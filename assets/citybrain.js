@@ -68,7 +68,8 @@ window.citybrain = window.citybrain || {};
     function lotStyle(i, h) {
         const v = layerValues("parking");
         const style = window.cbmap.lotStyle(band(h.bands, v ? v.occ[i] : null), isStale("parking", i), 7);
-        return forecasting() ? Object.assign(style, {dashArray: "3 3", weight: 2, color: "#1c7ed6"}) : style;
+        // (setStyle merges: the live style must clear the forecast's dashes itself)
+        return Object.assign(style, forecasting() ? {dashArray: "3 3", weight: 2, color: "#1c7ed6"} : {dashArray: null});
     }
     function lotPopup(feature, h) {
         const i = feature.properties.i, p = feature.properties, L = h.labels;
