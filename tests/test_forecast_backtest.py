@@ -160,3 +160,16 @@ def test_a_layer_that_loses_to_its_baseline_serves_no_forecast(served, engine):
         assert not step["served"] and step["reason"] == "baseline better" and step["n"] == 0
     quality = access.model_quality(NOW - 3600)
     assert {(f["city"], f["layer"]) for f in quality["latest"]} >= {(CITY, "parking"), (CITY, "air_quality")}
+
+
+def test_the_job_skips_a_city_with_too_little_history_and_can_be_switched_off(engine, monkeypatch, caplog):
+    from data.config import load_settings
+    from data.jobs import forecasting
+
+    monkeypatch.setattr(forecasting, "CITIES", {"beijing": None})  # 26 hours stored: not two days
+    beats = []
+    with caplog.at_level("INFO", logger=forecasting.__name__):
+        assert forecasting.fit_all(engine, now=NOW, beat=lambda: beats.append(1)) == []
+    assert len(beats) == 3 and caplog.text.count("too little history") == 3
+    monkeypatch.setenv("FORECASTS", "0")
+    assert forecasting.start(load_settings()) is False
