@@ -1251,3 +1251,54 @@ def _forecast_layer_values(city: str, layer: str, fc: dict[str, Any]) -> dict[st
             }
         )
     return {"n": n, "stations": stations, "stale": []}
+
+
+# Forecast alerts: shown beside the others, labelled FORECAST; never opening an incident (the alert
+# rules in data/jobs/alerting.py read observations only).
+FORECAST_ALERT_AHEAD = {"parking": HOUR, "traffic": HOUR, "air_quality": DAY}
+
+
+def forecast_alerts(city: str, now: int) -> list[Alert]:
+    """Car parks forecast full within the hour, main-road congestion within the hour, stations forecast
+    above AQI 200 within 24 h: count and, as detail, minutes until the first (AQI: that time, CST)."""
+    key = get_city(city).key
+    return _forecast_alerts(key, floor_bucket(now), _forecast_revision(key))
+
+
+@cache.memoize()
+def _forecast_alerts(city: str, bucket: int, revision: int) -> list[Alert]:
+    engine = _engine()
+    found: list[Alert] = []
+    frames = {
+        layer: forecast_store.values_between(engine, city, layer, bucket + 1, bucket + ahead)
+        for layer, ahead in FORECAST_ALERT_AHEAD.items()
+    }
+    parking_frame = frames["parking"]
+    full = parking_frame[parking_frame["value"] <= 0] if len(parking_frame) else parking_frame
+    if len(full):
+        first = int(full["target"].min())
+        found.append(Alert("forecast_lots_full", "info", int(full["sensor_id"].nunique()), str((first - bucket) // 60)))
+    traffic_frame = frames["traffic"]
+    jammed = traffic_frame[traffic_frame["value"] >= 2.0] if len(traffic_frame) else traffic_frame
+    if len(jammed):
+        first = int(jammed["target"].min())
+        found.append(
+            Alert("forecast_congested", "info", int(jammed["sensor_id"].nunique()), str((first - bucket) // 60))
+        )
+    air = frames["air_quality"]
+    heavy = air[air["value"] > 200] if len(air) else air
+    if len(heavy):
+        found.append(
+            Alert(
+                "forecast_aqi_heavy",
+                "warning",
+                int(heavy["sensor_id"].nunique()),
+                local_label_hm(int(heavy["target"].min())),
+            )
+        )
+    return found
+
+
+def local_label_hm(t: int) -> str:
+    """ "MM-DD HH:MM" in China Standard Time."""
+    return time.strftime("%m-%d %H:%M", time.gmtime(int(t) + CST))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -392,7 +393,10 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
         log.exception("KPI refresh failed for %s", city)
         cards = error_panel(("key indicators", "关键指标"))
     try:
-        alert_view = alert_list([asdict(a) for a in access.alerts(city, at)])
+        found = access.alerts(city, at)
+        if mode != "history" or (isinstance(step, int) and step > access.history_window().steps):
+            found += access.forecast_alerts(city, int(time.time()))  # labelled FORECAST, never an incident
+        alert_view = alert_list([asdict(a) for a in found])
     except Exception:
         log.exception("alerts failed for %s", city)
         alert_view = error_panel(("alerts", "告警"))

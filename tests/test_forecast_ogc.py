@@ -110,3 +110,52 @@ def test_the_slider_past_now_shows_forecasts_with_intervals_and_says_which_layer
         # past the last forecast step the slider stops at +1 h
         capped, _ = command_centre._live_answer(CITY, "history", window.steps + 99, None)
         assert capped["at"] == window.last_bucket + access.FORECAST_STEPS * store.BUCKET_SECONDS
+
+
+# --- alerts on forecasts: a separate, labelled kind that never opens an incident ---------------------
+
+
+def test_forecast_alerts_are_labelled_and_never_open_incidents(dash_app):
+    import inspect
+
+    from data import access
+    from data.jobs import alerting
+    from pages import command_centre
+    from tests.test_callbacks import _texts
+
+    city, engine, now = "xiongan", store.get_engine(), int(time.time())
+    origin = floor_bucket(now)
+    lots = store.sensors(engine, "parking", city)["id"].head(3).tolist()
+    segs = store.sensors(engine, "traffic", city)["id"].head(2).tolist()
+    stations = store.sensors(engine, "air_quality", city)["id"].head(4).tolist()
+    fit = {"city": city, "fit_seconds": 1.0, "history_from": now - 7 * 86400, "history_to": origin, "n": 100,
+           "fitted_at": now, "train_rows": 600, "better": "persistence", "hit_rate": None, "coverage": 0.8,
+           "baselines": {"persistence": 1.0, "yesterday": 2.0, "last_week": None}, "model": "hgb-1", "served": True,
+           "mae": 0.5, "skill": 0.5}  # fmt: skip
+
+    def rows(ids, target, value):
+        return [{"sensor_id": i, "target": target, "origin": origin, "value": value, "low": value, "high": value,
+                 "primary_pollutant": None} for i in ids]  # fmt: skip
+
+    fstore.write_fit(
+        engine, fit | {"layer": "parking"}, rows(lots, origin + 1800, 0.0) + rows(lots, origin + 3600, 0.0), []
+    )
+    fstore.write_fit(
+        engine, fit | {"layer": "traffic"}, rows(segs, origin + 900, 1.4) + rows(segs, origin + 2700, 2.3), []
+    )
+    fstore.write_fit(
+        engine, fit | {"layer": "air_quality"}, rows(stations[:2], floor_bucket(now, 3600) + 5 * 3600, 230.0), []
+    )
+    with dash_app.server.test_request_context():
+        found = {a.key: a for a in access.forecast_alerts(city, now)}
+        assert (found["forecast_lots_full"].count, found["forecast_lots_full"].detail) == (3, "30")
+        assert (found["forecast_congested"].count, found["forecast_congested"].detail) == (2, "45")
+        assert found["forecast_aqi_heavy"].count == 2 and found["forecast_aqi_heavy"].level == "warning"
+        _cards, alert_view = command_centre.refresh_panels(1, "live", 0, city)
+        text = _texts(alert_view)
+        assert "FORECAST: 3 car parks full within the hour (first in 30 min)" in text
+        assert "预测：24 小时内 2 个站点 AQI 超过 200" in text
+        _cards, past_view = command_centre.refresh_panels(1, "history", 5, city)
+        assert "FORECAST" not in _texts(past_view)  # a past moment shows what was observed then
+    # the rules that open incidents read observations only
+    assert "forecast" not in inspect.getsource(alerting)

@@ -119,6 +119,15 @@ def values_at(engine: Engine, city: str, layer: str, target: int) -> pd.DataFram
     return read_frame(engine, query.order_by(v.sensor_id))
 
 
+def values_between(engine: Engine, city: str, layer: str, first: int, last: int) -> pd.DataFrame:
+    """Served forecasts of a city's layer for targets first..last (sensor_id, target, value, low, high)."""
+    v = forecast_value.c
+    query = select(v.sensor_id, v.target, v.value, v.low, v.high).where(
+        v.city == city, v.layer == layer, v.target >= first, v.target <= last
+    )
+    return read_frame(engine, query.order_by(v.target, v.sensor_id))
+
+
 def targets(engine: Engine, city: str, layer: str) -> list[int]:
     v = forecast_value.c
     with engine.connect() as conn:
