@@ -1197,23 +1197,29 @@ def forecast_map_values(city: str, at: int) -> dict[str, Any]:
     each layer: served, or why not ("baseline better", or none fitted). A layer without a forecast
     for `at` shows nothing; air quality within the current hour keeps the hour's observations."""
     key = get_city(city).key
+    revision = _forecast_revision(key)
     out: dict[str, Any] = {"at": at, "forecast": {}}
-    live = live_values(key, int(time.time()))
     for layer in FORECAST_LAYERS:
-        fc = forecast_values(key, layer, at)
-        token = f"fc:{key}:{layer}:{fc['target']}:{_forecast_revision(key)}"
-        out["forecast"][layer] = {
-            "served": fc["served"] and fc["n"] > 0,
-            "reason": fc["reason"] if not fc["served"] else (None if fc["n"] else "beyond horizon"),
-            "model": fc["model"],
-            "fitted_at": fc["fitted_at"],
-        }
-        if layer == "air_quality" and fc["n"] == 0 and fc["target"] == floor_bucket(time.time(), HOUR):
-            out[layer] = _strip_kpi(live[layer]) | {"v": token + ":observed"}
-            out["forecast"][layer] |= {"served": False, "reason": "observed hour"}
-            continue
-        out[layer] = _forecast_layer_values(key, layer, fc) | {"v": token}
+        bucket = floor_bucket(at, HOUR if layer == "air_quality" else B)
+        values, info = _forecast_map_layer(key, layer, bucket, revision)
+        if layer == "air_quality" and not info["served"] and bucket == floor_bucket(time.time(), HOUR):
+            live = live_values(key, int(time.time()))[layer]
+            values = _strip_kpi(live) | {"v": values["v"] + ":observed"}
+            info = info | {"reason": "observed hour"}
+        out[layer], out["forecast"][layer] = values, info
     return out
+
+
+@cache.memoize()
+def _forecast_map_layer(city: str, layer: str, bucket: int, revision: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    fc = _forecast_layer(city, layer, bucket, revision)
+    info = {
+        "served": fc["served"] and fc["n"] > 0,
+        "reason": fc["reason"] if not fc["served"] else (None if fc["n"] else "beyond horizon"),
+        "model": fc["model"],
+        "fitted_at": fc["fitted_at"],
+    }
+    return _forecast_layer_values(city, layer, fc) | {"v": f"fc:{city}:{layer}:{bucket}:{revision}"}, info
 
 
 def _strip_kpi(layer: dict[str, Any]) -> dict[str, Any]:
