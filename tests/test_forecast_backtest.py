@@ -23,6 +23,15 @@ CITY = "hangzhou"
 MUST_SERVE = ("parking", "traffic")  # on this history; air quality may lose to persistence
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_core():
+    """Fits on one core, as the background job does (OpenMP threads on a shared machine only spin)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     from data.sim import simulate  # the test builds the history; the forecast code never sees the simulator
