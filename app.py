@@ -22,7 +22,7 @@ from components import page_speed, unavailable
 from components.shell import shell
 from data import access
 from data.config import Settings, load_settings
-from data.jobs import alerting
+from data.jobs import alerting, forecasting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
 from public import install as install_public
 
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, prepare: bool = True, live: boo
         start_live_simulator(settings)
     if live is not False and in_process:  # real feeds need the rules as much as simulated ones (ALERT_RULES=0: off)
         alerting.start(server, settings)
+        forecasting.start(settings)  # FORECASTS=0: off
     return app
 
 

@@ -402,7 +402,8 @@ def item(collection_id: str, feature_id: str) -> Response:
 
 
 def _csv(coll: data.Collection, features: list[dict[str, Any]]) -> Response:
-    names = data.PROPERTY_NAMES[coll.layer]
+    forecast = bool(features) and features[0]["properties"].get("forecast") is True
+    names = list(features[0]["properties"]) if forecast else data.PROPERTY_NAMES[coll.layer]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["id", *names, "lon", "lat", "wkt"])
@@ -467,7 +468,12 @@ def _openapi_document(server_url: str) -> dict[str, Any]:
             explode=False,
         ),
         param("bbox-crs", "Only CRS84.", {"type": "string", "format": "uri"}),
-        param("datetime", "RFC 3339 instant, date or interval (a/b, ../b, a/..).", {"type": "string"}),
+        param(
+            "datetime",
+            "RFC 3339 instant, date or interval (a/b, ../b, a/..). A future instant returns the forecast for it "
+            "(sensor collections; `forecast: true`, the 80 % interval and the model), or nothing.",
+            {"type": "string"},
+        ),
         param("limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
         param("offset", "Items to skip (the next links carry it).", {"type": "integer", "minimum": 0, "default": 0}),
     ]

@@ -38,16 +38,24 @@ window.citybrain = window.citybrain || {};
     // --- traffic -----------------------------------------------------------------------------
     function roadStyle(feature, context) {
         const h = context.hideout, i = feature.properties.i, v = layerValues("traffic");
-        return window.cbmap.roadStyle(band(h.bands, v ? v.ci[i] : null), isStale("traffic", i), feature.properties.cls);
+        const style = window.cbmap.roadStyle(band(h.bands, v ? v.ci[i] : null), isStale("traffic", i), feature.properties.cls);
+        return forecasting() ? Object.assign(style, {dashArray: "10 6"}) : style;  // forecast steps: dashed
+    }
+    // Forecast steps of the time slider (issue 19): values carry an 80 % interval beside them.
+    function forecasting() { return !!(state.values && state.values.forecast); }
+    const INTERVAL = ["80 % interval", "80% 区间"], FORECAST_NOTE = ["FORECAST", "预测"];
+    function intervalRow(v, i, lowKey, highKey, unit) {
+        return v && v[lowKey] ? [row(tr(INTERVAL), fmt(v[lowKey][i]) + " – " + fmt(v[highKey][i], unit))] : [];
     }
     function roadPopup(feature, h) {
         const i = feature.properties.i, v = layerValues("traffic") || {ci: [], speed: []}, L = h.labels;
         return table(feature.properties.name, [
             row(tr(L.index), fmt(v.ci[i])),
+            ...intervalRow(v, i, "ci_low", "ci_high"),
             row(tr(L.speed), fmt(v.speed[i], "km/h")),
             row(tr(L.free_flow), fmt(feature.properties.ff, "km/h")),
             row(tr(L.district), fmt(feature.properties.district)),
-        ], isStale("traffic", i) ? tr(L.stale) : tr(L.synthetic));
+        ], forecasting() ? tr(FORECAST_NOTE) : isStale("traffic", i) ? tr(L.stale) : tr(L.synthetic));
     }
     function onEachRoad(feature, layer, context) {
         remember(context, "traffic", feature, layer);
@@ -59,7 +67,9 @@ window.citybrain = window.citybrain || {};
     // --- parking -----------------------------------------------------------------------------
     function lotStyle(i, h) {
         const v = layerValues("parking");
-        return window.cbmap.lotStyle(band(h.bands, v ? v.occ[i] : null), isStale("parking", i), 7);
+        const style = window.cbmap.lotStyle(band(h.bands, v ? v.occ[i] : null), isStale("parking", i), 7);
+        // (setStyle merges: the live style must clear the forecast's dashes itself)
+        return Object.assign(style, forecasting() ? {dashArray: "3 3", weight: 2, color: "#1c7ed6"} : {dashArray: null});
     }
     function lotPopup(feature, h) {
         const i = feature.properties.i, p = feature.properties, L = h.labels;
@@ -67,12 +77,13 @@ window.citybrain = window.citybrain || {};
         return table(p.name, [
             row(tr(L.capacity), fmt(p.capacity)),
             row(tr(L.free), fmt(v.free[i])),
+            ...intervalRow(v, i, "free_low", "free_high"),
             row(tr(L.occupancy), fmt(v.occ[i], "%")),
             row(tr(L.turnover), fmt(v.turnover[i], tr(L.turnover_unit))),
             row(tr(L.forecast), fmt(v.forecast_free[i])),
             row(tr(L.tariff), fmt(p.tariff, tr(L.tariff_unit))),
             row(tr(L.kind), tr(L.kinds[p.kind])),
-        ], isStale("parking", i) ? tr(L.stale) : tr(L.simulated));
+        ], forecasting() ? tr(FORECAST_NOTE) : isStale("parking", i) ? tr(L.stale) : tr(L.simulated));
     }
     function lotToLayer(feature, latlng, context) {
         const h = context.hideout;
@@ -102,6 +113,7 @@ window.citybrain = window.citybrain || {};
         const v = layerValues("air_quality"), s = v ? v.stations[i] : null;
         const level = s && s.level ? h.levels[s.level - 1] : null;
         const rows = [row("AQI", fmt(s ? s.aqi : null) + (level ? " · " + esc(tr(level.name)) : ""))];
+        if (s && s.low !== undefined) { rows.push(row(tr(INTERVAL), fmt(s.low) + " – " + fmt(s.high))); }
         for (const key of h.pollutants) {
             rows.push(row(tr(h.pollutant_labels[key]), "IAQI " + fmt(s ? s.iaqi[key] : null) + " <span class='cb-muted'>(" +
                 fmt(s ? s.conc[key] : null, h.units[key]) + ")</span>"));
@@ -349,9 +361,11 @@ window.citybrain = window.citybrain || {};
         const inc = data.incidents ? mergeIncidents(prev.incidents, data.incidents) : prev.incidents;
         next.incidents = inc || prev.incidents;
         have.incidents = inc ? inc.v : null;
+        next.forecast = data.forecast || null;
         state.values = next;
         state.refreshes += 1;
         window.cbmap.legend("cc-legend-host");
+        document.body.classList.toggle("cb-forecast", !!data.forecast);
         if (incidentMeta) { state.incidentHideout = incidentMeta; }
         syncIncidents(next.incidents);
         for (const name of Object.keys(state.registry)) {

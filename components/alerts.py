@@ -19,7 +19,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "congested_segments": ("{n} road segments congested (index ≥ 2.0)", "{n} 个路段拥堵（指数 ≥ 2.0）"),
     "lots_full": ("{n} car parks full", "{n} 个停车场已满"),
     "stale_sensors": ("{n} {layer_en} sensors without recent data", "{n} 个{layer_zh}传感器数据过期"),
-}
+    # Forecast alerts (issue 19): a separate kind, labelled as such; they never open an incident.
+    "forecast_lots_full": ("FORECAST: {n} car parks full within the hour (first in {d} min)",
+                           "预测：1 小时内 {n} 个停车场满位（最早 {d} 分钟后）"),
+    "forecast_congested": ("FORECAST: {n} road segments congested within the hour (first in {d} min)",
+                           "预测：1 小时内 {n} 个路段拥堵（最早 {d} 分钟后）"),
+    "forecast_aqi_heavy": ("FORECAST: {n} stations above AQI 200 within 24 h (first {d})",
+                           "预测：24 小时内 {n} 个站点 AQI 超过 200（最早 {d}）"),
+}  # fmt: skip
 
 
 def alert_list(items: list[dict[str, Any]]) -> html.Div:
@@ -30,5 +37,6 @@ def alert_list(items: list[dict[str, Any]]) -> html.Div:
         en, zh = TEMPLATES[a["key"]]
         layer = LAYERS.get(a["detail"], ("", ""))
         fields = {"n": a["count"], "d": a["detail"], "layer_en": layer[0].lower(), "layer_zh": layer[1]}
-        rows.append(html.Li(t(en.format(**fields), zh.format(**fields)), className=f"alert alert-{a['level']}"))
+        kind = " alert-forecast" if a["key"].startswith("forecast_") else ""
+        rows.append(html.Li(t(en.format(**fields), zh.format(**fields)), className=f"alert alert-{a['level']}{kind}"))
     return html.Ul(rows, className="alert-list")

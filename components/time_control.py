@@ -1,4 +1,5 @@
-"""Live / history time control: a mode switch, a 7-day slider in 15-minute steps, play/pause."""
+"""Live / history time control: a mode switch, a 7-day slider in 15-minute steps (and optionally a few
+forecast steps past now), play/pause."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ def time_control(
     refresh_seconds: int,
     label=None,
     timeline: dict[str, int] | None = None,
+    future: int = 0,
 ) -> html.Div:
     """`timeline` ({"bucket", "span", "offset"}: seconds of a step, of the window, and of local time from
-    UTC) lets the slider's tooltip show the moment a step stands for (assets/citybrain.js `stepTime`)."""
+    UTC) lets the slider's tooltip show the moment a step stands for (assets/citybrain.js `stepTime`);
+    `future` steps past now (the last history step) show forecasts."""
     data = {f"data-{k}": str(v) for k, v in (timeline or {}).items()}
     return html.Div(
         [
@@ -35,7 +38,7 @@ def time_control(
                 dcc.Slider(
                     id=f"{prefix}-slider",
                     min=0,
-                    max=steps,
+                    max=steps + future,
                     step=1,
                     value=steps,
                     marks=day_marks,

@@ -30,6 +30,7 @@ from data.rules import aqi as aqi_rules
 from data.rules import congestion, parking, sla
 from data.rules import workflow as workflow_rules
 from data.rules.clock import CST, DAY, HOUR, floor_bucket, local_day_start
+from data.store import forecasts as forecast_store
 
 B = store.BUCKET_SECONDS
 cache = Cache()
@@ -1080,3 +1081,260 @@ def apply_incident_delta(old: dict[str, Any], delta: dict[str, Any]) -> dict[int
     for k, i in enumerate(delta["rows"]["id"]):
         out[i] = named(delta, delta["rows"], k)
     return out
+
+
+# --- forecasts (issue 19: fitted by the background job, data/jobs/forecasting.py) ------------------
+
+FORECAST_LAYERS = ("parking", "traffic", "air_quality")
+
+
+def _forecast_revision(key: str) -> int:
+    return forecast_store.revision(_engine(), key)
+
+
+def forecast_values(city: str, layer: str, target: int) -> dict[str, Any]:
+    """The served forecast of a city's layer for the bucket holding `target` (the hour, for air quality),
+    aligned with `geometry_json` order: value, low and high of the 80 % interval (None where there is
+    none), the model, when it was fitted and from which observation; `served` False with the reason."""
+    key = get_city(city).key
+    if layer not in FORECAST_LAYERS:
+        raise ValueError(f"no forecast for layer {layer!r}")
+    bucket = floor_bucket(target, HOUR if layer == "air_quality" else B)
+    return _forecast_layer(key, layer, bucket, _forecast_revision(key))
+
+
+@cache.memoize()
+def _forecast_layer(city: str, layer: str, bucket: int, revision: int) -> dict[str, Any]:
+    engine = _engine()
+    sensors = _sensor_frame(city, layer, static_version(city))
+    fit = _latest_fit(city, layer, revision)
+    frame = forecast_store.values_at(engine, city, layer, bucket)
+    aligned = sensors[["id"]].merge(frame, left_on="id", right_on="sensor_id", how="left")
+
+    def column(name: str, digits: int) -> list[float | None]:
+        return [None if math.isnan(v) else round(float(v), digits) for v in aligned[name].to_numpy(dtype=float)]
+
+    digits = 2 if layer == "traffic" else 0
+    return {
+        "target": bucket,
+        "served": bool(fit and fit["served"]),
+        "reason": None if fit is None else (None if fit["served"] else "baseline better"),
+        "model": fit["model"] if fit else None,
+        "fitted_at": fit["fitted_at"] if fit else None,
+        "origin": int(frame["origin"].max()) if len(frame) else None,
+        "n": len(frame),
+        "value": column("value", digits),
+        "low": column("low", digits),
+        "high": column("high", digits),
+        "primary": [p if isinstance(p, str) else None for p in aligned["primary_pollutant"]],
+    }
+
+
+@cache.memoize()
+def _latest_fit(city: str, layer: str, revision: int) -> dict[str, Any] | None:
+    fits = forecast_store.fits(_engine(), city, since=0)
+    fits = fits[fits["layer"] == layer]
+    return None if fits.empty else fits.iloc[0].to_dict()
+
+
+def forecast_horizon(city: str) -> dict[str, int | None]:
+    """Per layer, the furthest target with a served forecast (None when the layer has none)."""
+    key = get_city(city).key
+    return _forecast_horizon(key, _forecast_revision(key))
+
+
+@cache.memoize()
+def _forecast_horizon(city: str, revision: int) -> dict[str, int | None]:
+    out = {}
+    for layer in FORECAST_LAYERS:
+        found = forecast_store.targets(_engine(), city, layer)
+        out[layer] = found[-1] if found else None
+    return out
+
+
+def model_quality(since: int) -> dict[str, Any]:
+    """The newest fit of every city's layer and the fits since `since` (skill over time), for the Model quality page."""
+    revision = sum(_forecast_revision(c) % 1_000_000_007 for c in CITIES)
+    return _model_quality(since // 900 * 900, revision)
+
+
+@cache.memoize()
+def _model_quality(since: int, revision: int) -> dict[str, Any]:
+    engine = _engine()
+    latest = forecast_store.latest_fits(engine)
+    history = forecast_store.fits(engine, since=since)
+    cols = ["city", "layer", "fitted_at", "skill", "served"]
+    records = latest.to_dict("records")
+    for record in records:
+        record["baselines"] = json.loads(record["baselines"])
+        for key in ("mae", "skill", "hit_rate", "coverage"):  # NULL arrives as NaN through pandas
+            if isinstance(record[key], float) and math.isnan(record[key]):
+                record[key] = None
+    history = history[cols].astype(object).where(history[cols].notna(), None) if len(history) else history
+    return {
+        "latest": records,
+        "history": history[cols].to_dict("records") if len(history) else [],
+    }
+
+
+def forecast_track(city: str, layer: str, sensor_id: int, since: int) -> dict[str, Any]:
+    """Next-hour forecasts of one tracked sensor since `since`, beside what was observed (served units)."""
+    key = get_city(city).key
+    if layer not in FORECAST_LAYERS:
+        raise ValueError(f"no forecast for layer {layer!r}")
+    return _forecast_track(key, layer, int(sensor_id), since // B * B, _forecast_revision(key), _revision(key, layer))
+
+
+@cache.memoize()
+def _forecast_track(city: str, layer: str, sensor_id: int, since: int, revision: int, obs_revision: int) -> dict:
+    engine = _engine()
+    tracked = forecast_store.track(engine, city, layer, sensor_id, since)
+    sensors = _sensor_frame(city, layer, static_version(city))
+    row = sensors[sensors["id"] == sensor_id]
+    if row.empty:
+        return {"forecast": [], "actual": [], "name": None}
+    newest = store.observation_bucket_range(engine, layer, city)[1] or since
+    columns = {"traffic": ("bucket", "speed_kmh"), "parking": ("bucket", "occupied")}.get(
+        layer, ("bucket", *store.POLLUTANT_COLUMNS)
+    )
+    obs = store.observations_between(engine, layer, city, since, newest, columns, sensor_ids=[sensor_id])
+    if layer == "traffic":
+        free_flow = float(row["free_flow_kmh"].iloc[0])
+        actual = [congestion.congestion_index(s, free_flow) if s > 0 else None for s in obs["speed_kmh"]]
+    elif layer == "parking":
+        actual = (int(row["capacity"].iloc[0]) - obs["occupied"]).tolist()
+    else:
+        actual = [aqi_rules.hourly_aqi({p: r[p] for p in store.POLLUTANT_COLUMNS}).aqi for r in obs.to_dict("records")]
+    name = row["name"].iloc[0] if "name" in row else row["name_en"].iloc[0] or row["name_zh"].iloc[0]
+    return {
+        "name": str(name),
+        "actual": [{"t": int(t), "v": v} for t, v in zip(obs["bucket"], actual, strict=True)],
+        "forecast": tracked.to_dict("records"),
+    }
+
+
+def tracked_sensors(city: str, layer: str) -> list[int]:
+    key = get_city(city).key
+    return forecast_store.tracked_sensors(_engine(), key, layer) if layer in FORECAST_LAYERS else []
+
+
+FORECAST_STEPS = 4  # the map's time slider runs this many 15-minute steps past now (+1 h)
+
+
+def forecast_map_values(city: str, at: int) -> dict[str, Any]:
+    """The map's values for a future instant, shaped like `live_values_since` in full (so the browser
+    applies them the same way) with the 80 % interval beside each value and `forecast` describing
+    each layer: served, or why not ("baseline better", or none fitted). A layer without a forecast
+    for `at` shows nothing; air quality within the current hour keeps the hour's observations."""
+    key = get_city(city).key
+    revision = _forecast_revision(key)
+    out: dict[str, Any] = {"at": at, "forecast": {}}
+    for layer in FORECAST_LAYERS:
+        bucket = floor_bucket(at, HOUR if layer == "air_quality" else B)
+        values, info = _forecast_map_layer(key, layer, bucket, revision)
+        if layer == "air_quality" and not info["served"] and bucket == floor_bucket(time.time(), HOUR):
+            live = live_values(key, int(time.time()))[layer]
+            values = _strip_kpi(live) | {"v": values["v"] + ":observed"}
+            info = info | {"reason": "observed hour"}
+        out[layer], out["forecast"][layer] = values, info
+    return out
+
+
+@cache.memoize()
+def _forecast_map_layer(city: str, layer: str, bucket: int, revision: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    fc = _forecast_layer(city, layer, bucket, revision)
+    info = {
+        "served": fc["served"] and fc["n"] > 0,
+        "reason": fc["reason"] if not fc["served"] else (None if fc["n"] else "beyond horizon"),
+        "model": fc["model"],
+        "fitted_at": fc["fitted_at"],
+    }
+    return _forecast_layer_values(city, layer, fc) | {"v": f"fc:{city}:{layer}:{bucket}:{revision}"}, info
+
+
+def _strip_kpi(layer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in layer.items() if k != "kpi"}
+
+
+def _forecast_layer_values(city: str, layer: str, fc: dict[str, Any]) -> dict[str, Any]:
+    sensors = _sensor_frame(city, layer, static_version(city))
+    n = len(sensors)
+    value, low, high = fc["value"], fc["low"], fc["high"]
+    if layer == "traffic":
+        free_flow = sensors["free_flow_kmh"].to_numpy(dtype=float)
+        speed = [None if v is None else round(float(free_flow[k]) / v, 1) for k, v in enumerate(value)]
+        return {"n": n, "ci": value, "speed": speed, "ci_low": low, "ci_high": high, "stale": []}
+    if layer == "parking":
+        capacity = sensors["capacity"].to_numpy(dtype=float)
+        occ = [None if v is None else round((capacity[k] - v) / capacity[k] * 100) for k, v in enumerate(value)]
+        free = [None if v is None else int(v) for v in value]
+        empty = [None] * n
+        return {"n": n, "occ": occ, "free": free, "turnover": empty, "forecast_free": empty,
+                "free_low": low, "free_high": high, "stale": []}  # fmt: skip
+    stations = []
+    for k, v in enumerate(value):
+        level = aqi_rules.level_for(v).level if v is not None else None
+        primary = fc["primary"][k]
+        stations.append(
+            {
+                "aqi": None if v is None else int(v),
+                "level": level,
+                "primary": [primary] if primary and v is not None and v > 50 else [],
+                "iaqi": dict.fromkeys(aqi_rules.POLLUTANTS),
+                "conc": dict.fromkeys(aqi_rules.POLLUTANTS),
+                "low": low[k],
+                "high": high[k],
+            }
+        )
+    return {"n": n, "stations": stations, "stale": []}
+
+
+# Forecast alerts: shown beside the others, labelled FORECAST; never opening an incident (the alert
+# rules in data/jobs/alerting.py read observations only).
+FORECAST_ALERT_AHEAD = {"parking": HOUR, "traffic": HOUR, "air_quality": DAY}
+
+
+def forecast_alerts(city: str, now: int) -> list[Alert]:
+    """Car parks forecast full within the hour, main-road congestion within the hour, stations forecast
+    above AQI 200 within 24 h: count and, as detail, minutes until the first (AQI: that time, CST)."""
+    key = get_city(city).key
+    return _forecast_alerts(key, floor_bucket(now), _forecast_revision(key))
+
+
+@cache.memoize()
+def _forecast_alerts(city: str, bucket: int, revision: int) -> list[Alert]:
+    engine = _engine()
+    found: list[Alert] = []
+    frames = {
+        layer: forecast_store.values_between(engine, city, layer, bucket + 1, bucket + ahead)
+        for layer, ahead in FORECAST_ALERT_AHEAD.items()
+    }
+    parking_frame = frames["parking"]
+    full = parking_frame[parking_frame["value"] <= 0] if len(parking_frame) else parking_frame
+    if len(full):
+        first = int(full["target"].min())
+        found.append(Alert("forecast_lots_full", "info", int(full["sensor_id"].nunique()), str((first - bucket) // 60)))
+    traffic_frame = frames["traffic"]
+    jammed = traffic_frame[traffic_frame["value"] >= 2.0] if len(traffic_frame) else traffic_frame
+    if len(jammed):
+        first = int(jammed["target"].min())
+        found.append(
+            Alert("forecast_congested", "info", int(jammed["sensor_id"].nunique()), str((first - bucket) // 60))
+        )
+    air = frames["air_quality"]
+    heavy = air[air["value"] > 200] if len(air) else air
+    if len(heavy):
+        found.append(
+            Alert(
+                "forecast_aqi_heavy",
+                "warning",
+                int(heavy["sensor_id"].nunique()),
+                local_label_hm(int(heavy["target"].min())),
+            )
+        )
+    return found
+
+
+def local_label_hm(t: int) -> str:
+    """ "MM-DD HH:MM" in China Standard Time."""
+    return time.strftime("%m-%d %H:%M", time.gmtime(int(t) + CST))

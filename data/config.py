@@ -146,6 +146,9 @@ class Settings:
     def simulates(self, city: str, layer: str) -> bool:
         return (city, layer) in self.simulate
 
+    forecasts: bool = True  # FORECASTS=0 stops the background job that fits and stores the forecasts
+    forecast_minutes: int = 15  # FORECAST_MINUTES: how often the forecasts are refitted
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "citybrain.sqlite"
@@ -209,6 +212,8 @@ def _read_settings() -> Settings:
         alert_silent_group=int(_float("ALERT_SILENT_GROUP", 20)),
         simulate=_simulate(),
         **_public_fields(),
+        forecasts=os.environ.get("FORECASTS", "1") != "0",
+        forecast_minutes=max(1, _int("FORECAST_MINUTES", 15)),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -12,7 +13,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 
 from components.alerts import alert_list
 from components.data_sources import empty_map_note, source_note
-from components.i18n import INCIDENT_KINDS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
+from components.i18n import INCIDENT_KINDS, LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import error_panel, kpi_card
 from components.legend import operator_legend
 from components.map_filters import filter_defaults, incident_filters, parse_map_query
@@ -194,6 +195,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                         settings.refresh_seconds,
                         label,
                         {"bucket": access.B, "span": window.last_bucket - window.first_bucket, "offset": CST},
+                        access.FORECAST_STEPS,
                     ),
                 ],
                 className="toolbar",
@@ -304,6 +306,9 @@ def refresh_map(_n: int, mode: str, step: int, city: str):
 
 def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
     """The map's live store and the time label; the store is no_update when the values failed."""
+    window = access.history_window()
+    if mode == "history" and isinstance(step, int) and step > window.steps:
+        return _forecast_answer(city, min(step - window.steps, access.FORECAST_STEPS), window)
     at = access.resolve_at(mode, step)
     label = [
         t("Live" if mode != "history" else "History", "实时" if mode != "history" else "历史"),
@@ -323,6 +328,38 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
             html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error"),
         ]
     payload["at"] = at
+    return payload, label
+
+
+FORECAST_REASONS = {
+    "baseline better": ("no forecast: baseline better", "无预测：基准更优"),
+    "beyond horizon": ("beyond its horizon", "超出预测时长"),
+    "observed hour": ("this hour observed", "本小时为观测值"),
+    None: ("no forecast yet", "暂无预测"),
+}
+
+
+def _forecast_answer(city: str, ahead: int, window: access.TimeWindow):
+    """A slider step past now: the layers' forecasts for it, and a FORECAST label naming any layer
+    without one (its model lost to the naive baseline, or none is fitted yet)."""
+    at = window.last_bucket + ahead * access.B
+    label: list[Any] = [
+        html.Span(t("FORECAST", "预测"), className="forecast-banner"),
+        f" · +{ahead * access.B // 60} min · ",
+        local_label(at),
+        " ",
+        t("China Standard Time", "北京时间"),
+    ]
+    try:
+        payload = access.forecast_map_values(city, at)
+    except Exception:
+        log.exception("forecast map failed for %s at %s", city, at)
+        return no_update, [*label, " · ", html.Span(t("forecast unavailable", "预测暂不可用"), className="text-error")]
+    for layer, info in payload["forecast"].items():
+        if not info["served"]:
+            reason = FORECAST_REASONS.get(info["reason"], FORECAST_REASONS[None])
+            name = LAYERS[layer]
+            label += [" · ", t(f"{name[0]}: {reason[0]}", f"{name[1]}：{reason[1]}", className="forecast-note")]
     return payload, label
 
 
@@ -356,7 +393,10 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
         log.exception("KPI refresh failed for %s", city)
         cards = error_panel(("key indicators", "关键指标"))
     try:
-        alert_view = alert_list([asdict(a) for a in access.alerts(city, at)])
+        found = access.alerts(city, at)
+        if mode != "history" or (isinstance(step, int) and step > access.history_window().steps):
+            found += access.forecast_alerts(city, int(time.time()))  # labelled FORECAST, never an incident
+        alert_view = alert_list([asdict(a) for a in found])
     except Exception:
         log.exception("alerts failed for %s", city)
         alert_view = error_panel(("alerts", "告警"))

@@ -511,7 +511,10 @@ def observation_items(
     in_db = bbox is not None and open_data.spatial()
     area = tuple(float(v) for v in bbox) if in_db else None
     ids = None if in_db else sensors(key, coll.layer).ids_in(bbox)
-    buckets = _bucket_range(coll, key, window, time.time())
+    now = time.time()
+    if window.instant and window.start is not None and window.start > now:  # the future: forecasts
+        return forecast_items(coll, key, bbox, window.start, offset, limit)
+    buckets = _bucket_range(coll, key, window, now)
     if buckets is None or ids == []:
         return [], 0
     revision = open_data.feed_state(key, coll.layer)[0]
@@ -520,6 +523,93 @@ def observation_items(
         return [], matched
     frame = open_data.observations_between(coll.layer, key, *buckets, ids, offset, limit, bbox=area)
     return _observation_features(coll, key, frame), matched
+
+
+def _forecast_properties(layer: str, sensor: dict[str, Any], k: int, fc: dict[str, Any]) -> dict[str, Any]:
+    value, low, high = fc["value"][k], fc["low"][k], fc["high"][k]
+    if layer == "traffic":
+        own: dict[str, Any] = {
+            "name": sensor["name"],
+            "road_class": sensor["road_class"],
+            "congestion_index": value,
+            "congestion_index_low": low,
+            "congestion_index_high": high,
+            "congestion_level": band_for(value).key,
+        }
+    elif layer == "parking":
+        capacity = sensor["capacity"]
+        pct = round((capacity - value) / capacity * 100, 1) if capacity else None
+        own = {
+            "name": sensor["name"],
+            "capacity": capacity,
+            "free_spaces": int(value),
+            "free_spaces_low": int(low),
+            "free_spaces_high": int(high),
+            "occupancy_pct": pct,
+            "occupancy_level": occupancy_band(pct).key if pct is not None else None,
+        }
+    else:
+        level = aqi_rules.level_for(value)
+        own = {
+            "station_code": sensor["station_code"],
+            "name_zh": sensor["name_zh"],
+            "name_en": sensor["name_en"],
+            "aqi": int(value),
+            "aqi_low": int(low),
+            "aqi_high": int(high),
+            "level": level.level,
+            "category_en": level.name_en,
+            "category_zh": level.name_zh,
+            "primary_pollutant": fc["primary"][k],
+            "standard": "HJ 633-2012",
+        }
+    return own
+
+
+def forecast_items(
+    coll: Collection, city: str, bbox: Sequence[float] | None, at: float, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of forecast features for the bucket holding `at` (a future instant): the point value
+    with its 80 % interval (`_low`, `_high`), `forecast: true` and the model; none when the layer's
+    model did not beat its naive baseline, or `at` is beyond the horizon."""
+    fc = access.forecast_values(city, coll.layer, int(at))
+    if not fc["served"] or not fc["n"]:
+        return [], 0
+    table = sensors(city, coll.layer)
+    wanted = table.ids_in(bbox)
+    inside = None if wanted is None else set(wanted)
+    keep = [
+        k
+        for k, sid in enumerate(table.ids.tolist())
+        if fc["value"][k] is not None and (inside is None or sid in inside)
+    ]
+    column = open_data.SENSOR_COLUMN[coll.layer]
+    step = coll.step or B
+    simulated = is_simulated(city)
+    features = []
+    for k in keep[offset : offset + limit]:
+        sid = int(table.ids[k])
+        sensor = table.public.get(sid)
+        properties = {column: sid} | _forecast_properties(coll.layer, sensor, k, fc)
+        properties |= {
+            "time_start": iso(fc["target"]),
+            "time_end": iso(fc["target"] + step),
+            "forecast": True,
+            "interval": "80%",
+            "model": fc["model"],
+            "fitted_at": iso(fc["fitted_at"]),
+            "forecast_from": iso(fc["origin"]),
+            "simulated": simulated,
+        }
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"forecast-{sid}-{_stamp(fc['target'])}",
+                "geometry": {"type": coll.geometry, "coordinates": table.coordinates[sid]},
+                "properties": properties,
+            }
+        )
+    return features, len(keep)
 
 
 @lru_cache(maxsize=256)

@@ -1,4 +1,5 @@
-"""`python -m data.jobs.background`: the live simulator and the alert rules in a process of their own.
+"""`python -m data.jobs.background`: the live simulator, the alert rules and the forecast fits in a process
+of their own.
 
 Under gunicorn (see gunicorn.conf.py) the web workers only serve: the master starts this process and
 restarts it if it dies, and it ends when the master does. A worker that also ran the simulator held
@@ -20,7 +21,7 @@ import time
 
 from data import access, heartbeat
 from data.config import load_settings
-from data.jobs import alerting
+from data.jobs import alerting, forecasting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
 
 log = logging.getLogger("citybrain.background")
@@ -30,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     simulate, rules = settings.simulate_live, settings.alert_rules
-    if not (simulate or rules):
-        log.info("SIMULATE_LIVE=0 and ALERT_RULES=0: nothing to run")
+    if not (simulate or rules or settings.forecasts):
+        log.info("SIMULATE_LIVE=0, ALERT_RULES=0 and FORECASTS=0: nothing to run")
         return 0
     parent = os.getppid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         start_live_simulator(settings)
     if rules:
         alerting.start(server, settings)
+    forecasting.start(settings)
     log.info("background jobs in process %d (each runs while this process leads it)", os.getpid())
     beat_every = min(1.0, settings.refresh_seconds / 4)
     while os.getppid() == parent:  # the master is gone: so is this process

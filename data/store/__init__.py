@@ -292,6 +292,61 @@ audit_log = Table(
 Index("ix_audit_entity", audit_log.c.entity, audit_log.c.entity_id)
 
 
+# Forecasts: each fit with its backtest, the latest forecast per sensor, a next-hour track (SQL in
+# data/store/forecasts.py).
+forecast_fit = Table(  # one row per fit of a city's layer: when, on how much, and how it scored
+    "forecast_fit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("city", String(16), nullable=False),
+    Column("layer", String(16), nullable=False),
+    Column("model", String(32), nullable=False),  # model version
+    Column("fitted_at", Integer, nullable=False),
+    Column("fit_seconds", Float, nullable=False),
+    Column("history_from", Integer, nullable=False),  # oldest and newest stored bucket it learnt from
+    Column("history_to", Integer, nullable=False),
+    Column("train_rows", Integer, nullable=False),
+    Column("served", Boolean, nullable=False),  # False: the better baseline beat it; no forecast is served
+    Column("mae", Float, nullable=True),
+    Column("better", String(16), nullable=False),  # the better naive baseline
+    Column("skill", Float, nullable=True),
+    Column("hit_rate", Float, nullable=True),
+    Column("coverage", Float, nullable=True),
+    Column("n", Integer, nullable=False),  # scored held-back forecasts
+    Column("baselines", Text, nullable=False),  # JSON {baseline: MAE}
+)
+Index("ix_forecast_fit_city_layer", forecast_fit.c.city, forecast_fit.c.layer, forecast_fit.c.fitted_at)
+
+forecast_value = Table(  # the latest served forecast of each sensor, replaced by every fit
+    "forecast_value",
+    metadata,
+    Column("city", String(16), primary_key=True),
+    Column("layer", String(16), primary_key=True),
+    Column("target", Integer, primary_key=True),  # the bucket forecast (15-min, or the hour for air quality)
+    Column("sensor_id", Integer, primary_key=True),
+    Column("fit_id", Integer, nullable=False),
+    Column("origin", Integer, nullable=False),  # the newest observation it was made from
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),  # the 80 % interval
+    Column("high", Float, nullable=False),
+    Column("primary_pollutant", String(8), nullable=True),
+    sqlite_with_rowid=False,
+)
+
+forecast_track = Table(  # next-hour forecasts of a few sensors per fit, kept TRACK_DAYS: forecast vs actual
+    "forecast_track",
+    metadata,
+    Column("city", String(16), primary_key=True),
+    Column("layer", String(16), primary_key=True),
+    Column("sensor_id", Integer, primary_key=True),
+    Column("target", Integer, primary_key=True),
+    Column("origin", Integer, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 SENSOR_COLUMN = {"traffic": "segment_id", "parking": "lot_id", "air_quality": "station_id"}
 
 _engines: dict[str, Engine] = {}

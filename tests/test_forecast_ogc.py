@@ -1,0 +1,161 @@
+"""Open data: a future `datetime` instant returns forecast features (`forecast: true`, the 80 % interval,
+the model); a past one stays observations; a layer whose model lost to its baseline returns none.
+
+The forecasts are written straight into the session's store (hand-made values): what a fit produces
+is checked in tests/test_forecast_backtest.py.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from data import store
+from data.rules.clock import floor_bucket
+from data.store import forecasts as fstore
+from public.data import iso as public_iso
+
+CITY = "guangzhou"
+
+
+def iso(t: int) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def target(dash_app):
+    engine = store.get_engine()
+    now = int(time.time())
+    origin = floor_bucket(now)
+    lots = store.sensors(engine, "parking", CITY)
+    values = [
+        {"sensor_id": int(lot.id), "target": origin + 1800, "origin": origin, "value": float(lot.capacity // 2),
+         "low": float(lot.capacity // 2 - 10), "high": float(lot.capacity // 2 + 10), "primary_pollutant": None}
+        for lot in lots.itertuples()
+    ]  # fmt: skip
+    fit = {"city": CITY, "fit_seconds": 1.0, "history_from": now - 7 * 86400, "history_to": origin, "n": 4000,
+           "fitted_at": now, "train_rows": 60000, "better": "persistence", "hit_rate": None, "coverage": 0.8,
+           "baselines": {"persistence": 38.5, "yesterday": 88.3, "last_week": None}}  # fmt: skip
+    fstore.write_fit(
+        engine, fit | {"layer": "parking", "model": "hgb-1", "served": True, "mae": 33.0, "skill": 0.1}, values, []
+    )
+    fstore.write_fit(
+        engine, fit | {"layer": "traffic", "model": "hgb-1", "served": False, "mae": 9.0, "skill": -0.1}, [], []
+    )
+    return origin + 1800, len(lots)
+
+
+def test_a_future_instant_returns_forecast_features(anon_client, target):
+    at, n_lots = target
+    body = anon_client.get(
+        f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at + 60)}&limit=50"
+    ).get_json()
+    assert body["numberMatched"] == n_lots and body["numberReturned"] == 50
+    props = body["features"][0]["properties"]
+    assert props["forecast"] is True and props["model"] == "hgb-1" and props["interval"] == "80%"
+    assert props["time_start"] == public_iso(at) and props["time_end"] == public_iso(at + 900)
+    assert props["free_spaces_low"] + 10 == props["free_spaces"] == props["free_spaces_high"] - 10
+    assert props["occupancy_level"] and props["simulated"] is True
+    assert body["features"][0]["id"].startswith("forecast-")
+    lon, lat = body["features"][0]["geometry"]["coordinates"]
+    box = f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+    near = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at)}&bbox={box}").get_json()
+    assert 1 <= near["numberMatched"] < n_lots and all(f["properties"]["forecast"] for f in near["features"])
+    # the CSV carries the interval too
+    csv = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at)}&limit=5&f=csv")
+    header = csv.get_data(as_text=True).splitlines()[0].split(",")
+    assert {"free_spaces_low", "free_spaces_high", "forecast", "model"} <= set(header)
+
+
+def test_past_instants_stay_observations_and_unserved_or_far_futures_are_empty(anon_client, target):
+    at, _ = target
+    past = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at - 7200)}&limit=3")
+    assert past.status_code == 200
+    assert past.get_json()["numberReturned"] == 3 and "forecast" not in past.get_json()["features"][0]["properties"]
+    lost = anon_client.get(f"/api/ogc/collections/traffic/items?city={CITY}&datetime={iso(at)}").get_json()
+    assert lost["numberMatched"] == 0 and lost["features"] == []  # the baseline was better: no forecast
+    beyond = anon_client.get(f"/api/ogc/collections/parking/items?city={CITY}&datetime={iso(at + 86400)}").get_json()
+    assert beyond["numberMatched"] == 0
+
+
+# --- the command centre's time slider past now ------------------------------------------------------
+
+
+def test_the_slider_past_now_shows_forecasts_with_intervals_and_says_which_layers_have_none(dash_app, target):
+    from data import access
+    from pages import command_centre
+    from tests.test_callbacks import _texts
+
+    at, n_lots = target
+    with dash_app.server.test_request_context():
+        window = access.history_window()
+        ahead = (at - window.last_bucket) // store.BUCKET_SECONDS
+        payload, label = command_centre._live_answer(CITY, "history", window.steps + ahead, None)
+        text = _texts(label)
+        assert text.startswith("FORECAST") and f"+{ahead * 15} min" in text
+        assert "Traffic: no forecast: baseline better" in text and "交通：无预测：基准更优" in text
+        parking = payload["parking"]
+        assert payload["forecast"]["parking"]["served"] and payload["forecast"]["parking"]["model"] == "hgb-1"
+        assert parking["n"] == n_lots and parking["v"].startswith("fc:")
+        assert all(
+            lo + 10 == v == hi - 10
+            for lo, v, hi in zip(parking["free_low"], parking["free"], parking["free_high"], strict=True)
+        )
+        assert all(v is None for v in payload["traffic"]["ci"])  # nothing drawn for a layer without a forecast
+        # back to live: the ordinary answer, without the forecast key
+        live, live_label = command_centre._live_answer(CITY, "live", window.steps, None)
+        assert "forecast" not in live and _texts(live_label).startswith("Live")
+        # past the last forecast step the slider stops at +1 h
+        capped, _ = command_centre._live_answer(CITY, "history", window.steps + 99, None)
+        assert capped["at"] == window.last_bucket + access.FORECAST_STEPS * store.BUCKET_SECONDS
+
+
+# --- alerts on forecasts: a separate, labelled kind that never opens an incident ---------------------
+
+
+def test_forecast_alerts_are_labelled_and_never_open_incidents(dash_app):
+    import inspect
+
+    from data import access
+    from data.jobs import alerting
+    from pages import command_centre
+    from tests.test_callbacks import _texts
+
+    city, engine, now = "xiongan", store.get_engine(), int(time.time())
+    origin = floor_bucket(now)
+    lots = store.sensors(engine, "parking", city)["id"].head(3).tolist()
+    segs = store.sensors(engine, "traffic", city)["id"].head(2).tolist()
+    stations = store.sensors(engine, "air_quality", city)["id"].head(4).tolist()
+    fit = {"city": city, "fit_seconds": 1.0, "history_from": now - 7 * 86400, "history_to": origin, "n": 100,
+           "fitted_at": now, "train_rows": 600, "better": "persistence", "hit_rate": None, "coverage": 0.8,
+           "baselines": {"persistence": 1.0, "yesterday": 2.0, "last_week": None}, "model": "hgb-1", "served": True,
+           "mae": 0.5, "skill": 0.5}  # fmt: skip
+
+    def rows(ids, target, value):
+        return [{"sensor_id": i, "target": target, "origin": origin, "value": value, "low": value, "high": value,
+                 "primary_pollutant": None} for i in ids]  # fmt: skip
+
+    fstore.write_fit(
+        engine, fit | {"layer": "parking"}, rows(lots, origin + 1800, 0.0) + rows(lots, origin + 3600, 0.0), []
+    )
+    fstore.write_fit(
+        engine, fit | {"layer": "traffic"}, rows(segs, origin + 900, 1.4) + rows(segs, origin + 2700, 2.3), []
+    )
+    fstore.write_fit(
+        engine, fit | {"layer": "air_quality"}, rows(stations[:2], floor_bucket(now, 3600) + 5 * 3600, 230.0), []
+    )
+    with dash_app.server.test_request_context():
+        found = {a.key: a for a in access.forecast_alerts(city, now)}
+        assert (found["forecast_lots_full"].count, found["forecast_lots_full"].detail) == (3, "30")
+        assert (found["forecast_congested"].count, found["forecast_congested"].detail) == (2, "45")
+        assert found["forecast_aqi_heavy"].count == 2 and found["forecast_aqi_heavy"].level == "warning"
+        _cards, alert_view = command_centre.refresh_panels(1, "live", 0, city)
+        text = _texts(alert_view)
+        assert "FORECAST: 3 car parks full within the hour (first in 30 min)" in text
+        assert "预测：24 小时内 2 个站点 AQI 超过 200" in text
+        _cards, past_view = command_centre.refresh_panels(1, "history", 5, city)
+        assert "FORECAST" not in _texts(past_view)  # a past moment shows what was observed then
+    # the rules that open incidents read observations only
+    assert "forecast" not in inspect.getsource(alerting)
