@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
+from cli import forecast as cli
 from data import store
-from data.forecast import __main__ as cli
 from data.forecast import backtest as bt
 from data.forecast import model as fm
 from data.forecast import series

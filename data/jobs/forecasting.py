@@ -11,10 +11,9 @@ import logging
 import threading
 import time
 
-from data import outage, store
+from data import heartbeat, outage, store
 from data.config import Settings
 from data.geo.cities import CITIES
-from data.jobs import heartbeat
 from data.jobs.leader import JobLock
 from data.jobs.memory import release_freed_memory
 
