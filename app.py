@@ -81,4 +81,7 @@ server = app.server
 
 if __name__ == "__main__":
     s = load_settings()
+    banner = auth.users.setup_banner(auth.users.base_url(s.host, s.port))  # no user yet: the first-run link
+    if banner:
+        print(banner, flush=True)
     app.run(host=s.host, port=s.port, debug=False)

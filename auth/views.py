@@ -33,9 +33,10 @@ PAGE = """<!DOCTYPE html>
 </main></body></html>"""
 
 FIRST_RUN = """<div class="login-first" id="login-first-run"><strong>No user exists yet · 尚无用户</strong>
-<p>On the server, create the first administrator (the password is read from standard input) ·
-在服务器上创建第一个管理员（密码从标准输入读取）：</p>
-<pre>python -m data.users add admin --role admin</pre></div>"""
+<p>Open the one-time link the start command printed in its console to create the first administrator
+(or print a new one on the server) ·
+请打开启动命令在控制台打印的一次性链接创建第一个管理员（或在服务器上重新生成）：</p>
+<pre>python -m data.users setup-link</pre></div>"""
 
 
 def _safe_next(target: str | None) -> str:

@@ -349,6 +349,12 @@ def set_meta(engine: Engine, key: str, value: str) -> None:
         _set_meta(conn, key, value)
 
 
+def take_meta(engine: Engine, key: str, value: str) -> bool:
+    """Delete `key` if it still holds `value`; True for the one caller that did (a single-use value)."""
+    with engine.begin() as conn:
+        return conn.execute(meta.delete().where(meta.c.key == key, meta.c.value == value)).rowcount == 1
+
+
 def _insert_for(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
