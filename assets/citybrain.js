@@ -320,6 +320,7 @@ window.citybrain = window.citybrain || {};
     function setTheme(theme) {
         theme = theme === "dark" ? "dark" : "light";
         document.documentElement.dataset.theme = theme;
+        document.documentElement.dataset.agThemeMode = theme;  // dash-ag-grid's themes read data-ag-theme-mode
         return theme;
     }
 

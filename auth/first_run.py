@@ -13,7 +13,8 @@ blueprint = Blueprint("first_run", __name__)
 
 PAGE = """<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>First run · 首次使用 — City Brain</title><link rel="stylesheet" href="/assets/style.css"></head>
+<title>First run · 首次使用 — City Brain</title><link rel="stylesheet" href="/assets/style.css">
+<link rel="stylesheet" href="/assets/dark.css"><script src="/assets/theme_boot.js"></script></head>
 <body class="login-body"><main class="login-card" id="setup-card">
 <h1><span class="brand-zh">城市大脑</span> <span class="brand-en">City Brain</span></h1>
 {body}

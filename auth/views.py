@@ -13,7 +13,8 @@ blueprint = Blueprint("auth_views", __name__)
 
 PAGE = """<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Sign in · 登录 — City Brain</title><link rel="stylesheet" href="/assets/style.css"></head>
+<title>Sign in · 登录 — City Brain</title><link rel="stylesheet" href="/assets/style.css">
+<link rel="stylesheet" href="/assets/dark.css"><script src="/assets/theme_boot.js"></script></head>
 <body class="login-body"><main class="login-card">
 <h1><span class="brand-zh">城市大脑</span> <span class="brand-en">City Brain</span></h1>
 <p class="login-sub">Command centre sign-in · 指挥中心登录</p>
@@ -110,7 +111,8 @@ def logout() -> Response:
 def forbidden_page(user: users.User, needed: str) -> Response:
     body = (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>403 · City Brain</title>'
-        '<link rel="stylesheet" href="/assets/style.css"></head><body class="login-body"><main class="login-card">'
+        '<link rel="stylesheet" href="/assets/style.css"><link rel="stylesheet" href="/assets/dark.css">'
+        '<script src="/assets/theme_boot.js"></script></head><body class="login-body"><main class="login-card">'
         f"<h1>403</h1><p>This page needs the <strong>{html.escape(needed)}</strong> role; you are signed in as "
         f"{html.escape(user.name)} ({html.escape(user.role)}).</p><p>此页面需要 {html.escape(needed)} 权限。</p>"
         '<p><a href="/">Command centre · 指挥中心</a></p><form method="post" action="/logout">'

@@ -79,10 +79,13 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
     seconds = rotation(rotate)
     pollutants = {k: [v[1], v[0]] for k, v in aqi_rules.POLLUTANT_LABELS.items()}
     meta = incident_meta(POPUP_LABELS, list, "/assets/icons/", severities=SEVERITIES) | {"cluster": True}
+    # The first picture comes with the page (after a reload too): the wall is never empty while it waits.
+    live, time_label = refresh_map(None, info.key)
+    cards, alerts = refresh_panels(None, info.key)
     return html.Div(
         [
             dcc.Store(id=f"{P}-city-key", data=info.key),
-            dcc.Store(id=f"{P}-live"),
+            dcc.Store(id=f"{P}-live", data=None if live is no_update else live),
             dcc.Store(id=f"{P}-tick-map"),
             dcc.Store(id=f"{P}-tick-panels"),
             dcc.Store(id=f"{P}-busy-map", data=False),
@@ -97,7 +100,7 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
             html.Header(
                 [
                     html.H1([t(info.name_en, info.name_zh), " · ", t("City operations", "城市运行")]),
-                    html.Span(id=f"{P}-time", className="wall-time"),
+                    html.Span(time_label, id=f"{P}-time", className="wall-time"),
                     html.Span(t("SIMULATED DATA", "模拟数据"), className="sim-badge"),
                     html.Span(
                         t("Reconnecting…", "正在重新连接…"),
@@ -122,11 +125,14 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
                 className="wall-map",
             ),
             html.Section(
-                [html.H2(t("Key indicators", "关键指标")), html.Div(id=f"{P}-kpis", className="kpi-grid wall-kpis")],
+                [
+                    html.H2(t("Key indicators", "关键指标")),
+                    html.Div(cards, id=f"{P}-kpis", className="kpi-grid wall-kpis"),
+                ],
                 className="wall-side panel",
             ),
             html.Section(
-                [html.H2(t("Alerts", "告警")), html.Div(id=f"{P}-alerts")],
+                [html.H2(t("Alerts", "告警")), html.Div(alerts, id=f"{P}-alerts")],
                 className="wall-alerts panel",
             ),
         ],
@@ -140,6 +146,7 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
     Input(f"{P}-tick-map", "data"),
     State(f"{P}-city-key", "data"),
     running=[(Output(f"{P}-busy-map", "data"), True, False)],
+    prevent_initial_call=True,  # the layout holds the first answer
 )
 def refresh_map(_n: int | None, city: str):
     key = get_city(city).key
@@ -171,6 +178,7 @@ def _have() -> dict[str, str] | None:
     Input(f"{P}-tick-panels", "data"),
     State(f"{P}-city-key", "data"),
     running=[(Output(f"{P}-busy-panels", "data"), True, False)],
+    prevent_initial_call=True,
 )
 def refresh_panels(_n: int | None, city: str):
     key = get_city(city).key
