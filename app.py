@@ -20,7 +20,7 @@ from api.incidents import blueprint as incidents_api
 from api.routes import blueprint as data_blueprint
 from components import page_speed, unavailable
 from components.shell import shell
-from data import access
+from data import access, users
 from data.config import Settings, load_settings
 from data.jobs import alerting, forecasting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
@@ -100,4 +100,8 @@ def __getattr__(name: str) -> Any:
 
 if __name__ == "__main__":
     s = load_settings()
-    create_app(s).run(host=s.host, port=s.port, debug=False)
+    app = create_app(s)
+    banner = users.setup_banner(users.base_url(s.host, s.port))  # no user yet: the first-run link
+    if banner:
+        print(banner, flush=True)
+    app.run(host=s.host, port=s.port, debug=False)

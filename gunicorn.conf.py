@@ -22,6 +22,11 @@ sys.path.insert(0, str(PROJECT))  # the master does not import the app, only wha
 from data import heartbeat  # noqa: E402
 from data.config import load_settings  # noqa: E402
 
+# Where and how many: HOST/PORT as for `python app.py` (`-b` on the command line wins), WEB_CONCURRENCY workers.
+bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"]
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+timeout = 120  # a worker catching up after a long stop writes before it answers (scripts/start.sh prepares first)
+
 _stopping = threading.Event()
 _job: dict[str, subprocess.Popen] = {}
 # Popen waits for the child's exec on a pipe; a worker the master forks meanwhile inherits that pipe's
@@ -65,7 +70,42 @@ def _supervise(log) -> None:
             _stopping.wait(5.0)
 
 
+def _announce_first_run(address: str, log) -> None:
+    """No user yet: print the one-time link that creates the first admin (in a child: the master keeps
+    no database connection for the workers it forks to inherit)."""
+    host, _, port = address.rpartition(":")
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
+    with _spawning:  # (see _spawning)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "data.users", "setup-link", "--url", f"http://{host}:{port}"],
+            cwd=PROJECT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    out, err = child.communicate()
+    if child.returncode:
+        log.error("could not check for a first user: %s", err[-500:])
+    elif "/setup?token=" in out:
+        _wait_until_serving(f"http://{host}:{port}/healthz")  # printed last, not under the workers' start-up log
+        print(out, flush=True)
+
+
+def _wait_until_serving(url: str, timeout_s: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and not _stopping.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:  # not serving yet (or 503: the database is still being reached)
+            time.sleep(0.5)
+
+
 def when_ready(server) -> None:
+    address = str(server.cfg.bind[0]) if server.cfg.bind else "127.0.0.1:8050"
+    threading.Thread(target=_announce_first_run, args=(address, server.log), name="first-run", daemon=True).start()
     if _wanted():
         threading.Thread(target=_supervise, args=(server.log,), name="background-jobs", daemon=True).start()
 

@@ -383,7 +383,7 @@ window.citybrain = window.citybrain || {};
     // Dash renderer hook (app.py): the map refresh request carries the versions the browser holds,
     // as an extra key (pages/command_centre.py `_have`), so the server answers with only what changed.
     function requestPre(payload) {
-        if (payload && typeof payload.output === "string" && payload.output.includes("cc-live.data") && state.have) {
+        if (payload && typeof payload.output === "string" && /(^|\.)(cc|wall)-live\.data/.test(payload.output) && state.have) {
             payload.cb_have = state.have;
         }
     }
@@ -398,6 +398,7 @@ window.citybrain = window.citybrain || {};
     function setTheme(theme) {
         theme = theme === "dark" ? "dark" : "light";
         document.documentElement.dataset.theme = theme;
+        document.documentElement.dataset.agThemeMode = theme;  // dash-ag-grid's themes read data-ag-theme-mode
         return theme;
     }
 

@@ -23,6 +23,7 @@ from werkzeug.exceptions import BadRequest
 
 from api.errors import error_response
 from auth import callbacks
+from auth.first_run import blueprint as first_run_blueprint
 from auth.views import blueprint as views_blueprint
 from auth.views import forbidden_page
 from data import store, users
@@ -40,6 +41,7 @@ PUBLIC_PREFIXES = (
     "/_reload-hash",
     "/healthz",
     "/login",
+    "/setup",  # the first-run link (auth/first_run.py): only while no user exists, with its one-time token
     "/logout",
     "/api/ogc",
     "/api/v1/ingest/",  # feeds authenticate with INGEST_API_KEYS
@@ -173,10 +175,10 @@ def install(server: Flask) -> None:
         SESSION_REFRESH_EACH_REQUEST=False,
     )
     server.register_blueprint(views_blueprint)
+    server.register_blueprint(first_run_blueprint)
     server.before_request(_gate)
     if not users.has_users():
         log.warning(
-            "No user exists yet. Create the first admin with:\n"
-            "    python -m cli.users add admin --role admin\n"
-            "(it reads the password from standard input), then sign in at /login."
+            "No user exists yet: the start command prints a one-time link that creates the first admin "
+            "(or: python -m cli.users setup-link; python -m cli.users add admin --role admin)."
         )

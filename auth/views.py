@@ -14,7 +14,8 @@ blueprint = Blueprint("auth_views", __name__)
 
 PAGE = """<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Sign in · 登录 — City Brain</title><link rel="stylesheet" href="/assets/style.css"></head>
+<title>Sign in · 登录 — City Brain</title><link rel="stylesheet" href="/assets/style.css">
+<link rel="stylesheet" href="/assets/dark.css"><script src="/assets/theme_boot.js"></script></head>
 <body class="login-body"><main class="login-card">
 <h1><span class="brand-zh">城市大脑</span> <span class="brand-en">City Brain</span></h1>
 <p class="login-sub">Command centre sign-in · 指挥中心登录</p>
@@ -34,9 +35,10 @@ PAGE = """<!DOCTYPE html>
 </main></body></html>"""
 
 FIRST_RUN = """<div class="login-first" id="login-first-run"><strong>No user exists yet · 尚无用户</strong>
-<p>On the server, create the first administrator (the password is read from standard input) ·
-在服务器上创建第一个管理员（密码从标准输入读取）：</p>
-<pre>python -m cli.users add admin --role admin</pre></div>"""
+<p>Open the one-time link the start command printed in its console to create the first administrator
+(or print a new one on the server) ·
+请打开启动命令在控制台打印的一次性链接创建第一个管理员（或在服务器上重新生成）：</p>
+<pre>python -m cli.users setup-link</pre></div>"""
 
 
 def _safe_next(target: str | None) -> str:
@@ -106,7 +108,8 @@ def logout() -> Response:
 def forbidden_page(user: users.User, needed: str) -> Response:
     body = (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>403 · City Brain</title>'
-        '<link rel="stylesheet" href="/assets/style.css"></head><body class="login-body"><main class="login-card">'
+        '<link rel="stylesheet" href="/assets/style.css"><link rel="stylesheet" href="/assets/dark.css">'
+        '<script src="/assets/theme_boot.js"></script></head><body class="login-body"><main class="login-card">'
         f"<h1>403</h1><p>This page needs the <strong>{html.escape(needed)}</strong> role; you are signed in as "
         f"{html.escape(user.name)} ({html.escape(user.role)}).</p><p>此页面需要 {html.escape(needed)} 权限。</p>"
         '<p><a href="/">Command centre · 指挥中心</a></p><form method="post" action="/logout">'

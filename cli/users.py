@@ -1,4 +1,4 @@
-"""`python -m cli.users add | list | token | tokens | revoke-token | disable | enable`: accounts, roles,
+"""`python -m cli.users add | list | token | tokens | revoke-token | disable | enable | setup-link`: accounts, roles,
 passwords and API tokens (data/users.py)."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import sys
 import time
 
 from data import store
+from data.config import load_settings
 from data.rules.workflow import ROLES
 from data.store import operations as ops_store
-from data.users import UserError, _engine, add_user, check_name, new_token
+from data.users import UserError, _engine, add_user, base_url, check_name, new_token, setup_banner
 
 
 def read_password(stream=sys.stdin) -> str:
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("enable", help="let a disabled user sign in again").add_argument("name")
     sub.add_parser("tokens", help="list NAME's tokens (hash prefix, created)").add_argument("name")
     sub.add_parser("revoke-token", help="revoke one token by its hash prefix (8+ characters)").add_argument("prefix")
+    link = sub.add_parser("setup-link", help="no user yet: print a one-time link that creates the first admin")
+    link.add_argument("--url", default=None, help="the server's base URL (default: from HOST and PORT)")
     args = parser.parse_args(argv)
     store.create_schema(_engine())  # the command may run before the app has ever started
     try:
@@ -51,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             if not ops_store.revoke_token(_engine(), args.prefix.strip().lower(), "cli", int(time.time())):
                 raise UserError("no single token has that hash prefix (give 8+ characters, see `tokens NAME`)")
             print(f"revoked {args.prefix}")
+        elif args.command == "setup-link":
+            settings = load_settings()
+            print(
+                setup_banner(args.url or base_url(settings.host, settings.port)) or "a user exists: no link", flush=True
+            )
         elif args.command == "list":
             for row in ops_store.list_users(_engine()):
                 print("\t".join([row["name"], row["role"], *(["disabled"] if row["disabled"] else [])]))

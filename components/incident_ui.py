@@ -19,6 +19,7 @@ ACTION_LABELS: dict[str, Pair] = {
     "close": ("Close", "关闭"),
     "reopen": ("Reopen", "重新打开"),
     "note": ("Add note", "添加备注"),
+    "take_over": ("Take over (practice)", "接管（演练）"),
     "open": ("Opened by rule", "规则开单"),
     "create": ("Created", "创建"),
 }

@@ -28,8 +28,9 @@ def _age_text(seconds: int | None) -> html.Span:
     return t(f"{minutes // 60} h ago", f"{minutes // 60} 小时前")
 
 
-def kpi_card(kpi: dict[str, Any], at: int, higher_is_worse: bool) -> html.Div:
-    """`kpi` is one entry of data.access.kpi_dicts; the arrow colour says whether the change is bad."""
+def kpi_card(kpi: dict[str, Any], at: int, higher_is_worse: bool, spark: html.Div | None = None) -> html.Div:
+    """`kpi` is one entry of data.access.kpi_dicts; the arrow colour says whether the change is bad.
+    `spark` (components/trend.py) goes under the value; a click on the card opens its chart panel."""
     change = kpi.get("change")
     if change is None or change == 0:
         trend_class, arrow = "kpi-flat", "→"
@@ -47,6 +48,7 @@ def kpi_card(kpi: dict[str, Any], at: int, higher_is_worse: bool) -> html.Div:
                 className=f"kpi-main aqi-level-{level}" if level else "kpi-main",
             ),
             html.Div(kpi.get("detail") or "", className="kpi-detail") if kpi.get("detail") else None,
+            spark,
             html.Div(
                 [
                     html.Span(f"{arrow} {_fmt(abs(change)) if change is not None else '—'}", className=trend_class),
@@ -61,6 +63,10 @@ def kpi_card(kpi: dict[str, Any], at: int, higher_is_worse: bool) -> html.Div:
         ],
         className="kpi-card" + (" is-stale" if kpi.get("stale") else ""),
         id={"type": "kpi-card", "key": kpi["key"]},
+        n_clicks=0,
+        role="button",
+        tabIndex="0",
+        title="7-day chart · 7 天趋势图",
     )
 
 

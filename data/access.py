@@ -20,7 +20,7 @@ import pandas as pd
 from flask import Flask
 from flask_caching import Cache
 
-from data import heartbeat, store
+from data import heartbeat, store, trends
 from data.breaker import open_breakers
 from data.cache_tiers import redis_options
 from data.config import Settings, load_settings
@@ -566,6 +566,103 @@ def kpis(city: str, at: int) -> list[Kpi]:
             now_inc["kpi"]["newest"],
         ),
     ]
+
+
+# --- KPI trends ---------------------------------------------------------------------------------
+
+TREND_DAYS = 7
+
+
+@cache.memoize(timeout=6 * 3600)
+def _trend_rows_done(city: str, layer: str, first: int, last: int) -> pd.DataFrame:
+    """A day of trend rows no longer written to (history is not rewritten; a backfill shows within 6 h)."""
+    return store.trend_rows(_engine(), layer, city, first, last)
+
+
+@cache.memoize()
+def _trend_rows_open(city: str, layer: str, first: int, last: int) -> pd.DataFrame:
+    return store.trend_rows(_engine(), layer, city, first, last)
+
+
+def _trend_rows(city: str, layer: str, first: int, last: int) -> pd.DataFrame:
+    """Trend rows of buckets [first, last], read a day at a time: only the newest day is read again
+    when the grid moves on by a bucket."""
+    settled = floor_bucket(time.time()) - 2 * B  # older buckets no longer change
+    parts = []
+    for day in range(first // DAY * DAY, last + 1, DAY):
+        end = day + DAY - B
+        if end <= settled:
+            part = _trend_rows_done(city, layer, day, end)
+        else:
+            part = _trend_rows_open(city, layer, day, min(end, last))
+        parts.append(part[(part["bucket"] >= first) & (part["bucket"] <= last)])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _incident_trend_rows(city: str, day_start: int, first: int, last: int) -> pd.DataFrame:
+    """Incidents reported since `day_start` (today's counts at `first`) or still open at `first`."""
+    frame = store.trend_rows(_engine(), "incidents", city, day_start, last)
+    closed = pd.to_numeric(frame["closed_at"], errors="coerce")
+    return frame[(frame["reported_at"] >= day_start) | closed.isna() | (closed > first)]
+
+
+def trend_thresholds() -> dict[str, list[dict[str, Any]]]:
+    """The lines the alerts draw on (data/jobs/alerting.py rules and the `alerts` panel)."""
+    from data.rules.thresholds import Thresholds
+
+    rules = Thresholds.from_env()
+
+    def line(value: float, en: str, zh: str, level: str) -> dict[str, Any]:
+        return {"value": value, "en": en, "zh": zh, "level": level}
+
+    aqi = [
+        line(150, "AQI 150: alert", "AQI 150：告警", "warning"),
+        line(rules.aqi, "incident rule", "开单规则", "critical"),
+    ]
+    return {
+        "congestion_index": [
+            line(2.0, "congested (alert)", "拥堵（告警）", "warning"),
+            *(
+                [line(rules.congestion_index, "incident rule", "开单规则", "critical")]
+                if rules.congestion_index != 2.0
+                else []
+            ),
+        ],
+        "parking_occupancy": [line(rules.parking_full_pct, "full: incident rule", "满位：开单规则", "warning")],
+        "city_aqi": aqi,
+        "worst_station": aqi,
+        "median_dispatch": [line(60, "60 s dispatch target", "60 秒派遣目标", "critical")],
+    }
+
+
+@cache.memoize()
+def _trends(city: str, end_bucket: int) -> dict[str, Any]:
+    buckets = trends.grid(end_bucket, TREND_DAYS)
+    first, last = int(buckets[0]), int(buckets[-1])
+    engine = _engine()
+    series: dict[str, Any] = {}
+    breakdown: dict[str, Any] = {}
+    for part in (
+        trends.traffic(_trend_rows(city, "traffic", first, last), buckets),
+        trends.parking(_trend_rows(city, "parking", first, last), buckets),
+        trends.air(
+            _trend_rows(city, "air_quality", first // HOUR * HOUR, last),
+            buckets,
+            dict(store.sensors(engine, "air_quality", city)[["id", "name_zh"]].itertuples(index=False, name=None)),
+        ),
+        trends.incidents(_incident_trend_rows(city, local_day_start(first), first, last), buckets),
+    ):
+        series |= part[0]
+        breakdown |= part[1]
+    return {"t": buckets.tolist(), "series": series, "breakdown": breakdown, "breakdown_at": last}
+
+
+def kpi_trends(city: str, at: int) -> dict[str, Any]:
+    """Every KPI over the 7 days up to `at` on the 15-minute grid (`t`, `series`), each KPI's values
+    by district (stations for AQI) at the last point (`breakdown`) and the alert `thresholds`. One
+    cached read per grid bucket serves the sparklines and the chart panel alike."""
+    key = get_city(city).key
+    return _trends(key, floor_bucket(at)) | {"thresholds": trend_thresholds()}
 
 
 def _r(value: float | None, digits: int) -> float | None:

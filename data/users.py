@@ -4,6 +4,7 @@
     python -m cli.users token NAME             # prints a new bearer token for scripts
     python -m cli.users list | disable NAME | enable NAME
     python -m cli.users tokens NAME | revoke-token HASH_PREFIX
+    python -m cli.users setup-link [--url URL] # no user yet: a one-time link to create the first admin
 
 Passwords are hashed with werkzeug.security (scrypt); tokens are random and stored as SHA-256.
 """
@@ -11,6 +12,8 @@ Passwords are hashed with werkzeug.security (scrypt); tokens are random and stor
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -129,3 +132,70 @@ def authenticate(name: str, password: str, remote: str = "", now: float | None =
 
 
 _DUMMY_HASH = generate_password_hash("not a password")
+
+# --- first run: a one-time link that creates the first admin (as Jupyter prints its token) -----------
+
+SETUP_META = "first_run_setup"
+SETUP_SECONDS = 30 * 60
+
+
+def issue_setup_token(now: float | None = None) -> str | None:
+    """A new single-use token for creating the first admin, valid SETUP_SECONDS (it replaces any
+    earlier one); None once any user exists. Only its hash is stored."""
+    if has_users():
+        return None
+    token = secrets.token_urlsafe(32)
+    expires = int(now or time.time()) + SETUP_SECONDS
+    store.set_meta(_engine(), SETUP_META, json.dumps({"hash": _token_hash(token), "expires": expires}))
+    return token
+
+
+def _setup_record(token: str, now: float | None) -> str | None:
+    """The stored record `token` matches while unexpired and no user exists, else None."""
+    if not token or len(token) > 100 or has_users():
+        return None
+    raw = store.get_meta(_engine(), SETUP_META)
+    try:
+        record = json.loads(raw) if raw else None
+        matches = record is not None and hmac.compare_digest(str(record["hash"]), _token_hash(token))
+        alive = matches and int(record["expires"]) > int(now or time.time())
+    except (ValueError, KeyError, TypeError):
+        return None
+    return raw if alive else None
+
+
+def setup_token_valid(token: str, now: float | None = None) -> bool:
+    return _setup_record(token, now) is not None
+
+
+def create_first_admin(token: str, name: str, password: str, now: float | None = None) -> User:
+    """Spend the setup token on the first admin. Raises UserError for a bad name or password (the
+    token stays valid) or for a used, expired or wrong token, or when a user already exists."""
+    name = check_name(name)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    raw = _setup_record(token, now)
+    # Taking the stored record is atomic: of two requests with the same token only one gets it.
+    if raw is None or not store.take_meta(_engine(), SETUP_META, raw) or has_users():
+        raise UserError("this sign-in link is no longer valid (used, expired, or a user exists)")
+    return add_user(name, "admin", password, actor="first-run")
+
+
+def setup_banner(base_url: str) -> str | None:
+    """The console text with a new one-time link, or None when a user exists."""
+    token = issue_setup_token()
+    if token is None:
+        return None
+    minutes = SETUP_SECONDS // 60
+    return (
+        "\n    No user exists yet. Open this link to create the first administrator and set a password\n"
+        f"    (valid once, for {minutes} minutes; restart the server for a new one):\n\n"
+        f"        {base_url.rstrip('/')}/setup?token={token}\n\n"
+        "    Other users later: python -m data.users add NAME --role ROLE\n"
+    )
+
+
+def base_url(host: str, port: int | str) -> str:
+    """The URL a browser on this machine opens for a server bound to host:port."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
+    return f"http://{host}:{port}"

@@ -7,7 +7,7 @@ writes with an optimistic version check and appends to the audit log in the same
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from data import store
@@ -91,10 +91,12 @@ def act(incident_id: int, action: str, version: int | None, user: User | None, p
         raise ActionError(
             "unprocessable", "unknown_unit", f"no unit {str(params.get('unit'))[:40]!r} on {row['city']}'s roster"
         )
-    if row["crew"] != "operator" and action != "note":
+    if row["crew"] != "operator" and action not in rules.CREW_ACTIONS:
         raise ActionError(
-            "conflict", "simulated_crew", "a simulated crew handles this incident; only notes can be added"
+            "conflict", "simulated_crew", "a simulated crew handles this incident: take it over first, or add a note"
         )
+    if row["crew"] == "operator" and action == "take_over":
+        raise ActionError("conflict", "not_simulated", "operators already handle this incident", _public(row, now))
     # Order of refusals: the role first, then a stale version (the caller's view is out of date,
     # whatever else is wrong with the request), then the move itself.
     try:
@@ -108,6 +110,8 @@ def act(incident_id: int, action: str, version: int | None, user: User | None, p
     if refused is not None or change is None:
         kind = "conflict" if refused.code == "invalid_transition" else "unprocessable"
         raise ActionError(kind, refused.code, str(refused), _public(row, now))
+    if action == "take_over":
+        change = replace(change, values=rules.take_over_values(row, now))
     try:
         stored = ops_store.apply_incident_change(
             engine, incident_id, version, change.values, user.name, action, now, change.from_state, change.to_state,
@@ -154,8 +158,8 @@ def allowed_actions(row: dict[str, Any], user: User | None, at: int | None = Non
     state = rules.status_at(row, int(at or time.time()))
     found = set()
     for name, spec in rules.ACTIONS.items():
-        if row.get("crew") != "operator" and name != "note":
-            continue
+        if (row.get("crew") == "operator") == (name == "take_over") and name != "note":
+            continue  # a simulated crew's incident: notes or take over; an operator's: all but take over
         needed = "supervisor" if state in spec.supervisor_from else spec.role
         if state in spec.from_states and user is not None and user.can(needed):
             found.add(name)

@@ -9,7 +9,7 @@ from typing import Any
 
 import dash
 import flask
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from components.alerts import alert_list
 from components.data_sources import empty_map_note, source_note
@@ -19,12 +19,14 @@ from components.legend import operator_legend
 from components.map_filters import filter_defaults, incident_filters, parse_map_query
 from components.map_layers import INCIDENTS_OVERLAY, city_map, core_fit, incident_meta, layer_hideouts
 from components.time_control import time_control
+from components.trend import chart_panel, sparkline
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.geo.geography import urban_core_bounds
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
+from data.trends import sparkline as spark_series
 
 dash.register_page(
     __name__,
@@ -179,6 +181,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
             ),
             html.Span(id=f"{P}-filters-applied", hidden=True),
             dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
+            dcc.Store(id=f"{P}-trend-key"),
             html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-overlays-applied", hidden=True),
             html.Div(
@@ -219,6 +222,15 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                             empty_map_note(f"{P}-map-empty", hidden=not sources.empty),
                         ],
                         className="map-panel",
+                    ),
+                    html.Div(  # a KPI card's chart (a click on the card opens it)
+                        [
+                            html.Button("×", id=f"{P}-trend-close", className="btn trend-close", title="Close · 关闭"),
+                            html.Div(id=f"{P}-trend-body"),
+                        ],
+                        id=f"{P}-trend-panel",
+                        className="trend-panel",
+                        hidden=True,
                     ),
                     html.Aside(
                         [
@@ -388,7 +400,11 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
 def refresh_panels(_n: int, mode: str, step: int, city: str):
     city, at = get_city(city).key, access.resolve_at(mode, step)
     try:
-        cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]]) for k in access.kpi_dicts(access.kpis(city, at))]
+        sparks = _sparklines(city, at)
+        cards = [
+            kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"]))
+            for k in access.kpi_dicts(access.kpis(city, at))
+        ]
     except Exception:
         log.exception("KPI refresh failed for %s", city)
         cards = error_panel(("key indicators", "关键指标"))
@@ -401,6 +417,62 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
         log.exception("alerts failed for %s", city)
         alert_view = error_panel(("alerts", "告警"))
     return cards, alert_view
+
+
+def _sparklines(city: str, at: int) -> dict[str, Any]:
+    """The cards' sparklines from the cached trends (their last point is the card's own value)."""
+    try:
+        trend = access.kpi_trends(city, at)
+        now = {k.key: k.value for k in access.kpis(city, at)}
+    except Exception:
+        log.exception("KPI trends failed for %s", city)
+        return {}
+    return {key: sparkline(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
+
+
+@callback(
+    Output(f"{P}-trend-key", "data"),
+    Input({"type": "kpi-card", "key": ALL}, "n_clicks"),
+    Input(f"{P}-trend-close", "n_clicks"),
+    State(f"{P}-trend-key", "data"),
+    prevent_initial_call=True,
+)
+def choose_trend(_cards: list[int | None], _close: int | None, current: str | None):
+    """A click on a card opens its chart (a second click closes it); the cards' refresh clicks nothing."""
+    clicked = ctx.triggered_id
+    if clicked == f"{P}-trend-close":
+        return None
+    if not isinstance(clicked, dict) or not any(item.get("value") for item in ctx.triggered):
+        return no_update
+    key = str(clicked.get("key"))
+    if key not in HIGHER_IS_WORSE:
+        return no_update
+    return None if key == current else key
+
+
+@callback(
+    Output(f"{P}-trend-panel", "hidden"),
+    Output(f"{P}-trend-body", "children"),
+    Input(f"{P}-trend-key", "data"),
+    Input("app-lang", "data"),
+    Input("app-theme", "data"),
+    State(f"{P}-city-key", "data"),
+    State(f"{P}-mode", "value"),
+    State(f"{P}-slider", "value"),
+)
+def show_trend(key: str | None, lang: str | None, theme: str | None, city: str, mode: str, step: int):
+    if key not in HIGHER_IS_WORSE:
+        return True, []
+    city, at = get_city(city).key, access.resolve_at(mode, step)
+    try:
+        trend = access.kpi_trends(city, at)
+        current = next((k.value for k in access.kpis(city, at) if k.key == key), None)
+    except Exception:
+        log.exception("KPI chart failed for %s %s", city, key)
+        return False, error_panel(("chart", "图表"))
+    return False, chart_panel(
+        P, key, trend, current, "zh" if lang == "zh" else "en", "dark" if theme == "dark" else "light"
+    )
 
 
 dash.page_registry[__name__]["preload"] = preload

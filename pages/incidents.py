@@ -37,7 +37,7 @@ P = "inc"
 # Labels the grid's formatters use, in both languages (read by assets/incidents.js from the grid context).
 GRID_LABELS = {"kinds": INCIDENT_KINDS, "severities": SEVERITIES, "statuses": STATUSES, "crews": {
     "operator": ("Operators", "值班员"), "simulated": ("Simulated crew", "模拟队伍")}}  # fmt: skip
-ACTIONS = ("acknowledge", "dispatch", "arrive", "resolve", "close", "reopen", "note")
+ACTIONS = ("take_over", "acknowledge", "dispatch", "arrive", "resolve", "close", "reopen", "note")
 
 
 def _columns() -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from data import access, store, users, workflow
 from data.jobs import alerting
-from data.jobs.alerting import Thresholds
+from data.rules.thresholds import Thresholds
 from data.store import operations as ops_store
 from tests.conftest import PASSWORD, PROJECT, signed_in_client
 
@@ -112,7 +112,7 @@ def test_login_redirects_only_to_local_pages(anon_client):
 def test_first_run_says_how_to_create_the_first_admin(tmp_path):
     env = os.environ | {"DATA_DIR": str(tmp_path), "SIMULATE_LIVE": "0"}
     code = ("import app, logging; c = app.server.test_client(); "
-            "print('FIRST' if 'python -m cli.users add admin --role admin' in c.get('/login').get_data(as_text=True) "
+            "print('FIRST' if 'python -m cli.users setup-link' in c.get('/login').get_data(as_text=True) "
             "else 'MISSING')")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True,
                           timeout=300)  # fmt: skip

@@ -25,6 +25,7 @@ ALLOWED = {
     ("resolved", "reopen"): "acknowledged",
     ("closed", "reopen"): "acknowledged",
     **{(state, "note"): state for state in wf.STATES},
+    **{(state, "take_over"): state for state in wf.OPEN_STATES},  # a simulated crew's incident, see test_take_over
 }
 PARAMS = {"unit": "HZ-TP-01", "resolution_code": "cleared", "note": "called the reporter"}
 

@@ -23,32 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from data import access, heartbeat, outage, store
-from data.config import Settings, load_settings
+from data.config import load_settings
 from data.geo.cities import CITIES, get_city
 from data.jobs.leader import JobLock
 from data.jobs.memory import release_freed_memory
+from data.rules.thresholds import Thresholds
 from data.store import operations as ops_store
 
 log = logging.getLogger(__name__)
 MAIN_ROADS = ("motorway", "primary")
 ACTOR = "rules"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    aqi: float = 200
-    congestion_index: float = 2.0
-    parking_full_pct: float = 100
-    silent_group: int = 20
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Thresholds:
-        return cls(
-            aqi=settings.alert_aqi,
-            congestion_index=settings.alert_congestion_index,
-            parking_full_pct=settings.alert_parking_full_pct,
-            silent_group=settings.alert_silent_group,
-        )
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,10 @@ def _run(settings: Settings, lock: JobLock) -> None:
                 log.exception("live simulator tick failed")
             outage.failed(exc)
         release_freed_memory()
+
+
+if __name__ == "__main__":  # scripts/start.sh: prepare before gunicorn forks its workers
+    from data.config import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    prepare_data(load_settings(), progress=lambda m: print(m, flush=True))

@@ -47,8 +47,11 @@ ACTIONS: dict[str, Action] = {
         Action("close", ("resolved",), "closed", "operator"),
         Action("reopen", ("resolved", "closed"), "acknowledged", "operator", supervisor_from=("closed",)),
         Action("note", STATES, None, "operator", requires=("note",)),
+        # An operator takes a simulated crew's open incident (practice): its state stays, its crew changes.
+        Action("take_over", OPEN_STATES, None, "operator"),
     )
 }
+CREW_ACTIONS = ("note", "take_over")  # what an incident a simulated crew handles accepts
 
 
 class WorkflowError(Exception):
@@ -80,6 +83,17 @@ class Change:
     from_state: str
     to_state: str
     values: dict[str, Any] = field(default_factory=dict)
+
+
+def take_over_values(row: Mapping[str, Any], now: int) -> dict[str, Any]:
+    """A simulated incident comes with its crew's future pre-drawn (dispatch, arrival, resolution,
+    close): taking it over drops the steps not reached by `now`, so only operators move it on."""
+    future = {col: None for col in STATE_TIMESTAMP.values() if (v := row.get(col)) is not None and v == v and v > now}
+    if "resolved_at" in future:
+        future["resolution_code"] = None
+    if "dispatched_at" in future:
+        future["unit"] = None
+    return {"crew": "operator", **future}
 
 
 def plan(action: str, state: str, role: str | None, now: int, params: Mapping[str, Any] | None = None) -> Change:

@@ -450,6 +450,12 @@ def set_meta(engine: Engine, key: str, value: str) -> None:
         _set_meta(conn, key, value)
 
 
+def take_meta(engine: Engine, key: str, value: str) -> bool:
+    """Delete `key` if it still holds `value`; True for the one caller that did (a single-use value)."""
+    with engine.begin() as conn:
+        return conn.execute(meta.delete().where(meta.c.key == key, meta.c.value == value)).rowcount == 1
+
+
 def _insert_for(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -748,6 +754,51 @@ def arrivals_between(engine: Engine, city: str, start_bucket: int, end_bucket: i
 def _shown_incidents(city: str) -> list[Any]:
     """Where SIMULATE leaves a city's incidents out, the simulated ones are not shown (nor counted)."""
     return [] if load_settings().simulates(city, "incidents") else [incident.c.simulated.is_(False)]
+
+
+def trend_rows(engine: Engine, layer: str, city: str, first: int, last: int) -> pd.DataFrame:
+    """What the KPI trends need for buckets [first, last], summed in the database: per bucket and
+    district for traffic (travel and free-flow times, length, speed x length) and parking (occupied,
+    capacity); per hour and station for air quality (the concentrations: AQI is not additive); the
+    workflow times and district of incidents."""
+    if layer == "traffic":
+        o, s = traffic_obs.c, road_segment.c
+        q = (
+            select(
+                o.bucket,
+                s.district,
+                func.sum(s.length_m / o.speed_kmh * 3.6).label("tt"),
+                func.sum(s.length_m / s.free_flow_kmh * 3.6).label("ff"),
+                func.sum(s.length_m * o.speed_kmh).label("speed_len"),
+                func.sum(s.length_m).label("length"),
+            )
+            .select_from(traffic_obs.join(road_segment, s.id == o.segment_id))
+            .where(o.city == city, o.bucket >= first, o.bucket <= last, o.speed_kmh > 0)
+            .group_by(o.bucket, s.district)
+        )
+    elif layer == "parking":
+        o, s = parking_obs.c, parking_lot.c
+        q = (
+            select(o.bucket, s.district, func.sum(o.occupied).label("occupied"), func.sum(s.capacity).label("capacity"))
+            .select_from(parking_obs.join(parking_lot, s.id == o.lot_id))
+            .where(o.city == city, o.bucket >= first, o.bucket <= last)
+            .group_by(o.bucket, s.district)
+        )
+    elif layer == "air_quality":
+        o = aq_obs.c
+        q = select(o.bucket, o.station_id, *(o[p] for p in POLLUTANT_COLUMNS)).where(
+            o.city == city, o.bucket >= first, o.bucket <= last
+        )
+    elif layer == "incidents":  # reported in [first, last], or earlier and not closed by `first`
+        c = incident.c
+        q = select(c.reported_at, c.dispatched_at, c.resolved_at, c.closed_at, c.district).where(
+            c.city == city,
+            c.reported_at <= last,
+            (c.reported_at >= first) | c.closed_at.is_(None) | (c.closed_at > first),
+        )
+    else:
+        raise ValueError(f"no trend rows for {layer!r}")
+    return read_frame(engine, q)
 
 
 def incidents_between(engine: Engine, city: str, start: int, end: int, open_at: int | None = None) -> pd.DataFrame:

@@ -1,0 +1,176 @@
+"""KPI trends: the sparkline under each card (no chart library: an SVG line used as a CSS mask, so
+the theme's colours paint it and a refresh costs the browser almost nothing) and the chart panel a
+click on a card opens (plotly: 7 days with the alert thresholds, and the breakdown by district)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from components.i18n import KPI_LABELS, UNITS, Pair, t, tp
+from data.rules.clock import CST
+
+WIDTH, HEIGHT = 96.0, 24.0
+Series = list[float | int | None]
+
+
+def _path(values: Series, low: float, high: float) -> str:
+    """An SVG path through `values` on a WIDTH x HEIGHT box; gaps (None) break the line."""
+    span = (high - low) or 1.0
+    step = WIDTH / max(1, len(values) - 1)
+    parts, pen_down = [], False
+    for k, v in enumerate(values):
+        if v is None:
+            pen_down = False
+            continue
+        y = HEIGHT - 1 - (float(v) - low) / span * (HEIGHT - 2)
+        parts.append(f"{'L' if pen_down else 'M'}{k * step:.1f} {y:.1f}")
+        pen_down = True
+    return "".join(parts)
+
+
+def _mask(path: str) -> dict[str, str]:
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:g} {HEIGHT:g}" preserveAspectRatio="none">'
+        f'<path d="{path}" fill="none" stroke="#000" stroke-width="1.6" vector-effect="non-scaling-stroke"/></svg>'
+    )
+    url = f'url("data:image/svg+xml,{quote(svg)}")'
+    return {"maskImage": url, "WebkitMaskImage": url}
+
+
+def sparkline(today: Series, yesterday: Series) -> html.Div | None:
+    """Today's last 24 h over the same hours yesterday (faint); None when there is nothing to draw."""
+    present = [float(v) for v in [*today, *yesterday] if v is not None]
+    if not present:
+        return None
+    low, high = min(present), max(present)
+    lines = [
+        html.Div(className="spark-line spark-yesterday", style=_mask(_path(yesterday, low, high)))
+        if any(v is not None for v in yesterday)
+        else None,
+        html.Div(className="spark-line spark-today", style=_mask(_path(today, low, high))),
+    ]
+    return html.Div(
+        [line for line in lines if line is not None],
+        className="kpi-spark",
+        title="24 h · 24 小时（虚淡：昨日同期 · faint: yesterday）",
+    )
+
+
+# --- the chart panel --------------------------------------------------------------------------------
+
+THEMES = {
+    "light": {"text": "#1b1f24", "muted": "#5f6b7a", "grid": "#d9dee4", "line": "#0b6bcb", "bar": "#4a90d9"},
+    "dark": {"text": "#e6edf3", "muted": "#9aa7b4", "grid": "#2d333b", "line": "#4dabf7", "bar": "#3b82c4"},
+}
+LEVEL_COLOURS = {"warning": "#e8590c", "critical": "#c92a2a"}
+BREAKDOWN_TITLES: dict[str, Pair] = {
+    "city_aqi": ("By station, last hour", "各站点（最近一小时）"),
+    "worst_station": ("By station, last hour", "各站点（最近一小时）"),
+}
+
+
+def _say(pair: Pair, lang: str) -> str:
+    return pair[1] if lang == "zh" else pair[0]
+
+
+def _layout(fig: go.Figure, theme: str, height: int) -> go.Figure:
+    colours = THEMES.get(theme, THEMES["light"])
+    fig.update_layout(
+        height=height,
+        margin={"l": 48, "r": 12, "t": 8, "b": 32},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font={"color": colours["text"], "size": 12},
+        showlegend=False,
+        hoverlabel={"bgcolor": "#161b22" if theme == "dark" else "#ffffff", "font": {"color": colours["text"]}},
+    )
+    fig.update_xaxes(gridcolor=colours["grid"], zerolinecolor=colours["grid"], linecolor=colours["grid"])
+    fig.update_yaxes(gridcolor=colours["grid"], zerolinecolor=colours["grid"], linecolor=colours["grid"])
+    return fig
+
+
+def week_figure(key: str, trend: dict[str, Any], current: Any, lang: str, theme: str) -> go.Figure:
+    """The KPI over the 7 days (China Standard Time), its last point the card's value, with thresholds."""
+    values = list(trend["series"][key])
+    if values and current is not None and not isinstance(current, str):
+        values[-1] = current
+    when = pd.to_datetime([s + CST for s in trend["t"]], unit="s")
+    colours = THEMES.get(theme, THEMES["light"])
+    unit = _say(UNITS.get(_UNIT_OF.get(key, ""), ("", "")), lang)
+    fig = go.Figure(
+        go.Scatter(
+            x=when,
+            y=values,
+            mode="lines",
+            line={"color": colours["line"], "width": 1.6},
+            name=_say(KPI_LABELS[key], lang),
+            hovertemplate=f"%{{x|%m-%d %H:%M}}<br>%{{y}} {unit}<extra></extra>",
+        )
+    )
+    for line in trend.get("thresholds", {}).get(key, []):
+        fig.add_hline(
+            y=line["value"],
+            line={"color": LEVEL_COLOURS.get(line["level"], colours["muted"]), "dash": "dash", "width": 1},
+            annotation_text=f"{line['value']:g} · {line['zh'] if lang == 'zh' else line['en']}",
+            annotation_position="top left",
+            annotation_font={"color": LEVEL_COLOURS.get(line["level"], colours["muted"])},
+        )
+    return _layout(fig, theme, 260)
+
+
+def breakdown_figure(key: str, trend: dict[str, Any], lang: str, theme: str) -> go.Figure:
+    items = sorted(
+        (
+            (name or _say(("(no district)", "（未标注）"), lang), v)
+            for name, v in trend["breakdown"].get(key, {}).items()
+        ),
+        key=lambda item: -1e18 if item[1] is None else item[1],
+    )
+    colours = THEMES.get(theme, THEMES["light"])
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in items],
+            y=[name for name, _ in items],
+            orientation="h",
+            marker={"color": colours["bar"]},
+            hovertemplate="%{y}: %{x}<extra></extra>",
+        )
+    )
+    for line in trend.get("thresholds", {}).get(key, []):
+        fig.add_vline(x=line["value"], line={"color": LEVEL_COLOURS.get(line["level"]), "dash": "dash", "width": 1})
+    return _layout(fig, theme, max(160, 22 * len(items) + 50))
+
+
+_UNIT_OF = {
+    "mean_speed": "km/h",
+    "parking_occupancy": "%",
+    "free_spaces": "spaces",
+    "city_aqi": "AQI",
+    "worst_station": "AQI",
+    "open_incidents": "incidents",
+    "incidents_today": "incidents",
+    "median_dispatch": "s",
+}
+
+
+def chart_panel(prefix: str, key: str, trend: dict[str, Any], current: Any, lang: str, theme: str) -> list[Any]:
+    """The panel's contents: title, the 7-day chart and the breakdown (plotly loads only once opened)."""
+    config = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+    return [
+        html.H2([tp(KPI_LABELS[key]), " · ", t("last 7 days", "近 7 天")], className="trend-title"),
+        dcc.Graph(id=f"{prefix}-trend-chart", figure=week_figure(key, trend, current, lang, theme), config=config),
+        html.H3(tp(BREAKDOWN_TITLES.get(key, ("By district, now", "各行政区（当前）")))),
+        dcc.Graph(id=f"{prefix}-trend-districts", figure=breakdown_figure(key, trend, lang, theme), config=config),
+        html.P(
+            t(
+                "Dashed lines: the thresholds the alerts use. Data SIMULATED.",
+                "虚线：告警所用阈值。数据为模拟数据。",
+            ),
+            className="muted trend-note",
+        ),
+    ]

@@ -1,0 +1,235 @@
+"""Wall mode (/wall?city=…&rotate=60): the city map with the KPIs and alerts around it, in large type,
+for a screen nobody touches. No navigation; optional rotation through the six cities every `rotate`
+seconds; assets/wall.js shows "reconnecting" while the server cannot be reached and reloads the page
+once it answers again (a restart, a network drop), so the screen never goes blank."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import dash
+import flask
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from components.alerts import alert_list
+from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
+from components.kpi import error_panel, kpi_card
+from components.map_layers import INCIDENTS_OVERLAY, city_map, incident_meta, layer_hideouts
+from components.trend import sparkline
+from data import access
+from data.config import load_settings
+from data.geo.cities import CITIES, UnknownCityError, get_city
+from data.rules import aqi as aqi_rules
+from data.rules.clock import local_label
+from data.trends import sparkline as spark_series
+
+dash.register_page(
+    __name__,
+    path="/wall",
+    name="Wall",
+    title="City Brain · Wall",
+    order=90,  # no nav entry: a wall is opened by its URL
+    access="viewer",
+    id_prefix="wall",
+)
+
+log = logging.getLogger(__name__)
+P = "wall"
+ROTATE_LIMITS = (15, 3600)  # seconds per city
+HIGHER_IS_WORSE = dict.fromkeys(
+    ("congestion_index", "parking_occupancy", "city_aqi", "worst_station", "open_incidents", "incidents_today"), True
+) | {"mean_speed": False, "free_spaces": False, "median_dispatch": True}
+LABELS = POPUP_LABELS | {"kinds": LOT_KINDS}
+
+
+def rotation(value: Any) -> int | None:
+    """Seconds per city from `rotate`, or None: not a whole number within ROTATE_LIMITS (bounded first)."""
+    text = str(value or "")[:6]
+    if not text.isdigit():
+        return None
+    seconds = int(text)
+    return seconds if ROTATE_LIMITS[0] <= seconds <= ROTATE_LIMITS[1] else None
+
+
+def next_city(key: str) -> str:
+    keys = list(CITIES)
+    return keys[(keys.index(key) + 1) % len(keys)]
+
+
+def _unknown(city: str) -> html.Div:
+    links = [html.Li(html.A(t(c.name_en, c.name_zh), href=f"/wall?city={c.key}")) for c in CITIES.values()]
+    return html.Div(
+        [html.H2(t(f"Unknown city: {city[:40]}", f"未知城市：{city[:40]}")), html.Ul(links)],
+        className="page-message wall-page",
+        role="alert",
+    )
+
+
+def layout(city: str | None = None, rotate: str | None = None, **_query: Any) -> html.Div:
+    try:
+        info = get_city(city or "hangzhou")
+    except UnknownCityError:
+        return _unknown(str(city))
+    settings = load_settings()
+    version = access.static_version(info.key)
+    urls = {layer: f"/geo/{info.key}/{layer}.json?v={version}" for layer in access.GEOMETRY_LAYERS}
+    urls |= {layer: f"/geo/{info.key}/{layer}.pbf?v={version}" for layer in ("roads", "parking", "air_quality")}
+    seconds = rotation(rotate)
+    pollutants = {k: [v[1], v[0]] for k, v in aqi_rules.POLLUTANT_LABELS.items()}
+    meta = incident_meta(POPUP_LABELS, list, "/assets/icons/", severities=SEVERITIES) | {"cluster": True}
+    # The first picture comes with the page (after a reload too): the wall is never empty while it waits.
+    live, time_label = refresh_map(None, info.key)
+    cards, alerts = refresh_panels(None, info.key)
+    return html.Div(
+        [
+            dcc.Store(id=f"{P}-city-key", data=info.key),
+            dcc.Store(id=f"{P}-live", data=None if live is no_update else live),
+            dcc.Store(id=f"{P}-tick-map"),
+            dcc.Store(id=f"{P}-tick-panels"),
+            dcc.Store(id=f"{P}-busy-map", data=False),
+            dcc.Store(id=f"{P}-busy-panels", data=False),
+            dcc.Store(id=f"{P}-incident-meta", data=meta),
+            dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
+            dcc.Store(id=f"{P}-next", data=f"/wall?city={next_city(info.key)}&rotate={seconds}" if seconds else None),
+            dcc.Interval(id=f"{P}-refresh", interval=settings.refresh_seconds * 1000),
+            dcc.Interval(id=f"{P}-rotate", interval=(seconds or 3600) * 1000, disabled=seconds is None),
+            html.Span(id=f"{P}-applied", hidden=True),
+            html.Span(id=f"{P}-rotated", hidden=True),
+            html.Header(
+                [
+                    html.H1([t(info.name_en, info.name_zh), " · ", t("City operations", "城市运行")]),
+                    html.Span(time_label, id=f"{P}-time", className="wall-time"),
+                    html.Span(t("SIMULATED DATA", "模拟数据"), className="sim-badge"),
+                    html.Span(
+                        t("Reconnecting…", "正在重新连接…"),
+                        id=f"{P}-reconnecting",
+                        className="wall-reconnecting",
+                        role="status",
+                        hidden=True,
+                    ),
+                ],
+                className="wall-head",
+            ),
+            html.Div(
+                city_map(
+                    f"{P}-map",
+                    info.center,
+                    info.zoom,
+                    urls,
+                    layer_hideouts(LABELS, list, pollutants),
+                    tile_url=settings.tile_url,
+                    tile_attribution=settings.tile_attribution,
+                ),
+                className="wall-map",
+            ),
+            html.Section(
+                [
+                    html.H2(t("Key indicators", "关键指标")),
+                    html.Div(cards, id=f"{P}-kpis", className="kpi-grid wall-kpis"),
+                ],
+                className="wall-side panel",
+            ),
+            html.Section(
+                [html.H2(t("Alerts", "告警")), html.Div(alerts, id=f"{P}-alerts")],
+                className="wall-alerts panel",
+            ),
+        ],
+        className="wall-page",
+    )
+
+
+@callback(
+    Output(f"{P}-live", "data"),
+    Output(f"{P}-time", "children"),
+    Input(f"{P}-tick-map", "data"),
+    State(f"{P}-city-key", "data"),
+    running=[(Output(f"{P}-busy-map", "data"), True, False)],
+    prevent_initial_call=True,  # the layout holds the first answer
+)
+def refresh_map(_n: int | None, city: str):
+    key = get_city(city).key
+    at = access.resolve_at("live", None)
+    label = [local_label(at), " ", t("China Standard Time", "北京时间")]
+    try:
+        payload = access.live_values_since(key, at, _have())
+    except Exception:
+        log.exception("wall map refresh failed for %s", key)
+        return no_update, [
+            *label,
+            " · ",
+            html.Span(t("map data unavailable", "地图数据暂不可用"), className="text-error"),
+        ]
+    payload["at"] = at
+    return payload, label
+
+
+def _have() -> dict[str, str] | None:
+    """The value versions the browser holds (assets/citybrain.js `requestPre`), as on the command centre."""
+    body = flask.request.get_json(silent=True) if flask.has_request_context() else None
+    have = body.get("cb_have") if isinstance(body, dict) else None
+    return {k: v for k, v in have.items() if isinstance(v, str)} if isinstance(have, dict) else None
+
+
+@callback(
+    Output(f"{P}-kpis", "children"),
+    Output(f"{P}-alerts", "children"),
+    Input(f"{P}-tick-panels", "data"),
+    State(f"{P}-city-key", "data"),
+    running=[(Output(f"{P}-busy-panels", "data"), True, False)],
+    prevent_initial_call=True,
+)
+def refresh_panels(_n: int | None, city: str):
+    key = get_city(city).key
+    at = access.resolve_at("live", None)
+    try:
+        items = access.kpis(key, at)
+        try:
+            series = access.kpi_trends(key, at)["series"]
+        except Exception:
+            log.exception("wall trends failed for %s", key)
+            series = {}
+        now = {k.key: k.value for k in items}
+        cards = [
+            kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], _spark(series.get(k["key"]), now.get(k["key"])))
+            for k in access.kpi_dicts(items)
+        ]
+    except Exception:
+        log.exception("wall KPIs failed for %s", key)
+        cards = error_panel(("key indicators", "关键指标"))
+    try:
+        alerts = alert_list([asdict(a) for a in access.alerts(key, at)])
+    except Exception:
+        log.exception("wall alerts failed for %s", key)
+        alerts = error_panel(("alerts", "告警"))
+    return cards, alerts
+
+
+def _spark(series: list | None, value: Any):
+    return sparkline(*spark_series(series, value)) if series else None
+
+
+for _part in ("map", "panels"):
+    clientside_callback(
+        ClientsideFunction("citybrain", f"gate{_part.title()}"),
+        Output(f"{P}-tick-{_part}", "data"),
+        Input(f"{P}-refresh", "n_intervals"),
+        State(f"{P}-busy-{_part}", "data"),
+        prevent_initial_call=True,
+    )
+clientside_callback(
+    ClientsideFunction("citybrain", "applyLive"),
+    Output(f"{P}-applied", "children"),
+    Input(f"{P}-live", "data"),
+    State(f"{P}-incident-meta", "data"),
+)
+clientside_callback(
+    # Only while the server answers (assets/wall.js): navigating during an outage would blank the screen.
+    "(n, next) => { if (n && next && (!window.cbwall || window.cbwall.ok())) { window.location.assign(next); }"
+    " return n || 0; }",
+    Output(f"{P}-rotated", "children"),
+    Input(f"{P}-rotate", "n_intervals"),
+    State(f"{P}-next", "data"),
+    prevent_initial_call=True,
+)
