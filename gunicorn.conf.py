@@ -77,7 +77,7 @@ def _announce_first_run(address: str, log) -> None:
     host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
     with _spawning:  # (see _spawning)
         child = subprocess.Popen(
-            [sys.executable, "-m", "data.users", "setup-link", "--url", f"http://{host}:{port}"],
+            [sys.executable, "-m", "cli.users", "setup-link", "--url", f"http://{host}:{port}"],
             cwd=PROJECT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

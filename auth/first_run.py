@@ -61,7 +61,7 @@ def setup_form() -> Response:
 
 @blueprint.post("/setup")
 def setup_submit() -> Response:
-    from auth import sign_in
+    from auth.sessions import sign_in
     from auth.views import _cross_site
 
     if _cross_site():

@@ -30,6 +30,7 @@ from data.rules import aqi as aqi_rules
 from data.rules import congestion, parking, sla
 from data.rules import workflow as workflow_rules
 from data.rules.clock import CST, DAY, HOUR, floor_bucket, local_day_start
+from data.rules.thresholds import Thresholds
 from data.store import forecasts as forecast_store
 
 B = store.BUCKET_SECONDS
@@ -608,9 +609,7 @@ def _incident_trend_rows(city: str, day_start: int, first: int, last: int) -> pd
 
 def trend_thresholds() -> dict[str, list[dict[str, Any]]]:
     """The lines the alerts draw on (data/jobs/alerting.py rules and the `alerts` panel)."""
-    from data.rules.thresholds import Thresholds
-
-    rules = Thresholds.from_env()
+    rules = Thresholds.from_settings(load_settings())
 
     def line(value: float, en: str, zh: str, level: str) -> dict[str, Any]:
         return {"value": value, "en": en, "zh": zh, "level": level}

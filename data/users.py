@@ -191,7 +191,7 @@ def setup_banner(base_url: str) -> str | None:
         "\n    No user exists yet. Open this link to create the first administrator and set a password\n"
         f"    (valid once, for {minutes} minutes; restart the server for a new one):\n\n"
         f"        {base_url.rstrip('/')}/setup?token={token}\n\n"
-        "    Other users later: python -m data.users add NAME --role ROLE\n"
+        "    Other users later: python -m cli.users add NAME --role ROLE\n"
     )
 
 

@@ -90,7 +90,7 @@ def test_setup_pages_sign_in_the_new_admin(dash_app, empty_store):
 
 def test_login_page_points_to_the_link_while_no_user_exists(dash_app, empty_store):
     page = dash_app.server.test_client().get("/login").get_data(as_text=True)
-    assert 'id="login-first-run"' in page and "python -m data.users setup-link" in page
+    assert 'id="login-first-run"' in page and "python -m cli.users setup-link" in page
 
 
 def _without_users(path) -> None:
