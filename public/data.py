@@ -39,6 +39,7 @@ import shapely
 
 from components.i18n import INCIDENT_KINDS, STATUSES
 from data import access, store
+from data.config import load_settings
 from data.geo.cities import get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import HOUR
@@ -513,6 +514,8 @@ def observation_items(
     in_db = bbox is not None and queries.spatial()
     area = tuple(float(v) for v in bbox) if in_db else None
     ids = None if in_db else sensors(key, coll.layer).ids_in(bbox)
+    if ids is None and not load_settings().simulates(key, coll.layer):
+        ids = sensors(key, coll.layer).ids.tolist()  # the layer's stored simulated history is not shown
     buckets = _bucket_range(coll, key, window, time.time())
     if buckets is None or ids == []:
         return [], 0

@@ -417,6 +417,21 @@ def test_simulated_incidents_are_hidden_where_simulate_leaves_incidents_out(city
     assert store.count_incidents(city_store, "shenzhen", start=start, end=end) == 1
 
 
+def test_open_data_leaves_out_the_simulated_history_of_a_layer_simulate_leaves_out(city_store, dash_app, monkeypatch):
+    now = time.time()
+    simulate.advance_city(city_store, SHENZHEN, now, None, 2 / 24)  # SIMULATE=all: simulated car parks
+    t = store.bucket_of(int(now) - 1800) + 30
+    own = {"lot_id": "urn:ngsi-ld:OffStreetParking:SZ-open", "name": "Open car park", "lon": LON0, "lat": LAT0,
+           "capacity": 100, "occupied": 40, "observed_at": t}  # fmt: skip
+    assert ingest.ingest_rows("parking", [own], "json").registered == 1
+    api = dash_app.server.test_client()
+    path = f"/api/ogc/collections/parking/items?city=shenzhen&datetime={utc_iso(t)}"
+    assert api.get(path).get_json()["numberMatched"] > 100  # the simulated car parks and the feed's
+    _simulate(monkeypatch, city_store, "none")
+    items = api.get(path).get_json()
+    assert items["numberMatched"] == 1 and items["features"][0]["properties"]["name"] == "Open car park"
+
+
 def test_simulate_none_without_feeds_says_connect_a_feed(city_store, dash_app, monkeypatch):
     from pages import command_centre
     from tests.test_callbacks import _texts
