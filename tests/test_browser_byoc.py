@@ -67,4 +67,8 @@ def test_simulate_none_starts_empty_and_replayed_sensors_appear(empty_city_app, 
     assert "仅来自数据接入与导入" in page.locator(".data-note").inner_text()
     assert fetched  # the geometry, fetched again for its new version (the page was not reloaded)
     page.screenshot(path=str(ARTIFACTS / "byoc_replayed.png"))
+    # The registry lists them by source (the operator may look; retiring is for administrators).
+    page.goto(base + "/sensors?city=xiongan")
+    page.wait_for_selector("text=replay-xiongan-0001", timeout=WAIT_MS)
+    page.screenshot(path=str(ARTIFACTS / "byoc_sensors.png"), full_page=True)
     assert page.console_errors == [], page.console_errors
