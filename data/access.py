@@ -121,6 +121,20 @@ def data_sources(city: str) -> DataSources:
     )
 
 
+def sensor_registry(city: str) -> pd.DataFrame:
+    """Every sensor of a city (all layers, all sources, retired ones too), for the registry page."""
+    from data.store import registry
+
+    return registry.list_sensors(_engine(), None, get_city(city).key)
+
+
+def retire_sensor(source_id: str, actor: str) -> tuple[str, str, int] | None:
+    """Retire a sensor by its whole id (audited); None when no sensor in service has it."""
+    from data.store import registry
+
+    return registry.retire(_engine(), source_id, actor)
+
+
 def static_version(city: str) -> str:
     return store.get_meta(_engine(), f"static_rev:{get_city(city).key}") or "0"
 

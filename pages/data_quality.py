@@ -51,6 +51,12 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                 ),
                 className="muted",
             ),
+            html.P(
+                html.A(
+                    t("Sensor registry: every sensor by source, retire a sensor", "传感器名录：按来源查看、停用传感器"),
+                    href=f"/sensors?city={info.key}",
+                )
+            ),
             html.Div(
                 [
                     html.A(t(c.name_en, c.name_zh), href=f"/data-quality?city={c.key}", className="nav-link")

@@ -37,6 +37,7 @@ import pandas as pd
 import shapely
 
 from data import access, open_data
+from data.config import load_settings
 from data.geo.cities import get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import BUCKET_SECONDS, HOUR
@@ -514,6 +515,8 @@ def observation_items(
     now = time.time()
     if window.instant and window.start is not None and window.start > now:  # the future: forecasts
         return forecast_items(coll, key, bbox, window.start, offset, limit)
+    if ids is None and not load_settings().simulates(key, coll.layer):
+        ids = sensors(key, coll.layer).ids.tolist()  # the layer's stored simulated history is not shown
     buckets = _bucket_range(coll, key, window, now)
     if buckets is None or ids == []:
         return [], 0

@@ -1,5 +1,5 @@
 """SIMULATE=none end to end in headless Chromium (issue 18): the map starts empty and says so, a feed is
-replayed with sensors the store has never seen (`python -m data.feeds.replay --new-sensors`), and they
+replayed with sensors the store has never seen (`python -m cli.replay --new-sensors`), and they
 appear on the map and in the KPIs within a refresh, without reloading the page."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def empty_city_app(prepared):
 
 
 def test_simulate_none_starts_empty_and_replayed_sensors_appear(empty_city_app, page):
-    from data.feeds import replay
+    from cli import replay
 
     base = empty_city_app
     assert page.context.request.post(base + "/login", form={"name": "operator", "password": PASSWORD}).ok
@@ -67,4 +67,8 @@ def test_simulate_none_starts_empty_and_replayed_sensors_appear(empty_city_app, 
     assert "仅来自数据接入与导入" in page.locator(".data-note").inner_text()
     assert fetched  # the geometry, fetched again for its new version (the page was not reloaded)
     page.screenshot(path=str(ARTIFACTS / "byoc_replayed.png"))
+    # The registry lists them by source (the operator may look; retiring is for administrators).
+    page.goto(base + "/sensors?city=xiongan")
+    page.wait_for_selector("text=replay-xiongan-0001", timeout=WAIT_MS)
+    page.screenshot(path=str(ARTIFACTS / "byoc_sensors.png"), full_page=True)
     assert page.console_errors == [], page.console_errors

@@ -417,6 +417,21 @@ def test_simulated_incidents_are_hidden_where_simulate_leaves_incidents_out(city
     assert store.count_incidents(city_store, "shenzhen", start=start, end=end) == 1
 
 
+def test_open_data_leaves_out_the_simulated_history_of_a_layer_simulate_leaves_out(city_store, dash_app, monkeypatch):
+    now = time.time()
+    simulate.advance_city(city_store, SHENZHEN, now, None, 2 / 24)  # SIMULATE=all: simulated car parks
+    t = store.bucket_of(int(now) - 1800) + 30
+    own = {"lot_id": "urn:ngsi-ld:OffStreetParking:SZ-open", "name": "Open car park", "lon": LON0, "lat": LAT0,
+           "capacity": 100, "occupied": 40, "observed_at": t}  # fmt: skip
+    assert ingest.ingest_rows("parking", [own], "json").registered == 1
+    api = dash_app.server.test_client()
+    path = f"/api/ogc/collections/parking/items?city=shenzhen&datetime={utc_iso(t)}"
+    assert api.get(path).get_json()["numberMatched"] > 100  # the simulated car parks and the feed's
+    _simulate(monkeypatch, city_store, "none")
+    items = api.get(path).get_json()
+    assert items["numberMatched"] == 1 and items["features"][0]["properties"]["name"] == "Open car park"
+
+
 def test_simulate_none_without_feeds_says_connect_a_feed(city_store, dash_app, monkeypatch):
     from pages import command_centre
     from tests.test_callbacks import _texts
@@ -509,3 +524,48 @@ def test_inventory_import_list_and_retire(city_store, tmp_path, capsys):
     assert cli.main(["retire", "SZ-CP-1"]) == 1  # no longer in service
     retired = [e for e in operations.audit_entries(city_store, None, None, entity="sensor").to_dict("records")]
     assert [e["action"] for e in retired] == ["retire"]
+
+
+# --- the registry page: /sensors ------------------------------------------------------------------------
+
+
+def test_sensor_registry_page_counts_filters_and_only_admins_retire(city_store, dash_app, monkeypatch):
+    from data.users import User
+    from pages import sensors as page
+    from tests.test_callbacks import _texts
+
+    t = int(time.time()) - 1200
+    rows = [{"lot_id": f"urn:ngsi-ld:OffStreetParking:SZ-reg-{k}", "name": f"Registry car park {k}", "lon": LON0,
+             "lat": LAT0 + 0.001 * k, "capacity": 60, "occupied": 6, "observed_at": t} for k in range(3)]  # fmt: skip
+    assert ingest.ingest_rows("parking", rows, "json").registered == 3
+    with dash_app.server.test_request_context():
+        layout = page.layout(city="shenzhen")
+        counts = _texts(layout)
+        feed = _texts(page.refresh("parking", "feed", "reg-1", 0, "shenzhen"))
+        none = _texts(page.refresh(None, "feed", "no such thing", 0, "shenzhen"))
+        simulated = _texts(page.refresh("parking", "simulated", None, 0, "shenzhen"))
+    lots = len(store.sensors(city_store, "parking", "shenzhen", all_sources=True)) - 3
+    assert "Sensors by source" in counts and str(lots) in counts
+    assert "urn:ngsi-ld:OffStreetParking:SZ-reg-1" in feed and "SZ-reg-2" not in feed and "Registry car park 1" in feed
+    assert "No sensor matches." in none
+    assert f"and {lots - page.MAX_ROWS} more" in simulated
+
+    monkeypatch.setattr(page, "current_user", lambda: User("op", "operator"))
+    with dash_app.server.test_request_context():
+        refused, done = page.retire(1, rows[0]["lot_id"], 0)
+    assert "needs the admin role" in _texts(refused) and done is dash_no_update()
+    assert _sensor(city_store, "parking", rows[0]["lot_id"])["retired_at"] is None
+    monkeypatch.setattr(page, "current_user", lambda: User("boss", "admin"))
+    with dash_app.server.test_request_context():
+        message, done = page.retire(1, rows[0]["lot_id"], 0)
+        missing, _ = page.retire(1, "urn:ngsi-ld:OffStreetParking:nope", 1)
+    assert "Retired" in _texts(message) and done == 1 and "No sensor in service" in _texts(missing)
+    assert _sensor(city_store, "parking", rows[0]["lot_id"])["retired_at"] is not None
+    entries = operations.audit_entries(city_store, None, None, entity="sensor").to_dict("records")
+    assert [(e["action"], e["actor"]) for e in entries] == [("retire", "boss")]
+
+
+def dash_no_update():
+    import dash
+
+    return dash.no_update

@@ -9,7 +9,7 @@ import time
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 
 from data import store
 from data.store import migrations
@@ -94,39 +94,18 @@ def test_a_version_1_store_with_data_upgrades_and_loses_nothing(backend, fresh):
         assert len(rows) == len(before[table.name]) and len({r.source_id for r in rows}) == len(rows), layer
         for sensor_id, city, source_id, source in rows:
             assert (source_id, source) == (store.sim_source_id(layer, city, sensor_id), "simulated"), layer
-    lot = rows_of_lots = before["parking_lot"][0]
-    assert rows_of_lots and store.sim_source_id("parking", "beijing", 1_000_042) == (
-        "urn:ngsi-ld:OffStreetParking:sim-beijing-0042"
-    )
-    from data.feeds import ingest
+    assert store.sim_source_id("parking", "beijing", 1_000_042) == "urn:ngsi-ld:OffStreetParking:sim-beijing-0042"
+    # The upgraded store registers a feed's sensor beside the kept ones, with a key of its own.
+    from data.store.registry import SensorChanges
 
+    new_lot = {"city": "shenzhen", "name": "new", "kind": "commercial", "district": "", "capacity": 10,
+               "tariff_cny_h": 0.0, "lon": 114.05, "lat": 22.54, "simulated": False}  # fmt: skip
+    sid = "urn:ngsi-ld:OffStreetParking:SZ-PK-NS-0042"
+    store.write_ingest_batch(fresh, "test", {}, {}, int(time.time()), SensorChanges(new={"parking": {sid: new_lot}}))
     with fresh.connect() as conn:
-        known = conn.execute(select(store.parking_lot).where(store.parking_lot.c.id == lot[0])).mappings().one()
-    changes = ingest.SensorChanges(
-        new={
-            "parking": {
-                "urn:ngsi-ld:OffStreetParking:SZ-PK-NS-0042": dict(
-                    city="shenzhen",
-                    name="new",
-                    kind="commercial",
-                    district="",
-                    capacity=10,
-                    tariff_cny_h=0.0,
-                    lon=114.05,
-                    lat=22.54,
-                    simulated=False,
-                )
-            }
-        }
-    )
-    store.write_ingest_batch(fresh, "test", {}, {}, int(time.time()), changes)
-    with fresh.connect() as conn:
-        new = (
-            conn.execute(select(store.parking_lot).where(store.parking_lot.c.source_id.like("%SZ-PK-NS-0042")))
-            .mappings()
-            .one()
-        )
-    assert new["id"] >= store.FIRST_REGISTERED_ID and new["source"] == "feed" and known["id"] != new["id"]
+        new = conn.execute(select(store.parking_lot).where(store.parking_lot.c.source_id == sid)).mappings().one()
+        kept = conn.execute(select(func.count()).select_from(store.parking_lot)).scalar()
+    assert new["id"] >= store.FIRST_REGISTERED_ID and new["source"] == "feed" and kept == len(before["parking_lot"]) + 1
     # The upgraded store works: users (with their audit entry, which the database keeps) and sessions.
     now = int(time.time())
     ops_store.save_user(fresh, "upgrade.operator", "operator", "unused-hash", "tests", now)

@@ -1,0 +1,200 @@
+"""The sensor registry (/sensors, operators and up): per city and layer how many sensors by source
+(simulated / feed / import), each sensor's whole id, name, source and dates, filter and search;
+an administrator retires a sensor (it leaves the map and the KPIs, its history stays)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html
+
+from auth import current_user
+from components.i18n import LAYERS, t
+from data import access
+from data.geo.cities import CITIES, UnknownCityError, get_city
+from data.rules.clock import local_label
+from data.rules.workflow import role_at_least
+
+dash.register_page(
+    __name__,
+    path="/sensors",
+    name="Sensors",
+    title="City Brain · Sensors",
+    nav=("Sensors", "传感器"),
+    order=6,
+    access="operator",
+    id_prefix="sr",
+)
+
+log = logging.getLogger(__name__)
+P = "sr"
+SOURCES = {"simulated": ("Simulated", "模拟"), "feed": ("Feed", "数据接入"), "import": ("Import", "导入")}
+SENSOR_LAYERS = ("traffic", "parking", "air_quality")
+MAX_ROWS = 200
+MAX_QUERY = 100  # a search box's text is bounded before it is matched
+
+
+def layout(city: str | None = None, **_query: Any) -> html.Div:
+    try:
+        info = get_city(city)
+    except UnknownCityError:
+        info = get_city(None)
+    frame = access.sensor_registry(info.key)
+    return html.Div(
+        [
+            dcc.Store(id=f"{P}-city", data=info.key),
+            dcc.Store(id=f"{P}-done", data=0),
+            html.H1([t("Sensors", "传感器"), " · ", t(info.name_en, info.name_zh)], className="page-title"),
+            html.Div(
+                [
+                    html.A(t(c.name_en, c.name_zh), href=f"/sensors?city={c.key}", className="nav-link")
+                    for c in CITIES.values()
+                ],
+                className="nav",
+            ),
+            html.Section([html.H2(t("Sensors by source", "按来源统计")), _counts(frame)], className="panel"),
+            html.Section(
+                [
+                    html.H2(t("Registry", "传感器名录")),
+                    html.Div(
+                        [
+                            dcc.Dropdown(
+                                id=f"{P}-layer",
+                                options=[
+                                    {"label": LAYERS[k][0] + " · " + LAYERS[k][1], "value": k} for k in SENSOR_LAYERS
+                                ],
+                                placeholder="Layer · 图层",
+                            ),
+                            dcc.Dropdown(
+                                id=f"{P}-source",
+                                options=[{"label": f"{en} · {zh}", "value": k} for k, (en, zh) in SOURCES.items()],
+                                value="feed",
+                                placeholder="Source · 来源",
+                            ),
+                            dcc.Input(
+                                id=f"{P}-search", type="search", placeholder="id / name · 编号/名称", debounce=True
+                            ),
+                        ],
+                        className="toolbar",
+                    ),
+                    html.Div(id=f"{P}-table"),
+                ],
+                className="panel",
+            ),
+            html.Section(
+                [
+                    html.H2(t("Retire a sensor (administrators)", "停用传感器（管理员）")),
+                    dcc.Input(id=f"{P}-retire-id", type="text", placeholder="urn:ngsi-ld:…", maxLength=256),
+                    html.Button(t("Retire", "停用"), id=f"{P}-retire", className="btn"),
+                    html.Div(id=f"{P}-retire-msg", role="status"),
+                ],
+                className="panel",
+            ),
+        ],
+        className="sensor-registry",
+    )
+
+
+def _counts(frame: pd.DataFrame) -> html.Table:
+    live = frame[frame["retired_at"].isna()] if len(frame) else frame
+    head = html.Tr([html.Th(t("Layer", "图层")), *(html.Th(t(*pair)) for pair in SOURCES.values())])
+    rows = [
+        html.Tr(
+            [
+                html.Td(t(*LAYERS[layer])),
+                *(
+                    html.Td(
+                        str(int(((live["layer"] == layer) & (live["source"] == source)).sum())) if len(live) else "0"
+                    )
+                    for source in SOURCES
+                ),
+            ]
+        )
+        for layer in SENSOR_LAYERS
+    ]
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="table")
+
+
+def _when(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else local_label(int(value))
+
+
+def sensor_rows(frame: pd.DataFrame, layer: str | None, source: str | None, search: str | None) -> pd.DataFrame:
+    """The registry filtered by layer, source and a plain-text search of id and name (no regex)."""
+    if layer:
+        frame = frame[frame["layer"] == layer]
+    if source:
+        frame = frame[frame["source"] == source]
+    text = (search or "")[:MAX_QUERY].strip().lower()
+    if text:
+        hit = frame["source_id"].str.lower().str.contains(text, regex=False) | frame["name"].astype(str).str.lower(
+        ).str.contains(text, regex=False)  # fmt: skip
+        frame = frame[hit]
+    return frame
+
+
+@callback(
+    Output(f"{P}-table", "children"),
+    Input(f"{P}-layer", "value"),
+    Input(f"{P}-source", "value"),
+    Input(f"{P}-search", "value"),
+    Input(f"{P}-done", "data"),
+    State(f"{P}-city", "data"),
+)
+def refresh(layer: str | None, source: str | None, search: str | None, _done: Any, city: str):
+    key = get_city(city).key
+    found = sensor_rows(access.sensor_registry(key), layer, source, search if isinstance(search, str) else None)
+    if found.empty:
+        return html.P(t("No sensor matches.", "没有符合条件的传感器。"), className="muted")
+    head = html.Tr(
+        [
+            html.Th(t("Layer", "图层")),
+            html.Th(t("Id", "编号")),
+            html.Th(t("Name", "名称")),
+            html.Th(t("Source", "来源")),
+            html.Th(t("Registered", "登记时间")),
+            html.Th(t("State", "状态")),
+            html.Th(""),
+        ]
+    )
+    rows = [
+        html.Tr(
+            [
+                html.Td(t(*LAYERS[r.layer])),
+                html.Td(html.Code(r.source_id)),
+                html.Td(str(r.name)),
+                html.Td(t(*SOURCES.get(r.source, (r.source, r.source)))),
+                html.Td(_when(r.registered_at)),
+                html.Td(t("in service", "在用") if pd.isna(r.retired_at) else t("retired", "已停用")),
+                html.Td(html.A(t("show on map", "地图上查看"), href=f"/?city={key}")),
+            ]
+        )
+        for r in found.head(MAX_ROWS).itertuples(index=False)
+    ]
+    more = len(found) - MAX_ROWS
+    note = html.P(t(f"… and {more} more: search to narrow", f"……另有 {more} 个，请搜索缩小范围"), className="muted")
+    return [html.Table([html.Thead(head), html.Tbody(rows)], className="table"), note if more > 0 else None]
+
+
+@callback(
+    Output(f"{P}-retire-msg", "children"),
+    Output(f"{P}-done", "data"),
+    Input(f"{P}-retire", "n_clicks"),
+    State(f"{P}-retire-id", "value"),
+    State(f"{P}-done", "data"),
+    prevent_initial_call=True,
+)
+def retire(_clicks: int | None, source_id: str | None, done: int | None):
+    user = current_user()  # the role from the server-side session, never from the request
+    if user is None or not role_at_least(user.role, "admin"):
+        return t("Retiring a sensor needs the admin role.", "停用传感器需要管理员权限。"), dash.no_update
+    if not isinstance(source_id, str) or not 0 < len(source_id.strip()) <= 256:
+        return t("Enter the sensor's whole id.", "请输入传感器的完整编号。"), dash.no_update
+    found = access.retire_sensor(source_id.strip(), user.name)
+    if found is None:
+        return t("No sensor in service has this id.", "没有在用的传感器使用此编号。"), dash.no_update
+    layer, city, _key = found
+    return t(f"Retired ({city}, {LAYERS[layer][0]}).", f"已停用（{city}，{LAYERS[layer][1]}）。"), (done or 0) + 1
