@@ -66,9 +66,17 @@ def fold_origins(panel: Panel, horizons: tuple[int, ...], test_days: int) -> lis
 
 
 def training_rows(panel: Panel, horizons: tuple[int, ...], before: int, limit: int, seed: int) -> ft.Rows:
-    """Rows whose target row is at most `before` (observed when the forecast at `before` is made)."""
+    """Rows whose target row is at most `before` (observed when the forecast at `before` is made), at
+    most `limit` of them drawn by a fixed seed (a week of traffic is 4 M candidates: never all built)."""
     origins = np.arange(_first_origin(panel), before)
-    rows = ft.grid(origins, len(panel.sensor_ids), horizons)
+    shape = (len(origins), len(panel.sensor_ids), len(horizons))
+    total = int(np.prod(shape))
+    if total > 2 * limit:
+        picked = np.random.default_rng(seed).choice(total, size=2 * limit, replace=False)
+        o, s, h = np.unravel_index(np.sort(picked), shape)
+        rows = ft.Rows(origins[o], s, np.asarray(horizons)[h])
+    else:
+        rows = ft.grid(origins, len(panel.sensor_ids), horizons)
     keep = rows.origin + rows.horizon <= before
     return ft.sample(ft.Rows(rows.origin[keep], rows.sensor[keep], rows.horizon[keep]), limit, seed)
 

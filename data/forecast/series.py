@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from data import store
 from data.rules import aqi as aqi_rules
-from data.rules.clock import BUCKET_SECONDS, HOUR
+from data.rules.clock import BUCKET_SECONDS, DAY, HOUR
 
 
 @dataclass(frozen=True)
@@ -79,30 +79,47 @@ def load(engine: Engine, layer: str, city: str, first: int, last: int) -> Panel:
         "parking": ("bucket", sensor_col, "occupied"),
         "air_quality": ("bucket", sensor_col, *store.POLLUTANT_COLUMNS),
     }[layer]
-    frame = store.observations_between(engine, layer, city, first, last, columns)
-    frame = frame[frame[sensor_col].isin(ids)]
-    row = ((frame["bucket"].to_numpy(dtype=np.int64) - first) // spec.step).astype(int)
-    col = np.searchsorted(ids, frame[sensor_col].to_numpy(dtype=np.int64))
     values = np.full((n_rows, len(ids)), np.nan)
-    capacity = np.ones(len(ids))
-    primary = None
+    capacity = sensors["capacity"].to_numpy(dtype=float) if layer == "parking" else np.ones(len(ids))
+    primary = np.full((n_rows, len(ids)), -1, dtype=int) if layer == "air_quality" else None
+    # A day at a time: a week of a city's traffic is 1.4 M rows, ~400 MB as one frame of Python tuples.
+    for chunk in range(first, last + 1, DAY):
+        frame = store.observations_between(engine, layer, city, chunk, min(last, chunk + DAY - 1), columns)
+        frame = frame[frame[sensor_col].isin(ids)]
+        row = ((frame["bucket"].to_numpy(dtype=np.int64) - first) // spec.step).astype(int)
+        col = np.searchsorted(ids, frame[sensor_col].to_numpy(dtype=np.int64))
+        _fill(layer, sensors, frame, row, col, values, capacity, primary)
+    kinds = {
+        "traffic": lambda: _codes(sensors["road_class"], ROAD_CLASSES),
+        "parking": lambda: _codes(sensors["kind"], LOT_KINDS),
+        "air_quality": lambda: sensors["simulated"].astype(int).to_numpy(),
+    }[layer]()
+    return Panel(layer, city, first, spec.step, ids, kinds, values, capacity, primary)
+
+
+def _fill(
+    layer: str,
+    sensors: pd.DataFrame,
+    frame: pd.DataFrame,
+    row: np.ndarray,
+    col: np.ndarray,
+    values: np.ndarray,
+    capacity: np.ndarray,
+    primary: np.ndarray | None,
+) -> None:
+    """Write one chunk of observations into the matrix, in the unit the layer is learnt in."""
     if layer == "traffic":
         free_flow = sensors["free_flow_kmh"].to_numpy(dtype=float)[col]
         speed = frame["speed_kmh"].to_numpy(dtype=float)
         # The congestion index rule (free flow / speed, never below 1), vectorised.
         values[row, col] = np.maximum(1.0, free_flow / np.maximum(speed, 0.1))
-        kinds = _codes(sensors["road_class"], ROAD_CLASSES)
     elif layer == "parking":
-        capacity = sensors["capacity"].to_numpy(dtype=float)
         values[row, col] = frame["occupied"].to_numpy(dtype=float) / capacity[col]
-        kinds = _codes(sensors["kind"], LOT_KINDS)
     else:
-        primary = np.full((n_rows, len(ids)), -1, dtype=int)
+        assert primary is not None
         for k, record in enumerate(frame[list(store.POLLUTANT_COLUMNS)].itertuples(index=False)):
             result = aqi_rules.hourly_aqi({p: v for p, v in zip(store.POLLUTANT_COLUMNS, record, strict=True)})
             if result.aqi is not None:
                 values[row[k], col[k]] = result.aqi
                 if result.primary:
                     primary[row[k], col[k]] = aqi_rules.POLLUTANTS.index(result.primary[0])
-        kinds = sensors["simulated"].astype(int).to_numpy()
-    return Panel(layer, city, first, spec.step, ids, kinds, values, capacity, primary)
