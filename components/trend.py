@@ -120,6 +120,7 @@ def week_figure(key: str, trend: dict[str, Any], current: Any, lang: str, theme:
             annotation_position="top left",
             annotation_font={"color": LEVEL_COLOURS.get(line["level"], colours["muted"])},
         )
+    fig.update_xaxes(tickformat="%m-%d", hoverformat="%m-%d %H:%M")  # numeric dates read the same in both languages
     return _layout(fig, theme, 260)
 
 

@@ -400,11 +400,9 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
 def refresh_panels(_n: int, mode: str, step: int, city: str):
     city, at = get_city(city).key, access.resolve_at(mode, step)
     try:
-        sparks = _sparklines(city, at)
-        cards = [
-            kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"]))
-            for k in access.kpi_dicts(access.kpis(city, at))
-        ]
+        items = access.kpis(city, at)
+        sparks = _sparklines(city, at, {k.key: k.value for k in items})
+        cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"])) for k in access.kpi_dicts(items)]
     except Exception:
         log.exception("KPI refresh failed for %s", city)
         cards = error_panel(("key indicators", "关键指标"))
@@ -419,11 +417,10 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
     return cards, alert_view
 
 
-def _sparklines(city: str, at: int) -> dict[str, Any]:
-    """The cards' sparklines from the cached trends (their last point is the card's own value)."""
+def _sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
+    """The cards' sparklines from the cached trends (their last point is the card's own value `now`)."""
     try:
         trend = access.kpi_trends(city, at)
-        now = {k.key: k.value for k in access.kpis(city, at)}
     except Exception:
         log.exception("KPI trends failed for %s", city)
         return {}

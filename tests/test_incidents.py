@@ -159,7 +159,9 @@ def _outputs(spec: str) -> list | dict:
 
 
 def _call(client, dep: dict, pathname: str = "/"):
-    inputs = [{"id": i["id"], "property": i["property"], "value": pathname if i["property"] == "pathname" else None}
+    # A wildcard (ALL) input is sent as the list of its matches: none here.
+    inputs = [[] if '["ALL"]' in str(i["id"]) else
+              {"id": i["id"], "property": i["property"], "value": pathname if i["property"] == "pathname" else None}
               for i in dep["inputs"]]  # fmt: skip
     body = {"output": dep["output"], "outputs": _outputs(dep["output"]), "inputs": inputs,
             "state": [{"id": s["id"], "property": s["property"], "value": None} for s in dep["state"]],
