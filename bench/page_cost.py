@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     env = os.environ | {"DATA_DIR": str(data_dir), "BENCH_CITY": args.city, "SIMULATE_BACKFILL": "0"}
     env.pop("SIM_SCALE", None)
     if (data_dir / "citybrain.sqlite").exists():
-        token = subprocess.run([sys.executable, "-m", "data.users", "token", "bench"], cwd=PROJECT, env=env,
+        token = subprocess.run([sys.executable, "-m", "cli.users", "token", "bench"], cwd=PROJECT, env=env,
                                capture_output=True, text=True, timeout=120)  # fmt: skip
         if token.returncode:
             raise SystemExit(f"no bench user in {data_dir}: {token.stderr[-500:]}")
