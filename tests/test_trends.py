@@ -135,9 +135,9 @@ def test_kpi_click_opens_its_chart_with_7_days(served_app, page):
     page.wait_for_selector(".kpi-card .kpi-spark .spark-today", timeout=WAIT_MS)
     assert page.locator(".kpi-card .spark-yesterday").count() >= 6
     page.locator(".kpi-card").first.click()
-    page.wait_for_function(
+    page.wait_for_function(  # the first chart of a page loads plotly.js (3.5 MB) on demand: slow on a busy machine
         "() => { const g = document.querySelector('#cc-trend-chart .js-plotly-plot'); return g && g.data; }",
-        timeout=WAIT_MS,
+        timeout=FIRST_LOAD_MS,
     )
     x = page.evaluate("() => document.querySelector('#cc-trend-chart .js-plotly-plot').data[0].x")
     y = page.evaluate("() => document.querySelector('#cc-trend-chart .js-plotly-plot').data[0].y")

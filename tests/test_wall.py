@@ -9,9 +9,7 @@ import sys
 import time
 import urllib.request
 
-import pytest
-
-from tests.conftest import ARTIFACTS, CHROMIUM_ARGS, PASSWORD, PROJECT, SESSION_DIR, _copy_store, _free_port
+from tests.conftest import ARTIFACTS, PASSWORD, PROJECT, SESSION_DIR, _copy_store, _free_port
 
 WAIT_MS = 30_000
 WALL_READY = """() => {
@@ -116,14 +114,3 @@ def test_wall_renders_without_navigation_and_recovers_after_a_restart(prepared, 
     finally:
         context.close()
         _stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
-        )
-        yield instance
-        instance.close()
