@@ -44,7 +44,7 @@ class Settings:
     ingest_api_keys: tuple[str, ...]
     ingest_max_bytes: int
     sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/geo/cities.py SCALES)
-    incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto" (at a larger SIM_SCALE), "1" always, "0" never
+    incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto"/"1" group incidents below street zoom, "0" never
     # BACKGROUND_JOBS: "threads" (the serving process runs the simulator and alert rules) or "process"
     # (`python -m data.jobs.background` does; gunicorn.conf.py sets it and starts that process)
     background_jobs: str = "threads"
