@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render(result))
     stored = json.loads(args.json.read_text()) if args.json.exists() else {}
     stored[args.key] = result
-    args.json.write_text(json.dumps(stored, indent=1, ensure_ascii=False) + "\n")
+    args.json.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n")  # as bench/run.py writes it
     log(f"merged into {args.json} under {args.key!r}")
     return 0
 
