@@ -79,7 +79,7 @@ window.cbembed = window.cbembed || {};
     }
     function stationToLayer(feature, latlng, context) {
         const h = context.hideout, i = feature.properties.i;
-        const marker = L.marker(latlng, {icon: stationIcon(i, h), keyboard: false});
+        const marker = L.marker(latlng, {icon: stationIcon(i, h), keyboard: false, zIndexOffset: 20000});  // above notice groups
         remember(context, "air_quality", feature, marker);
         marker.bindPopup(() => stationPopup(feature, h));
         marker._cbPopup = () => stationPopup(feature, h);

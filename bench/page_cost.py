@@ -8,10 +8,14 @@ does) and bench/minimal_app.py (the same three layers on a bare dash-leaflet map
 directory, opens each in headless Debian Chromium (1600×1000) and, once everything is drawn and a
 few seconds settled, measures `--seconds` of idling through the Chrome DevTools Protocol:
 
-- main-thread busy %: the growth of Performance.getMetrics "TaskDuration" (time the renderer's main
-  thread spent running tasks) over the wall time;
-- long tasks (PerformanceObserver "longtask", > 50 ms): how many, their total and the longest, and per
-  live refresh of the map (window.citybrain.state.refreshes; the minimal page never refreshes);
+- main-thread busy %: the CPU time of the renderer's main thread running tasks (a timeline trace, the
+  RunTask events' thread time) over the wall time. The wall-clock figure (Performance.getMetrics
+  "TaskDuration") is kept too, but on a loaded machine a descheduled task counts as busy there;
+- compositing CPU %: the compositor threads' CPU time (renderer and display; software compositing in
+  headless Chromium), where CSS transform/opacity animations cost;
+- long tasks (> 50 ms): from the same trace, by CPU time, how many, their total and the longest, and per
+  live refresh of the map (window.citybrain.state.refreshes; the minimal page never refreshes); the
+  browser's own PerformanceObserver "longtask" count (wall clock) is kept beside them;
 - JS heap used and DOM nodes (after a forced garbage collection) at the start and at the end.
 
 `--soak-minutes N` samples heap and nodes every minute for N minutes instead (the 30-minute soak of
@@ -81,6 +85,34 @@ def metrics(cdp: Any, collect: bool = True) -> dict[str, float]:
     return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
 
 
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"]
+LONG_TASK_US = 50_000
+
+
+COMPOSITING = ("Compositor", "VizCompositorThread")  # the renderer's compositor, the GPU process's display
+
+
+def trace_tasks(trace: bytes, since_us: float, until_us: float) -> tuple[list[tuple[float, float]], float]:
+    """(wall µs, thread CPU µs) of each top-level task of the busiest renderer main thread, and the CPU
+    seconds of the compositing threads (where transform/opacity animations run, in software here),
+    for the tasks that started in [since_us, until_us) (the trace clock: CDP "timeTicks")."""
+    events = json.loads(trace)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    names = {(e["pid"], e["tid"]): e.get("args", {}).get("name") for e in events if e.get("name") == "thread_name"}
+    tasks: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    compositing = 0.0
+    for e in events:
+        if e.get("name") != "RunTask" or e.get("ph") != "X" or not since_us <= e.get("ts", -1) < until_us:
+            continue
+        thread = names.get((e["pid"], e["tid"]))
+        cpu = e.get("tdur", e.get("dur", 0))
+        if thread == "CrRendererMain":
+            tasks.setdefault((e["pid"], e["tid"]), []).append((e.get("dur", 0), cpu))
+        elif thread in COMPOSITING:
+            compositing += cpu / 1e6
+    return max(tasks.values(), key=lambda t: sum(c for _, c in t), default=[]), compositing
+
+
 def measure(browser: Any, url: str, ready_js: str, seconds: float, soak_minutes: float) -> dict[str, Any]:
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, extra_http_headers=auth_headers())
     context.add_init_script(LONG_TASKS_JS)
@@ -94,10 +126,12 @@ def measure(browser: Any, url: str, ready_js: str, seconds: float, soak_minutes:
         cdp = context.new_cdp_session(page)
         cdp.send("HeapProfiler.enable")
         cdp.send("Performance.enable", {"timeDomain": "timeTicks"})
-        start, started = metrics(cdp), time.perf_counter()
+        if not soak_minutes:
+            browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+        start = metrics(cdp)
         t0 = page.evaluate("() => performance.now()")
         refreshes0 = page.evaluate(REFRESHES_JS)
-        samples = []
+        samples, tasks, compositing = [], [], 0.0
         if soak_minutes:
             for minute in range(1, int(soak_minutes) + 1):
                 page.wait_for_timeout(60_000)
@@ -108,19 +142,30 @@ def measure(browser: Any, url: str, ready_js: str, seconds: float, soak_minutes:
                 log(f"    soak {minute} min: {samples[-1]}")
         else:
             page.wait_for_timeout(seconds * 1000)
-        wall = time.perf_counter() - started
         end_busy = metrics(cdp, collect=False)  # before the forced collection, which is the bench's own work
-        end = metrics(cdp)
+        wall = end_busy["Timestamp"] - start["Timestamp"]
         refreshes = page.evaluate(REFRESHES_JS)
-        long_tasks = [d for s, d in page.evaluate("() => window.__longTasks") if s >= t0]
+        if not soak_minutes:
+            tasks, compositing = trace_tasks(
+                browser.stop_tracing(), start["Timestamp"] * 1e6, end_busy["Timestamp"] * 1e6
+            )
+        end = metrics(cdp)
+        observed = [d for s, d in page.evaluate("() => window.__longTasks") if s >= t0]
     finally:
         context.close()
     busy = end_busy["TaskDuration"] - start["TaskDuration"]
     n_refresh = (refreshes - refreshes0) if refreshes is not None and refreshes0 is not None else None
+    cpu = sum(c for _, c in tasks) / 1e6 if not soak_minutes else None
+    long_tasks = [c / 1000 for _, c in tasks if c > LONG_TASK_US]
     out: dict[str, Any] = {
         "seconds": round(wall, 1),
-        "busy_s": round(busy, 2),
-        "busy_pct": round(100 * busy / wall, 2),
+        "busy_s": round(cpu, 2) if cpu is not None else None,
+        "busy_pct": round(100 * cpu / wall, 2) if cpu is not None else None,
+        "compositing_cpu_pct": round(100 * compositing / wall, 2) if cpu is not None else None,
+        "wall_busy_s": round(busy, 2),
+        "wall_busy_pct": round(100 * busy / wall, 2),
+        "observed_long_tasks": len(observed),
+        "observed_long_task_ms": round(sum(observed)),
         "script_s": round(end_busy["ScriptDuration"] - start["ScriptDuration"], 2),
         "style_layout_s": round(
             end_busy["RecalcStyleDuration"]
@@ -130,6 +175,7 @@ def measure(browser: Any, url: str, ready_js: str, seconds: float, soak_minutes:
             2,
         ),
         "refreshes": n_refresh,
+        "cpu_ms_per_refresh": round(1000 * cpu / n_refresh) if cpu is not None and n_refresh else None,
         "long_tasks": len(long_tasks),
         "long_task_ms": round(sum(long_tasks)),
         "longest_task_ms": round(max(long_tasks, default=0)),
@@ -147,27 +193,30 @@ def render(result: dict[str, Any]) -> str:
     rows = []
     for name, r in result["pages"].items():
         if "error" in r:
-            rows.append([name, r["error"], "", "", "", "", ""])
+            rows.append([name, r["error"], "", "", "", "", "", "", "", ""])
             continue
         per = r["long_task_ms_per_refresh"]
         rows.append(
             [
                 name,
-                f"{r['busy_pct']:.1f} % ({r['busy_s']:.1f} s)",
+                f"{r['busy_pct']:.1f} % ({r['busy_s']:.1f} s)" if r["busy_pct"] is not None else "—",
+                f"{r['wall_busy_pct']:.1f} %",
+                f"{r['compositing_cpu_pct']:.1f} %" if r["compositing_cpu_pct"] is not None else "—",
                 r["refreshes"] if r["refreshes"] is not None else "—",
+                r["cpu_ms_per_refresh"],
                 f"{r['long_tasks']} / {r['long_task_ms']} ms / max {r['longest_task_ms']} ms",
                 f"{per:.0f} ms" if per is not None else "—",
                 "{} → {} MB".format(*r["heap_mb"]),
                 "{} → {}".format(*r["dom_nodes"]),
             ]
         )
-    head = ["page", "main thread busy", "refreshes", "long tasks (n / total / max)", "long tasks/refresh", "JS heap",
-            "DOM nodes"]  # fmt: skip
+    head = ["page", "main thread CPU", "(wall)", "compositing CPU", "refreshes", "CPU ms/refresh",
+            "long tasks (n / total / max)", "long tasks/refresh", "JS heap", "DOM nodes"]  # fmt: skip
     lines = [
         f"Page cost idling in Live mode, {result['seconds_each']} s each, headless Chromium 1600×1000 "
         f"({result['tree']}; targets: busy ≤ {TARGETS['busy_pct']:g} %, long tasks ≤ "
         f"{TARGETS['long_task_ms_per_refresh']:g} ms per refresh)",
-        *table(head, rows, "lrrrrrr"),
+        *table(head, rows, "lrrrrrrrrr"),
     ]
     return "\n".join(lines)
 
@@ -235,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render(result))
     stored = json.loads(args.json.read_text()) if args.json.exists() else {}
     stored[args.key] = result
-    args.json.write_text(json.dumps(stored, indent=1, ensure_ascii=False) + "\n")
+    args.json.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n")  # as bench/run.py writes it
     log(f"merged into {args.json} under {args.key!r}")
     return 0
 

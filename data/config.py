@@ -109,7 +109,7 @@ class Settings:
     ingest_max_bytes: int
     ingest_max_new_sensors: int = 5000  # INGEST_MAX_NEW_SENSORS: sensors one ingest batch may register
     sim_scale: str = "default"  # SIM_SCALE: "default" or "shanghai" (data/geo/cities.py SCALES)
-    incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto" (at a larger SIM_SCALE), "1" always, "0" never
+    incident_cluster: str = "auto"  # INCIDENT_CLUSTER: "auto"/"1" group incidents below street zoom, "0" never
     # BACKGROUND_JOBS: "threads" (the serving process runs the simulator and alert rules) or "process"
     # (`python -m data.jobs.background` does; gunicorn.conf.py sets it and starts that process)
     background_jobs: str = "threads"
