@@ -23,8 +23,9 @@ from data import heartbeat  # noqa: E402
 from data.config import load_settings  # noqa: E402
 
 # Where and how many: HOST/PORT as for `python app.py` (`-b` on the command line wins), WEB_CONCURRENCY workers.
-bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"]
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+_settings_at_start = load_settings()
+bind = [f"{_settings_at_start.host}:{_settings_at_start.port}"]
+workers = _settings_at_start.web_concurrency
 timeout = 120  # a worker catching up after a long stop writes before it answers (scripts/start.sh prepares first)
 
 _stopping = threading.Event()

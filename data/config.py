@@ -122,6 +122,7 @@ class Settings:
     token_days: int = 90  # TOKEN_DAYS: a bearer token expires this long after it was made
     redis_timeout_ms: int = 250  # REDIS_TIMEOUT_MS: connect and socket timeout of every Redis call
     redis_retry_seconds: int = 5  # REDIS_RETRY_SECONDS: after a Redis failure, skip it this long
+    web_concurrency: int = 2  # WEB_CONCURRENCY: gunicorn workers (gunicorn.conf.py, scripts/start.sh)
     # Sign-in
     secret_key: str | None = None  # SECRET_KEY: signs sessions (else one generated once, kept in the store)
     session_hours: float = 12.0  # SESSION_HOURS: a shift and then some
@@ -202,6 +203,7 @@ def _read_settings() -> Settings:
         token_days=max(1, _int("TOKEN_DAYS", 90)),
         redis_timeout_ms=max(10, _int("REDIS_TIMEOUT_MS", 250)),
         redis_retry_seconds=max(1, _int("REDIS_RETRY_SECONDS", 5)),
+        web_concurrency=max(1, _int("WEB_CONCURRENCY", 2)),
         secret_key=os.environ.get("SECRET_KEY", "").strip() or None,
         session_hours=_float("SESSION_HOURS", 12.0) or 12.0,
         session_cookie_secure=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
