@@ -27,6 +27,7 @@ from data.geo.geography import urban_core_bounds
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
 from data.trends import sparkline as spark_series
+from pages._live import register_live_refresh
 
 dash.register_page(
     __name__,
@@ -474,20 +475,7 @@ def show_trend(key: str | None, lang: str | None, theme: str | None, city: str, 
 
 dash.page_registry[__name__]["preload"] = preload
 
-for _part in ("map", "panels"):
-    clientside_callback(
-        ClientsideFunction("citybrain", f"gate{_part.title()}"),
-        Output(f"{P}-tick-{_part}", "data"),
-        Input(f"{P}-refresh", "n_intervals"),
-        State(f"{P}-busy-{_part}", "data"),
-        prevent_initial_call=True,
-    )
-clientside_callback(
-    ClientsideFunction("citybrain", "applyLive"),
-    Output(f"{P}-applied", "children"),
-    Input(f"{P}-live", "data"),
-    State(f"{P}-incident-meta", "data"),
-)
+register_live_refresh(P)
 # Sensors registered by feeds since the page loaded: the geometry version moved, so the three sensor
 # layers fetch their geometry again (once), and the "no sensors yet" note goes once there are some.
 clientside_callback(

@@ -11,7 +11,7 @@ from typing import Any
 
 import dash
 import flask
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_list
 from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
@@ -24,6 +24,7 @@ from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import local_label
 from data.trends import sparkline as spark_series
+from pages._live import register_live_refresh
 
 dash.register_page(
     __name__,
@@ -210,20 +211,7 @@ def _spark(series: list | None, value: Any):
     return sparkline(*spark_series(series, value)) if series else None
 
 
-for _part in ("map", "panels"):
-    clientside_callback(
-        ClientsideFunction("citybrain", f"gate{_part.title()}"),
-        Output(f"{P}-tick-{_part}", "data"),
-        Input(f"{P}-refresh", "n_intervals"),
-        State(f"{P}-busy-{_part}", "data"),
-        prevent_initial_call=True,
-    )
-clientside_callback(
-    ClientsideFunction("citybrain", "applyLive"),
-    Output(f"{P}-applied", "children"),
-    Input(f"{P}-live", "data"),
-    State(f"{P}-incident-meta", "data"),
-)
+register_live_refresh(P)
 clientside_callback(
     # Only while the server answers (assets/wall.js): navigating during an outage would blank the screen.
     "(n, next) => { if (n && next && (!window.cbwall || window.cbwall.ok())) { window.location.assign(next); }"
