@@ -21,7 +21,7 @@ from api.routes import blueprint as data_blueprint
 from components import page_speed, unavailable
 from components.shell import shell
 from data import access, users
-from data.config import Settings, load_settings
+from data.config import ALL_SIMULATED, Settings, load_settings
 from data.jobs import alerting, forecasting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
 from public import install as install_public
@@ -43,7 +43,14 @@ def _nav(user: auth.users.User | None) -> list[tuple[str, tuple[str, str]]]:
 def _layout():
     user = auth.current_user()
     # The page being opened comes with the layout (components/page_speed.py), not in a second round trip.
-    return shell(_nav(user), page_speed.page_container(user), user)
+    return shell(_nav(user), page_speed.page_container(user), user, _simulated(load_settings()))
+
+
+def _simulated(settings: Settings) -> str:
+    """How much the SIMULATE setting simulates: "all", "some" or "none" (the header's badge)."""
+    if not settings.simulate:
+        return "none"
+    return "all" if settings.simulate >= ALL_SIMULATED else "some"
 
 
 def create_app(settings: Settings | None = None, prepare: bool = True, live: bool | None = None) -> dash.Dash:

@@ -30,7 +30,16 @@ def _account(user) -> html.Span:
     )
 
 
-def shell(nav: Iterable[tuple[str, tuple[str, str]]], content, user=None) -> html.Div:
+SIM_BADGES = {  # how much of what is shown is simulated (SIMULATE): all, some layers, or nothing
+    "all": (("SIMULATED DATA", "模拟数据"), "Observations are simulated; see README"),
+    "some": (
+        ("PARTLY SIMULATED", "部分模拟"),
+        "Some cities' layers are simulated: the data note on each map says which",
+    ),
+}
+
+
+def shell(nav: Iterable[tuple[str, tuple[str, str]]], content, user=None, simulated: str = "all") -> html.Div:
     return html.Div(
         [
             dcc.Store(id="app-lang", storage_type="local", data="zh"),
@@ -45,10 +54,10 @@ def shell(nav: Iterable[tuple[str, tuple[str, str]]], content, user=None) -> htm
                     html.Nav(
                         [html.A(t(*label), href=href, className="nav-link") for href, label in nav], className="nav"
                     ),
-                    html.Span(
-                        t("SIMULATED DATA", "模拟数据"),
-                        className="sim-badge",
-                        title="Observations are simulated; see README",
+                    *(
+                        [html.Span(t(*SIM_BADGES[simulated][0]), className="sim-badge", title=SIM_BADGES[simulated][1])]
+                        if simulated in SIM_BADGES
+                        else []
                     ),
                     html.Button(
                         t("中文", "English"), id="app-lang-toggle", className="btn btn-ghost", title="Language / 语言"

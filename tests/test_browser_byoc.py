@@ -47,6 +47,7 @@ def test_simulate_none_starts_empty_and_replayed_sensors_appear(empty_city_app, 
     note = page.locator("#cc-map-empty")
     note.wait_for(state="visible", timeout=WAIT_MS)
     assert "暂无传感器：请接入数据源" in note.inner_text()
+    assert page.locator(".sim-badge").count() == 0  # nothing is simulated: the header says nothing of it
     assert page.evaluate(ON_MAP) | {"refreshes": 0} == {"refreshes": 0, "roads": 0, "lots": 0, "stations": 0}
     page.wait_for_function(f"() => ({KPI_VALUE})('停车占用率') === '—'", timeout=WAIT_MS)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -569,3 +569,27 @@ def dash_no_update():
     import dash
 
     return dash.no_update
+
+
+def test_the_header_badge_says_how_much_is_simulated(monkeypatch):
+    """SIMULATE=all: "SIMULATED DATA"; some layers: "PARTLY SIMULATED"; none: no badge."""
+    import app
+    from components.shell import shell
+    from data.config import load_settings
+
+    def badge(simulate: str) -> list[str]:
+        monkeypatch.setenv("SIMULATE", simulate)
+        found = shell([], None, None, app._simulated(load_settings()))
+        return [c.title for c in _walk(found) if getattr(c, "className", None) == "sim-badge"]
+
+    assert badge("all") == ["Observations are simulated; see README"]
+    assert "Some cities' layers" in badge("hangzhou:traffic")[0]
+    assert badge("none") == []
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children] if children is not None else []:
+        if hasattr(child, "children") or hasattr(child, "className"):
+            yield from _walk(child)
