@@ -3,11 +3,13 @@ pixels sampled from the grids, controls, panels and charts must be dark (no ligh
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import struct
 import zlib
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import ARTIFACTS, PASSWORD
 
@@ -108,7 +110,9 @@ def _context(browser, base: str, lang: str):
 
 def _settle(page) -> None:
     page.wait_for_function("() => document.documentElement.dataset.theme === 'dark'", timeout=30_000)
-    page.wait_for_load_state("networkidle", timeout=60_000)
+    # A live page polls every REFRESH_SECONDS: on a busy machine it may never be idle for 500 ms.
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_load_state("networkidle", timeout=15_000)
     page.wait_for_timeout(800)
 
 
