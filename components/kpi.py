@@ -8,6 +8,19 @@ from dash import html
 
 from components.i18n import KPI_LABELS, UNITS, t, tp
 
+# Which way is worse for each KPI: colours the change against yesterday and picks the trend's alarm side.
+HIGHER_IS_WORSE = {
+    "congestion_index": True,
+    "mean_speed": False,
+    "parking_occupancy": True,
+    "free_spaces": False,
+    "city_aqi": True,
+    "worst_station": True,
+    "open_incidents": True,
+    "incidents_today": True,
+    "median_dispatch": True,
+}
+
 
 def _fmt(value: Any) -> str:
     if value is None:

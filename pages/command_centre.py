@@ -8,26 +8,24 @@ from dataclasses import asdict
 from typing import Any
 
 import dash
-import flask
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from components.alerts import alert_list
 from components.data_sources import empty_map_note, source_note
 from components.i18n import INCIDENT_KINDS, LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
-from components.kpi import error_panel, kpi_card
+from components.kpi import HIGHER_IS_WORSE, error_panel, kpi_card
 from components.legend import operator_legend
 from components.map_filters import filter_defaults, incident_filters, parse_map_query
 from components.map_layers import INCIDENTS_OVERLAY, city_map, core_fit, incident_meta, layer_hideouts
 from components.time_control import time_control
-from components.trend import chart_panel, sparkline
+from components.trend import chart_panel
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.geo.geography import urban_core_bounds
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
-from data.trends import sparkline as spark_series
-from pages._live import register_live_refresh
+from pages._live import browser_versions, kpi_sparklines, register_live_refresh
 
 dash.register_page(
     __name__,
@@ -43,17 +41,6 @@ dash.register_page(
 log = logging.getLogger(__name__)
 P = "cc"  # id prefix of this page
 ICON_BASE = "/assets/icons/"
-HIGHER_IS_WORSE = {
-    "congestion_index": True,
-    "mean_speed": False,
-    "parking_occupancy": True,
-    "free_spaces": False,
-    "city_aqi": True,
-    "worst_station": True,
-    "open_incidents": True,
-    "incidents_today": True,
-    "median_dispatch": True,
-}
 
 
 # Texts go to the browser as [en, zh] pairs: the page switches language without a server round trip.
@@ -314,7 +301,7 @@ def advance_playback(_n: int, step: int, last: int) -> int:
     prevent_initial_call=True,  # the layout holds the first answer
 )
 def refresh_map(_n: int, mode: str, step: int, city: str):
-    return _live_answer(get_city(city).key, mode, step, _have())  # an unknown city: 400 (auth.callbacks)
+    return _live_answer(get_city(city).key, mode, step, browser_versions())  # an unknown city: 400 (auth.callbacks)
 
 
 def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
@@ -376,15 +363,6 @@ def _forecast_answer(city: str, ahead: int, window: access.TimeWindow):
     return payload, label
 
 
-def _have() -> dict[str, str] | None:
-    """Version tokens of the values the browser holds, per layer. assets/citybrain.js `requestPre` adds
-    them to the refresh request as an extra top-level key "cb_have" (Dash ignores it; not a declared
-    State, so a request without it, e.g. from another client, gets every layer in full)."""
-    body = flask.request.get_json(silent=True) if flask.has_request_context() else None
-    have = body.get("cb_have") if isinstance(body, dict) else None
-    return {k: v for k, v in have.items() if isinstance(v, str)} if isinstance(have, dict) else None
-
-
 def _strip(layer: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in layer.items() if k != "kpi"}
 
@@ -402,7 +380,7 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
     city, at = get_city(city).key, access.resolve_at(mode, step)
     try:
         items = access.kpis(city, at)
-        sparks = _sparklines(city, at, {k.key: k.value for k in items})
+        sparks = kpi_sparklines(city, at, {k.key: k.value for k in items})
         cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"])) for k in access.kpi_dicts(items)]
     except Exception:
         log.exception("KPI refresh failed for %s", city)
@@ -416,16 +394,6 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
         log.exception("alerts failed for %s", city)
         alert_view = error_panel(("alerts", "告警"))
     return cards, alert_view
-
-
-def _sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
-    """The cards' sparklines from the cached trends (their last point is the card's own value `now`)."""
-    try:
-        trend = access.kpi_trends(city, at)
-    except Exception:
-        log.exception("KPI trends failed for %s", city)
-        return {}
-    return {key: sparkline(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
 
 
 @callback(

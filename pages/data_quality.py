@@ -13,7 +13,7 @@ from dash import Input, Output, State, callback, dcc, html
 from components.i18n import LAYERS, t
 from components.kpi import error_panel
 from data import access
-from data.geo.cities import CITIES, UnknownCityError, get_city
+from data.geo.cities import CITIES, city_or_default, get_city
 from data.rules.clock import local_label
 
 dash.register_page(
@@ -33,10 +33,7 @@ COLORS = {"accepted": "#2e9d4b", "duplicates": "#868e96", "rejected": "#d7301f"}
 
 
 def layout(city: str | None = None, **_query: Any) -> html.Div:
-    try:
-        info = get_city(city)
-    except UnknownCityError:
-        info = get_city(None)
+    info = city_or_default(city)
     return html.Div(
         [
             dcc.Store(id=f"{P}-city", data=info.key),

@@ -18,7 +18,7 @@ from dash import Input, Output, State, callback, dcc, html
 from components.i18n import LAYERS, t
 from components.kpi import error_panel
 from data import access
-from data.geo.cities import CITIES, UnknownCityError, get_city
+from data.geo.cities import CITIES, city_or_default, get_city
 from data.rules.clock import local_label
 
 dash.register_page(
@@ -50,10 +50,7 @@ COLORS = {"parking": "#1c7ed6", "traffic": "#e8590c", "air_quality": "#2b8a3e"}
 
 
 def layout(city: str | None = None, **_query: Any) -> html.Div:
-    try:
-        info = get_city(city)
-    except UnknownCityError:
-        info = get_city(None)
+    info = city_or_default(city)
     return html.Div(
         [
             dcc.Store(id=f"{P}-city", data=info.key),

@@ -14,7 +14,7 @@ from dash import Input, Output, State, callback, dcc, html
 from auth import current_user
 from components.i18n import LAYERS, t
 from data import access
-from data.geo.cities import CITIES, UnknownCityError, get_city
+from data.geo.cities import CITIES, city_or_default, get_city
 from data.rules.clock import local_label
 from data.rules.workflow import role_at_least
 
@@ -38,10 +38,7 @@ MAX_QUERY = 100  # a search box's text is bounded before it is matched
 
 
 def layout(city: str | None = None, **_query: Any) -> html.Div:
-    try:
-        info = get_city(city)
-    except UnknownCityError:
-        info = get_city(None)
+    info = city_or_default(city)
     frame = access.sensor_registry(info.key)
     return html.Div(
         [

@@ -16,7 +16,7 @@ from dash import Input, Output, callback, dcc, html
 from flask import request
 
 from components.i18n import t
-from data.geo.cities import CITIES, DEFAULT_CITY, UnknownCityError, get_city
+from data.geo.cities import CITIES, city_or_default
 from public.data import EMBED_LAYERS
 from public.settings import load_public_settings
 
@@ -52,10 +52,7 @@ def snippet(base_url: str, path: str, width: int, height: int, title: str) -> st
 
 
 def layout(city: str | None = None, **_query: Any) -> html.Div:
-    try:
-        city = get_city(city).key
-    except UnknownCityError:
-        city = DEFAULT_CITY
+    city = city_or_default(city).key
     return html.Div(
         [
             html.H1(t("Share a public map", "分享公开地图"), className="page-title"),
@@ -187,10 +184,7 @@ def _base_url() -> str:
     Input(f"{P}-size", "value"),
 )
 def update_share(city: str, layers: list[str], lang: str, size: str):
-    try:
-        info = get_city(city)
-    except UnknownCityError:
-        info = get_city(DEFAULT_CITY)
+    info = city_or_default(city)
     lang = "en" if lang == "en" else "zh"
     width, height = SIZES.get(size, SIZES["medium"])
     path = embed_path(info.key, layers, lang)

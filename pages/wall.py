@@ -10,21 +10,18 @@ from dataclasses import asdict
 from typing import Any
 
 import dash
-import flask
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_list
 from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
-from components.kpi import error_panel, kpi_card
+from components.kpi import HIGHER_IS_WORSE, error_panel, kpi_card
 from components.map_layers import INCIDENTS_OVERLAY, city_map, incident_meta, layer_hideouts
-from components.trend import sparkline
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import local_label
-from data.trends import sparkline as spark_series
-from pages._live import register_live_refresh
+from pages._live import browser_versions, kpi_sparklines, register_live_refresh
 
 dash.register_page(
     __name__,
@@ -39,9 +36,6 @@ dash.register_page(
 log = logging.getLogger(__name__)
 P = "wall"
 ROTATE_LIMITS = (15, 3600)  # seconds per city
-HIGHER_IS_WORSE = dict.fromkeys(
-    ("congestion_index", "parking_occupancy", "city_aqi", "worst_station", "open_incidents", "incidents_today"), True
-) | {"mean_speed": False, "free_spaces": False, "median_dispatch": True}
 LABELS = POPUP_LABELS | {"kinds": LOT_KINDS}
 
 
@@ -70,7 +64,7 @@ def _unknown(city: str) -> html.Div:
 
 def layout(city: str | None = None, rotate: str | None = None, **_query: Any) -> html.Div:
     try:
-        info = get_city(city or "hangzhou")
+        info = get_city(city)
     except UnknownCityError:
         return _unknown(str(city))
     settings = load_settings()
@@ -154,7 +148,7 @@ def refresh_map(_n: int | None, city: str):
     at = access.resolve_at("live", None)
     label = [local_label(at), " ", t("China Standard Time", "北京时间")]
     try:
-        payload = access.live_values_since(key, at, _have())
+        payload = access.live_values_since(key, at, browser_versions())
     except Exception:
         log.exception("wall map refresh failed for %s", key)
         return no_update, [
@@ -164,13 +158,6 @@ def refresh_map(_n: int | None, city: str):
         ]
     payload["at"] = at
     return payload, label
-
-
-def _have() -> dict[str, str] | None:
-    """The value versions the browser holds (assets/citybrain.js `requestPre`), as on the command centre."""
-    body = flask.request.get_json(silent=True) if flask.has_request_context() else None
-    have = body.get("cb_have") if isinstance(body, dict) else None
-    return {k: v for k, v in have.items() if isinstance(v, str)} if isinstance(have, dict) else None
 
 
 @callback(
@@ -186,16 +173,8 @@ def refresh_panels(_n: int | None, city: str):
     at = access.resolve_at("live", None)
     try:
         items = access.kpis(key, at)
-        try:
-            series = access.kpi_trends(key, at)["series"]
-        except Exception:
-            log.exception("wall trends failed for %s", key)
-            series = {}
-        now = {k.key: k.value for k in items}
-        cards = [
-            kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], _spark(series.get(k["key"]), now.get(k["key"])))
-            for k in access.kpi_dicts(items)
-        ]
+        sparks = kpi_sparklines(key, at, {k.key: k.value for k in items})
+        cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"])) for k in access.kpi_dicts(items)]
     except Exception:
         log.exception("wall KPIs failed for %s", key)
         cards = error_panel(("key indicators", "关键指标"))
@@ -205,10 +184,6 @@ def refresh_panels(_n: int | None, city: str):
         log.exception("wall alerts failed for %s", key)
         alerts = error_panel(("alerts", "告警"))
     return cards, alerts
-
-
-def _spark(series: list | None, value: Any):
-    return sparkline(*spark_series(series, value)) if series else None
 
 
 register_live_refresh(P)

@@ -100,3 +100,12 @@ def get_city(key: str | None) -> City:
         return CITIES[normalized]
     except KeyError:
         raise UnknownCityError(key) from None
+
+
+def city_or_default(key: str | None) -> City:
+    """The city `key` names, or the default city for a key that names none (pages whose address may
+    carry any value show the default city rather than an error)."""
+    try:
+        return get_city(key)
+    except UnknownCityError:
+        return get_city(None)
