@@ -161,7 +161,9 @@ _remembered: dict[tuple, Settings] = {}
 def load_settings() -> Settings:
     """The settings for the current environment (and working directory, which a relative DATA_DIR
     depends on): read once per distinct environment, so request paths may call it freely."""
-    key = (tuple(sorted(os.environ.items())), os.getcwd())
+    data_dir = os.environ.get("DATA_DIR")
+    # Only a relative DATA_DIR depends on the working directory (which may even be gone: then no key needs it).
+    key = (tuple(sorted(os.environ.items())), os.getcwd() if data_dir and not os.path.isabs(data_dir) else None)
     settings = _remembered.get(key)
     if settings is None:
         settings = _read_settings()
