@@ -6,6 +6,7 @@ PostgreSQL + PostGIS with the Redis cache (servers started by the session, see t
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -241,3 +242,37 @@ def test_history_time_resolution():
     assert access.resolve_at("live", 3, now) == int(now)
     assert access.resolve_at("history", 0, now) == window.first_bucket + simulate.B - 1
     assert access.resolve_at("history", 10_000, now) == int(now)  # clamped to the present
+
+
+def test_older_history_is_written_in_short_transactions_and_leaves_no_gap(tmp_path, monkeypatch):
+    """A backfill writes a few hours per call (a week in one transaction held SQLite's write lock past
+    the workers' busy timeout), newest first, and still fills every bucket for every segment."""
+    engine = store.get_engine(f"sqlite:///{tmp_path / 'backfill.db'}")
+    store.create_schema(engine)
+    city = CITIES["xiongan"]
+    simulate.ensure_sensors(engine, city, lambda _m: None)
+    now = clock.floor_bucket(time.time())
+    simulate.advance_city(engine, city, now, lambda _m: None, history_days=0.25)
+    monkeypatch.setattr(simulate, "HISTORY_DAYS", 1)
+    spans: list[tuple[int, int]] = []
+    write = simulate._write_buckets
+
+    def recording(engine_, city_, first, end, now_, *args, **kwargs):
+        spans.append((first, end))
+        return write(engine_, city_, first, end, now_, *args, **kwargs)
+
+    monkeypatch.setattr(simulate, "_write_buckets", recording)
+    simulate.backfill_city(engine, city, now)
+    assert len(spans) >= 3, spans
+    assert all(end - first <= simulate.BACKFILL_CHUNK_SECONDS + clock.HOUR for first, end in spans), spans
+    assert all(a[0] == b[1] for a, b in itertools.pairwise(spans)), "chunks must join without gap, newest first"
+    start = clock.floor_bucket(now - simulate.DAY)
+    assert spans[-1][0] == start and int(store.get_meta(engine, "sim_oldest:xiongan")) == start
+    with engine.connect() as con:
+        t = store.traffic_obs
+        per_bucket = con.execute(
+            select(t.c.bucket, func.count()).where(t.c.city == "xiongan", t.c.bucket < now).group_by(t.c.bucket)
+        ).all()
+    counts = {bucket: n for bucket, n in per_bucket}
+    assert sorted(counts) == list(range(start, now, clock.BUCKET_SECONDS))
+    assert len(set(counts.values())) == 1, "every bucket holds every segment"

@@ -348,6 +348,9 @@ def advance_city(
         progress(f"  {city.name_en}: {counts}")
 
 
+BACKFILL_CHUNK_SECONDS = 6 * 3600  # older history is written this much per transaction
+
+
 def backfill_city(engine: Engine, city: City, now: float, progress: Progress | None = None) -> None:
     """Add the history older than what `advance_city` wrote, up to HISTORY_DAYS back."""
     if city.scale != "default":
@@ -357,10 +360,16 @@ def backfill_city(engine: Engine, city: City, now: float, progress: Progress | N
     start = floor_bucket(now - HISTORY_DAYS * DAY)
     if not oldest_written or oldest_written <= start:
         return
-    counts = _write_buckets(engine, city, start, oldest_written, now)
-    store.set_meta(engine, f"sim_oldest:{city.key}", str(start))
-    if progress:
-        progress(f"  {city.name_en} (older history): {counts}")
+    # Newest first, a few hours per transaction: a week in one write held SQLite's lock for longer than
+    # the web workers' busy timeout (sign-in answered 503 and a restarting worker failed to boot).
+    end = oldest_written
+    while end > start:
+        chunk_start = max(start, floor_bucket(end - BACKFILL_CHUNK_SECONDS, HOUR))
+        counts = _write_buckets(engine, city, chunk_start, end, now)
+        store.set_meta(engine, f"sim_oldest:{city.key}", str(chunk_start))
+        if progress:
+            progress(f"  {city.name_en} (older history from {chunk_start}): {counts}")
+        end = chunk_start
 
 
 # --- scale (SIM_SCALE, data/geo/cities.py SCALES) -----------------------------------------------------
