@@ -35,12 +35,21 @@ SIZES = {
 }
 
 
-def embed_path(city: str, layers: list[str], lang: str) -> str:
-    """The embed URL path for a choice: one layer gets its own page, several go to /embed/map."""
+THEMES = {
+    "light": ("Light", "浅色"),
+    "dark": ("Dark", "深色"),
+    "auto": ("As the visitor's system", "跟随访客系统设置"),
+}
+
+
+def embed_path(city: str, layers: list[str], lang: str, theme: str = "light") -> str:
+    """The embed URL path for a choice: one layer gets its own page, several go to /embed/map. The
+    light theme is the embed's default and is left out of the address."""
     chosen = [x for x in EMBED_LAYERS if x in (layers or [])] or list(EMBED_LAYERS)
+    query = {"city": city, "lang": lang} | ({"theme": theme} if theme in THEMES and theme != "light" else {})
     if len(chosen) == 1:
-        return f"/embed/{chosen[0]}?" + urlencode({"city": city, "lang": lang})
-    return "/embed/map?" + urlencode({"city": city, "layers": ",".join(chosen), "lang": lang}, safe=",")
+        return f"/embed/{chosen[0]}?" + urlencode(query)
+    return "/embed/map?" + urlencode({"city": city, "layers": ",".join(chosen)} | query, safe=",")
 
 
 def snippet(base_url: str, path: str, width: int, height: int, title: str) -> str:
@@ -92,6 +101,13 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                                 options=[{"label": "中文", "value": "zh"}, {"label": "English", "value": "en"}],
                                 inline=True,
                             ),
+                            html.Label(t("Map theme", "地图主题")),
+                            dcc.RadioItems(
+                                id=f"{P}-theme",
+                                value="light",
+                                options=[{"label": t(*name), "value": k} for k, name in THEMES.items()],
+                                labelStyle={"display": "block"},
+                            ),
                             html.Label(t("Size", "尺寸")),
                             dcc.RadioItems(
                                 id=f"{P}-size",
@@ -108,7 +124,7 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                             html.Iframe(
                                 id=f"{P}-preview",
                                 title="Preview",
-                                style={"border": "1px solid #d9dee4", "borderRadius": "6px", "maxWidth": "100%"},
+                                style={"border": "1px solid var(--border)", "borderRadius": "6px", "maxWidth": "100%"},
                             ),
                             html.Label(t("Embed code", "嵌入代码"), htmlFor=f"{P}-snippet"),
                             html.Div(
@@ -182,12 +198,13 @@ def _base_url() -> str:
     Input(f"{P}-layers", "value"),
     Input(f"{P}-lang", "value"),
     Input(f"{P}-size", "value"),
+    Input(f"{P}-theme", "value"),
 )
-def update_share(city: str, layers: list[str], lang: str, size: str):
+def update_share(city: str, layers: list[str], lang: str, size: str, theme: str = "light"):
     info = city_or_default(city)
     lang = "en" if lang == "en" else "zh"
     width, height = SIZES.get(size, SIZES["medium"])
-    path = embed_path(info.key, layers, lang)
+    path = embed_path(info.key, layers, lang, theme if isinstance(theme, str) else "light")
     title = ("City Brain map · " + info.name_en) if lang == "en" else ("城市大脑地图 · " + info.name_zh)
     base = _base_url()
     return (

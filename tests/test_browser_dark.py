@@ -43,6 +43,8 @@ DARK_PARTS = [
     ".kpi-card",
     ".page-message",
 ]
+EMBED_PARTS = [".em-bar", ".em-legend", ".em-foot", ".leaflet-bar"]
+EMBED_READY = "() => window.cbembed && window.cbembed.state.refreshes >= 1 && document.documentElement.dataset.theme"
 CONTENT = "() => { const c = document.querySelector('#_pages_content'); return c && c.innerText.length > 40; }"
 REGIONS = """(selectors) => {
     const out = [];
@@ -108,6 +110,16 @@ def _context(browser, base: str, lang: str):
     return context
 
 
+def _frame(page, url_part: str, seconds: float = 30):
+    """The page's frame whose address holds `url_part` (an iframe navigates a little after its src changes)."""
+    for _ in range(int(seconds * 4)):
+        found = [f for f in page.frames if url_part in f.url]
+        if found:
+            return found[0]
+        page.wait_for_timeout(250)
+    raise AssertionError(f"no frame at {url_part!r}: {[f.url for f in page.frames]}")
+
+
 def _settle(page) -> None:
     page.wait_for_function("() => document.documentElement.dataset.theme === 'dark'", timeout=30_000)
     # A live page polls every REFRESH_SECONDS: on a busy machine it may never be idle for 500 ms.
@@ -151,6 +163,40 @@ def test_every_page_is_dark_in_both_languages(served_app, browser, lang):
         page.wait_for_function("() => document.documentElement.dataset.theme === 'light'", timeout=30_000)
         page.wait_for_timeout(300)
         assert light_regions(page, [".panel"], "light theme"), "the sampler saw no light panel in the light theme"
+    finally:
+        context.close()
+    assert light == [], light
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_public_embed_is_dark_when_asked_and_share_previews_it(served_app, browser, lang):
+    """The embeds are another site's iframe: dark only when their address says so (?theme=dark), light
+    by default; /share offers the choice and previews it."""
+    context = _context(browser, served_app, lang)
+    light: list[str] = []
+    try:
+        page = context.new_page()
+        # Public embeds: dark when their address asks (?theme=dark); /share previews that choice.
+        page.goto(served_app + f"/embed/map?city=hangzhou&theme=dark&lang={lang}")
+        page.wait_for_function(EMBED_READY, timeout=90_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"dark-{lang}-embed.png"))
+        light += light_regions(page, EMBED_PARTS, "embed")
+        page.goto(served_app + "/share?city=hangzhou")
+        page.wait_for_function(CONTENT, timeout=90_000)
+        page.locator("#sh-theme input[value='dark']").check()
+        page.wait_for_function(
+            "() => (document.getElementById('sh-preview').getAttribute('src') || '').includes('theme=dark')",
+            timeout=30_000,
+        )
+        preview = _frame(page, "theme=dark")
+        preview.wait_for_function(EMBED_READY, timeout=90_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / f"dark-{lang}-share-preview.png"))
+        light += light_regions(page, ["#sh-preview"], "share preview")
+        page.goto(served_app + "/embed/map?city=hangzhou")
+        page.wait_for_function(EMBED_READY, timeout=90_000)
+        assert light_regions(page, EMBED_PARTS, "light embed"), "the light embed (its default) was not light"
     finally:
         context.close()
     assert light == [], light
