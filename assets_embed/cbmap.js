@@ -152,6 +152,9 @@ window.cbmap = (function () {
             el("span", null, el("span", look.swatch + "group " + r.group, line)).textContent = "12";
         } else if (r.needs) {
             el("span", look.swatch + "needs", line);
+        } else if (r.density) {  // the density view's ramp, light (few) to dark (the busiest cell)
+            el("span", look.swatch + "swatch " + look.swatch + "ramp", line).style.background =
+                "linear-gradient(90deg, " + DENSITY.join(", ") + ")";
         }
         legendText(line, r.text);
         if (r.range !== undefined) { el("span", look.range, line).textContent = r.range; }
@@ -175,7 +178,24 @@ window.cbmap = (function () {
         for (const n of spec.notes) { legendText(el("div", look.note, body), n); }
         host.appendChild(details);
         host.dataset.built = "1";
+        foldLegend(details, host.closest(".em-map-wrap, .map-panel") || host.parentElement);
         return details;
+    }
+    // Open or folded as this browser last left it; the first time, open unless it would hide much of a
+    // small map (an embed in a narrow iframe, a phone). A person's choice is kept; our own is not.
+    function foldLegend(details, wrap) {
+        const key = "cb-legend-open:" + details.id;
+        let kept = null;
+        try { kept = localStorage.getItem(key); } catch (e) { /* storage blocked: decide by size */ }
+        if (kept === "0" || kept === "1") {
+            details.open = kept === "1";
+        } else if (wrap && (details.offsetHeight > 0.6 * wrap.offsetHeight || details.offsetWidth > 0.45 * wrap.offsetWidth)) {
+            details.open = false;
+        }
+        details.querySelector("summary").addEventListener("click", () => {
+            // the click toggles `open` after this handler: remember the state it is going to
+            try { localStorage.setItem(key, details.open ? "0" : "1"); } catch (e) { /* not kept */ }
+        });
     }
     return {STALE, esc, fmt, tr, band, row, popup, roadStyle, lotStyle, aqiIcon, restyle, refreshPopup, gate,
         gridCells, clusterMarker, densityCircle, syncGroup, DENSITY, legend};

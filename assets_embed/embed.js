@@ -168,12 +168,6 @@ window.cbembed = window.cbembed || {};
         state.values = data;
         state.meta = config ? config.incidents : state.meta;
         window.cbmap.legend("em-legend-host");
-        if (state.refreshes === 0) {  // a legend that would hide much of a small map starts folded
-            const legend = document.getElementById("em-legend"), wrap = legend && legend.closest(".em-map-wrap");
-            if (legend && wrap && (legend.offsetHeight > 0.6 * wrap.offsetHeight || legend.offsetWidth > 0.45 * wrap.offsetWidth)) {
-                legend.open = false;
-            }
-        }
         state.refreshes += 1;
         if (data.incidents) { syncNotices(data.incidents); }
         for (const name of Object.keys(state.registry)) {

@@ -66,6 +66,7 @@ SOURCES_TEXT: Pair = (
 LEGEND_TEXT: Pair = ("Legend", "图例")
 GROUP_TEXT: Pair = ("Group: count, coloured by its worst", "聚合：数量，颜色为其中最严重者")
 NEEDS_TEXT: Pair = ("Needs action (pulses; badge on a group)", "待处置（闪烁；聚合角标为其数量）")
+DENSITY_TEXT: Pair = ("Density view: incidents per area, few to most", "密度视图：单位面积事件数，由少到多")
 
 
 def ci_range(band: Any) -> str:
@@ -106,11 +107,16 @@ def kind_rows(kinds: Iterable[tuple[str, Pair]], icon_base: str, text: Text) -> 
     return [{"icon": f"{icon_base}{kind}.svg", "text": text(name)} for kind, name in kinds]
 
 
-def group_rows(text: Text, rank_class: str, group: Pair = GROUP_TEXT, needs: bool = True) -> list[Row]:
-    """How grouped (and, with `needs`, pulsing) incidents look: samples as the map draws them."""
+def group_rows(
+    text: Text, rank_class: str, group: Pair = GROUP_TEXT, needs: bool = True, density: bool = False
+) -> list[Row]:
+    """How grouped (with `needs`, pulsing; with `density`, the density view's ramp) incidents look:
+    samples as the map draws them."""
     rows: list[Row] = [{"group": rank_class, "text": text(group)}]
     if needs:
         rows.append({"needs": True, "text": text(NEEDS_TEXT)})
+    if density:
+        rows.append({"density": True, "text": text(DENSITY_TEXT)})
     return rows
 
 
@@ -171,7 +177,7 @@ def operator_legend(icon_base: str) -> html.Div:
         kinds=INCIDENT_KINDS.items(),
         icon_base=icon_base,
         marks=list(zip(SEVERITY_COLORS, SEVERITIES, strict=True)),
-        incident_extra=group_rows(list, "cb-rank-4"),
+        incident_extra=group_rows(list, "cb-rank-4", density=True),
         notes=[SOURCES_TEXT],
         legend_id="cc-legend",
     )

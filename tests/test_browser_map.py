@@ -236,6 +236,15 @@ def test_legend_on_the_map_shows_all_four_layers(op_page, map_app, path):
     assert len([t for t in titles if t.strip()]) == 4, titles
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / ("map-embed.png" if embed else "map-operator.png")))
-    legend.locator("summary").click()  # collapsible
+    if not embed:  # the density view's colour ramp has its row
+        ramp = legend.locator(".legend-ramp")
+        assert ramp.count() == 1 and "linear-gradient" in ramp.evaluate("e => e.style.background")
+    legend.locator("summary").click()  # collapsible, and it stays as the person left it
     assert not legend.evaluate("e => e.open")
+    page.reload()
+    if embed:
+        page.wait_for_function("() => window.cbembed && window.cbembed.state.refreshes >= 1", timeout=90_000)
+    else:
+        _ready(page)
+    assert not legend.evaluate("e => e.open"), "the folded legend opened again after a reload"
     assert page.console_errors == [], page.console_errors
