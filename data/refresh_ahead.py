@@ -1,0 +1,73 @@
+"""Refresh-ahead for values that are slow to recompute (a scaled city's live arrays after a simulator
+tick or a large feed batch: 100,000 road segments at SIM_SCALE=shanghai took about a second, the p95
+of the map's live refresh). While a newer version is computed by one thread of this process, requests
+get the version held, labelled with its own token, so no viewer's refresh waits for it and the
+browser receives the newer values at its next refresh."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Held:
+    token: str
+    values: Any
+    slowest: float  # the longest computation seen in this slot (a new revision, not a new stale mask)
+    pending: str | None = None  # the token a thread is computing now
+
+
+class RefreshAhead:
+    """Per slot (e.g. city and layer), the newest values computed and their token."""
+
+    def __init__(self, slow_seconds: float) -> None:
+        self.slow_seconds = slow_seconds
+        self._held: dict[Hashable, _Held] = {}
+        self._lock = threading.Lock()
+
+    def get(self, slot: Hashable, token: str, compute: Callable[[], Any], ahead: bool = True) -> tuple[str, Any]:
+        """(token, values) for `token`, from `compute()` inline, or the held values and their token
+        while a thread computes `token`'s: only with `ahead`, when values are held and a computation
+        in this slot once took longer than `slow_seconds`."""
+        with self._lock:
+            held = self._held.get(slot)
+            if held is not None and held.token == token:
+                return held.token, held.values
+            if ahead and held is not None and held.slowest > self.slow_seconds:
+                if held.pending is None:
+                    held.pending = token
+                    threading.Thread(
+                        target=self._compute, args=(slot, token, compute), name="refresh-ahead", daemon=True
+                    ).start()
+                return held.token, held.values
+        return token, self._compute(slot, token, compute)
+
+    def _compute(self, slot: Hashable, token: str, compute: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            values = compute()
+        except Exception:
+            with self._lock:
+                held = self._held.get(slot)
+                if held is not None and held.pending == token:
+                    held.pending = None  # the next request tries again
+            if threading.current_thread().name == "refresh-ahead":
+                log.exception("refresh-ahead of %s failed", slot)
+                return None
+            raise
+        with self._lock:
+            held = self._held.get(slot)
+            slowest = max(time.perf_counter() - started, held.slowest if held else 0.0)
+            self._held[slot] = _Held(token, values, slowest)
+        return values
+
+    def clear(self) -> None:
+        with self._lock:
+            self._held.clear()
