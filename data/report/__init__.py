@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 REPORT_DIR = Path(__file__).resolve().parent
-NOT_IN_REPORT: tuple[str, str] = ("not in the report", "报告未提供")
 
 Pair = tuple[str, str]  # (English, Chinese)
 T = TypeVar("T")
@@ -40,6 +39,11 @@ class TableRef:
     @property
     def misprinted(self) -> bool:
         return self.printed != f"表 {self.number}"
+
+    @property
+    def source(self) -> Source:
+        """A citation of this table (with the section it belongs to)."""
+        return Source(self.number, self.section)
 
 
 @dataclass(frozen=True)
@@ -515,6 +519,11 @@ class Technology:
     @property
     def challenge_keys(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(k for c in self.challenges for k in c.categories))
+
+    @property
+    def text_source(self) -> Source:
+        """A citation of the section that describes the technology."""
+        return Source(None, self.section)
 
     def tables_naming(self, attr: str, item: Any) -> tuple[str, ...]:
         """The tables whose row for this technology names `item` (a company, SDG or city)."""
