@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import (
+from _common import (
     CHROMIUM,
     CHROMIUM_ARGS,
     PAGE_READY_JS,

@@ -37,8 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare import NO_BACKGROUND_JOBS, prepare
-from run import (
+from _common import (
     CHROMIUM,
     CHROMIUM_ARGS,
     PAGE_READY_JS,
@@ -52,6 +51,7 @@ from run import (
     table,
     tree_state,
 )
+from compare import NO_BACKGROUND_JOBS, prepare
 
 TARGETS = {"busy_pct": 5.0, "long_task_ms_per_refresh": 50.0}
 SETTLE_S = 5.0

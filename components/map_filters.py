@@ -5,7 +5,7 @@ replaceState as the view or a filter changes, and the page reads it back here on
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,17 @@ def _options(items: Sequence[tuple[Any, Any]]) -> list[dict[str, Any]]:
     return [{"label": label, "value": value} for value, label in items]
 
 
+def _choices(
+    kind: Callable[..., Any],
+    choices_id: str,
+    items: Sequence[tuple[Any, Any]],
+    value: Any,
+    class_name: str = "map-filter-row",
+) -> Any:
+    """One inline row of choices: `kind` is dcc.Checklist or dcc.RadioItems."""
+    return kind(id=choices_id, options=_options(items), value=value, inline=True, className=class_name)
+
+
 def incident_filters(prefix: str, query: MapQuery, kinds: Sequence[str]) -> html.Details:
     """Filters over the map (type, severity, status, needs action / mine) and the groups/density switch."""
     return html.Details(
@@ -100,33 +111,27 @@ def incident_filters(prefix: str, query: MapQuery, kinds: Sequence[str]) -> html
                 placeholder="全部事件类型 · All incident types",  # a plain string: no language switch inside
                 className="map-filter-kinds",
             ),
-            dcc.Checklist(
-                id=f"{prefix}-f-sev",
-                options=_options([(level, tp(SEVERITIES[level - 1])) for level in SEVERITY_LEVELS]),
-                value=list(query.sevs),
-                inline=True,
-                className="map-filter-row",
+            _choices(
+                dcc.Checklist,
+                f"{prefix}-f-sev",
+                [(level, tp(SEVERITIES[level - 1])) for level in SEVERITY_LEVELS],
+                list(query.sevs),
             ),
-            dcc.Checklist(
-                id=f"{prefix}-f-status",
-                options=_options([(s, tp(STATUSES[s])) for s in OPEN_STATUSES]),
-                value=list(query.statuses),
-                inline=True,
-                className="map-filter-row",
+            _choices(
+                dcc.Checklist, f"{prefix}-f-status", [(s, tp(STATUSES[s])) for s in OPEN_STATUSES], list(query.statuses)
             ),
-            dcc.Checklist(
-                id=f"{prefix}-f-flags",
-                options=_options([("act", t("Needs action", "待处置")), ("mine", t("Mine (operators)", "本中心处置"))]),
-                value=list(query.flags),
-                inline=True,
-                className="map-filter-row",
+            _choices(
+                dcc.Checklist,
+                f"{prefix}-f-flags",
+                [("act", t("Needs action", "待处置")), ("mine", t("Mine (operators)", "本中心处置"))],
+                list(query.flags),
             ),
-            dcc.RadioItems(
-                id=f"{prefix}-f-view",
-                options=_options([("groups", t("Groups", "聚合")), ("density", t("Density", "密度"))]),
-                value=query.view,
-                inline=True,
-                className="map-filter-row map-filter-view",
+            _choices(
+                dcc.RadioItems,
+                f"{prefix}-f-view",
+                [("groups", t("Groups", "聚合")), ("density", t("Density", "密度"))],
+                query.view,
+                "map-filter-row map-filter-view",
             ),
         ],
         open=query != MapQuery(zoom=query.zoom, lat=query.lat, lon=query.lon),  # open when something is filtered

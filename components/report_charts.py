@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from data.report import Pilot, ReportCity
+if TYPE_CHECKING:
+    from data.report import Pilot, ReportCity
 
 FONT = '"Noto Sans SC", "PingFang SC", "Microsoft YaHei", system-ui, sans-serif'
 THEMES = {

@@ -4,22 +4,15 @@ city's live KPIs from the command centre (simulated), and the "who leads" summar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import dcc, html
 
 from components.i18n import KPI_LABELS, UNITS, Pair, t, tp
-from components.report_ui import contradiction_note, en_name, not_in_report, source_chip
-from data.report import (
-    NOT_IN_REPORT,
-    Contradiction,
-    Leader,
-    ReportCity,
-    ScoreSystem,
-    Source,
-    TableRef,
-    Variant,
-)
+from components.report_ui import NOT_IN_REPORT, contradiction_note, en_name, not_in_report, source_chip
+
+if TYPE_CHECKING:
+    from data.report import Contradiction, Fact, Leader, ReportCity, ScoreSystem, TableRef, Variant
 
 # The live KPIs shown beside the report, in this order.
 LIVE_KPIS = ("congestion_index", "free_spaces", "city_aqi", "incidents_today")
@@ -27,11 +20,7 @@ LIVE_KPIS = ("congestion_index", "free_spaces", "city_aqi", "incidents_today")
 
 def _table_chips(tables: Sequence[str], printed: dict[str, TableRef]) -> list[html.Span]:
     """`printed`: the report's tables by number."""
-    out = []
-    for tb in tables:
-        section = printed[tb].section if tb in printed else None
-        out.append(source_chip(Source(tb, section), short=True))
-    return out
+    return [source_chip(printed[tb].source, short=True) for tb in tables]
 
 
 def _variants_block(city: ReportCity, attr: str, title: Pair, printed: dict[str, TableRef]) -> html.Div:
@@ -102,6 +91,17 @@ def _fmt(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _fact_parts(fact: Fact) -> list[Any]:
+    """A figure of the report's text: the value (in Chinese when it is worded so), what it counts, its source."""
+    return [
+        html.Strong((fact.value_zh and t(fact.value, fact.value_zh)) or fact.value),
+        " ",
+        t(fact.label_en, fact.label_zh),
+        " ",
+        source_chip(fact.source),
+    ]
+
+
 def live_rows(city: ReportCity, kpis: dict[str, dict[str, Any]] | None, error: bool = False) -> list[Any]:
     """Rows of (the report's figure | the live KPI) for one city; the live side is simulated."""
     paired = {f.pairs_with: f for f in city.facts if f.pairs_with}
@@ -119,19 +119,7 @@ def live_rows(city: ReportCity, kpis: dict[str, dict[str, Any]] | None, error: b
     ]
     for key in LIVE_KPIS:
         fact = paired.get(key)
-        left: Any = (
-            html.Span(
-                [
-                    html.Strong((fact.value_zh and t(fact.value, fact.value_zh)) or fact.value),
-                    " ",
-                    t(fact.label_en, fact.label_zh),
-                    " ",
-                    source_chip(fact.source),
-                ]
-            )
-            if fact
-            else not_in_report()
-        )
+        left: Any = html.Span(_fact_parts(fact)) if fact else not_in_report()
         if error:
             right: Any = html.Span(t("unavailable", "暂不可用"), className="text-error")
         elif kpis is None:
@@ -212,20 +200,7 @@ def city_column(
             html.Div(
                 [
                     html.H4(t("More from the report", "报告中的其他数据")),
-                    html.Ul(
-                        [
-                            html.Li(
-                                [
-                                    html.Strong((f.value_zh and t(f.value, f.value_zh)) or f.value),
-                                    " ",
-                                    t(f.label_en, f.label_zh),
-                                    " ",
-                                    source_chip(f.source),
-                                ]
-                            )
-                            for f in other_facts
-                        ]
-                    ),
+                    html.Ul([html.Li(_fact_parts(f)) for f in other_facts]),
                 ]
             )
             if other_facts

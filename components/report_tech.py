@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dash import dcc, html
 
 from components.i18n import Pair, t, tp
 from components.report_ui import contradiction_note, en_name, source_chip, sources_line
-from data.report import Catalogue, Contradiction, Source, Technology
+
+if TYPE_CHECKING:
+    from data.report import Catalogue, Contradiction, Technology
 
 
 def tech_name(tech: Technology) -> Pair:
@@ -120,7 +122,7 @@ def answer(
                         "、".join(f"{company_name(k, cat)[1]} {n}" for k, n in ranked),
                     ),
                     " ",
-                    source_chip(Source("2.10", "2.2")),
+                    source_chip(cat.tables["2.10"].source),
                 ],
                 id="ptech-answer-companies",
             )
@@ -139,6 +141,24 @@ def _chip(label: Pair, href: str | None = None, only: str | None = None, both: b
 def _only(tech: Technology, attr: str, item: Any) -> str | None:
     tables = tech.tables_naming(attr, item)
     return tables[0] if len(tables) < len(tech.rows) else None
+
+
+def _chips(
+    tech: Technology,
+    title: Pair,
+    attr: str,
+    label: Callable[[Any], Pair],
+    href: Callable[[Any], str],
+    both: bool = False,
+) -> html.Div:
+    """A heading and a linked chip for each of the technology's companies, SDGs or cities (`attr`), marked
+    when only one of its two tables names it."""
+    return html.Div(
+        [
+            html.H3(t(*title)),
+            html.Div([_chip(label(k), href(k), _only(tech, attr, k), both=both) for k in getattr(tech, attr)]),
+        ]
+    )
 
 
 def tech_card(tech: Technology, cat: Catalogue, contradictions: Sequence[Contradiction]) -> html.Div:
@@ -170,7 +190,7 @@ def tech_card(tech: Technology, cat: Catalogue, contradictions: Sequence[Contrad
             html.H2(t(name[0] if name[0] == name[1] else f"{name[0]} ({name[1]})", name[1]), id="ptech-card-title"),
             html.Div(
                 [
-                    source_chip(Source("2.10", "2.2")),
+                    source_chip(cat.tables["2.10"].source),
                     " ",
                     source_chip(own),
                     " ",
@@ -188,53 +208,33 @@ def tech_card(tech: Technology, cat: Catalogue, contradictions: Sequence[Contrad
                         ]
                     ),
                     html.P(f"“{tech.summary_zh}”", className="lang-en rp-footnote"),
-                    sources_line([Source(None, tech.section)]),
+                    sources_line([tech.text_source]),
                 ]
             ),
             html.Div(
                 [
-                    html.Div(
-                        [
-                            html.H3(t("Leading companies", "重点私营企业")),
-                            html.Div(
-                                [
-                                    _chip(
-                                        company_name(k, cat),
-                                        f"/pilots/technologies?company={k}",
-                                        _only(tech, "companies", k),
-                                        both=True,
-                                    )
-                                    for k in tech.companies
-                                ]
-                            ),
-                        ]
+                    _chips(
+                        tech,
+                        ("Leading companies", "重点私营企业"),
+                        "companies",
+                        lambda k: company_name(k, cat),
+                        lambda k: f"/pilots/technologies?company={k}",
+                        both=True,
                     ),
-                    html.Div(
-                        [
-                            html.H3(t("SDGs it serves", "解决的可持续发展目标")),
-                            html.Div(
-                                [
-                                    _chip(sdg_label(n, cat), f"/pilots/technologies?sdg={n}", _only(tech, "sdgs", n))
-                                    for n in tech.sdgs
-                                ]
-                            ),
-                        ]
+                    _chips(
+                        tech,
+                        ("SDGs it serves", "解决的可持续发展目标"),
+                        "sdgs",
+                        lambda n: sdg_label(n, cat),
+                        lambda n: f"/pilots/technologies?sdg={n}",
                     ),
-                    html.Div(
-                        [
-                            html.H3(t("Leading cities", "最先进的城市")),
-                            html.Div(
-                                [
-                                    _chip(
-                                        place_name(k, cat),
-                                        f"/pilots/cities?cities={k}" if k in six else f"/pilots/technologies?city={k}",
-                                        _only(tech, "cities", k),
-                                        both=True,
-                                    )
-                                    for k in tech.cities
-                                ]
-                            ),
-                        ]
+                    _chips(
+                        tech,
+                        ("Leading cities", "最先进的城市"),
+                        "cities",
+                        lambda k: place_name(k, cat),
+                        lambda k: f"/pilots/cities?cities={k}" if k in six else f"/pilots/technologies?city={k}",
+                        both=True,
                     ),
                     html.Div(
                         [

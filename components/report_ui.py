@@ -6,12 +6,15 @@ Builders only: they take report data (``data.report`` objects) and return Dash c
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from dash import dcc, html
 
 from components.i18n import Pair, t, tp
-from data.report import NOT_IN_REPORT, Contradiction, Source
+
+if TYPE_CHECKING:
+    from data.report import Contradiction, Source
 
 SUBPAGES: list[tuple[str, Pair]] = [
     ("/pilots", ("Overview", "总览")),
@@ -21,6 +24,7 @@ SUBPAGES: list[tuple[str, Pair]] = [
     ("/pilots/recommendations", ("Recommendations", "建议")),
 ]
 TRANSLATED_MARK = "†"
+NOT_IN_REPORT: Pair = ("not in the report", "报告未提供")
 # Dash 4's dropdown chrome takes plain strings: both languages, like the placeholders.
 DROPDOWN_LABELS = {
     "select_all": "Select all · 全选",
@@ -59,6 +63,20 @@ def report_header(prefix: str, current: str, title: Pair, lead: Pair | None = No
             html.P(tp(lead), className="rp-lead") if lead else None,
         ],
         className="rp-header",
+    )
+
+
+def report_page(prefix: str, current: str, title: Pair, lead: Pair | None, body: list[Any]) -> html.Div:
+    """A /pilots page: its location (the filters live in the query string, `<prefix>-url`), the header,
+    `body`, and the footnote on the † translation mark."""
+    return html.Div(
+        [
+            dcc.Location(id=f"{prefix}-url", refresh=False),
+            report_header(prefix, current, title, lead),
+            *body,
+            translated_note(),
+        ],
+        className="rp-page",
     )
 
 
@@ -123,6 +141,10 @@ def contradiction_note(c: Contradiction, **kwargs) -> html.Div:
     )
 
 
+def contradiction_notes(items: Iterable[Contradiction]) -> html.Div:
+    return html.Div([contradiction_note(c) for c in items], className="rp-notes")
+
+
 def panel(title: Pair, children, **kwargs) -> html.Section:
     return html.Section([html.H2(tp(title)), *(children if isinstance(children, list) else [children])], **kwargs)
 
@@ -150,6 +172,37 @@ def ignored_values(unknown: list[str]) -> html.Div | None:
         className="rp-warning",
         role="status",
     )
+
+
+def filter_dropdown(
+    dropdown_id: str,
+    label: Pair,
+    options: list[dict],
+    value: Any,
+    *,
+    multi: bool = True,
+    placeholder: str = "All · 全部",
+    **dropdown: Any,
+) -> list[Any]:
+    """A filter's label and its dropdown (options from `option`); `dropdown` passes more Dropdown props."""
+    return [
+        html.Label(t(*label), htmlFor=dropdown_id, className="rp-filter-label"),
+        dcc.Dropdown(
+            id=dropdown_id,
+            options=options,
+            value=value,
+            multi=multi,
+            placeholder=placeholder,
+            className="rp-dropdown",
+            labels=DROPDOWN_LABELS,
+            **dropdown,
+        ),
+    ]
+
+
+def report_filter(dropdown_id: str, label: Pair, options: list[dict], value: Any, **kwargs: Any) -> html.Div:
+    """One of several filters in a row (`rp-filters`): the label above its dropdown."""
+    return html.Div(filter_dropdown(dropdown_id, label, options, value, **kwargs), className="rp-filter")
 
 
 def option(value: str | int, en: str, zh: str) -> dict:

@@ -140,67 +140,59 @@ def static_version(city: str) -> str:
     return store.get_meta(_engine(), f"static_rev:{get_city(city).key}") or "0"
 
 
+# A sensor layer's features: (store kind, geometry type, a row's coordinates, its properties). The property
+# names are the short ones the browser's style and popup functions read.
+_SENSOR_FEATURES: dict[str, tuple[Any, ...]] = {
+    "roads": (
+        "traffic",
+        "LineString",
+        lambda r: r.coords,
+        lambda r: {
+            "name": r.name,
+            "cls": r.road_class,
+            "ff": r.free_flow_kmh,
+            "district": r.district,
+            "synthetic": bool(r.synthetic),
+        },
+    ),
+    "parking": (
+        "parking",
+        "Point",
+        lambda r: [r.lon, r.lat],
+        lambda r: {
+            "name": r.name,
+            "kind": r.kind,
+            "capacity": int(r.capacity),
+            "tariff": r.tariff_cny_h,
+            "district": r.district,
+            "simulated": bool(r.simulated),
+        },
+    ),
+    "air_quality": (
+        "air_quality",
+        "Point",
+        lambda r: [r.lon, r.lat],
+        lambda r: {"code": r.code, "name_zh": r.name_zh, "name_en": r.name_en, "simulated": bool(r.simulated)},
+    ),
+}
+
+
 @cache.memoize()
 def _geometry(city: str, layer: str, version: str) -> str:
     engine = _engine()
     if layer == "districts":
         return json.dumps(load_districts(city), ensure_ascii=False, separators=(",", ":"))
-    if layer == "roads":
-        df = store.sensors(engine, "traffic", city, geojson=True)
-        features = [
-            {
-                "type": "Feature",
-                "id": int(r.id),
-                "geometry": _geometry_of(r, "LineString", r.coords),
-                "properties": {
-                    "i": i,
-                    "name": r.name,
-                    "cls": r.road_class,
-                    "ff": r.free_flow_kmh,
-                    "district": r.district,
-                    "synthetic": bool(r.synthetic),
-                },
-            }
-            for i, r in enumerate(df.itertuples(index=False))
-        ]
-    elif layer == "parking":
-        df = store.sensors(engine, "parking", city, geojson=True)
-        features = [
-            {
-                "type": "Feature",
-                "id": int(r.id),
-                "geometry": _geometry_of(r, "Point", [r.lon, r.lat]),
-                "properties": {
-                    "i": i,
-                    "name": r.name,
-                    "kind": r.kind,
-                    "capacity": int(r.capacity),
-                    "tariff": r.tariff_cny_h,
-                    "district": r.district,
-                    "simulated": bool(r.simulated),
-                },
-            }
-            for i, r in enumerate(df.itertuples(index=False))
-        ]
-    elif layer == "air_quality":
-        df = store.sensors(engine, "air_quality", city, geojson=True)
-        features = [
-            {
-                "type": "Feature",
-                "id": int(r.id),
-                "geometry": _geometry_of(r, "Point", [r.lon, r.lat]),
-                "properties": {
-                    "i": i,
-                    "code": r.code,
-                    "name_zh": r.name_zh,
-                    "name_en": r.name_en,
-                    "simulated": bool(r.simulated),
-                },
-            }
-            for i, r in enumerate(df.itertuples(index=False))
-        ]
-    else:
-        raise KeyError(layer)
+    kind, geometry, coordinates, properties = _SENSOR_FEATURES[layer]  # KeyError: no such layer
+    df = store.sensors(engine, kind, city, geojson=True)
+    features = [
+        {
+            "type": "Feature",
+            "id": int(r.id),
+            "geometry": _geometry_of(r, geometry, coordinates(r)),
+            "properties": {"i": i, **properties(r)},
+        }
+        for i, r in enumerate(df.itertuples(index=False))
+    ]
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, separators=(",", ":"))
 
 

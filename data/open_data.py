@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -78,52 +79,19 @@ def observation_range(layer: str, city: str) -> tuple[int | None, int | None]:
     return store.observation_bucket_range(store.get_engine(), layer, city)
 
 
-def incidents_page(
-    city: str,
-    *,
-    open_at: int | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    bbox: Sequence[float] | None = None,
-    oldest: int = 0,
-    offset: int = 0,
-    limit: int | None = None,
-) -> pd.DataFrame:
-    """Incidents a selection takes, ordered by (reported_at, id): one page of them."""
+def incidents_page(city: str, *, offset: int = 0, limit: int | None = None, **selection: Any) -> pd.DataFrame:
+    """Incidents a selection takes, ordered by (reported_at, id): one page of them. `selection` is the
+    store's (open_at, start, end, bbox, oldest: store.incidents_page); a bbox is matched on published,
+    rounded locations."""
+    columns = (*INCIDENT_COLUMNS, *STATUS_COLUMNS)
     return store.incidents_page(
-        store.get_engine(),
-        city,
-        (*INCIDENT_COLUMNS, *STATUS_COLUMNS),
-        open_at=open_at,
-        start=start,
-        end=end,
-        bbox=bbox,
-        bbox_margin=HALF_STEP,
-        oldest=oldest,
-        offset=offset,
-        limit=limit,
+        store.get_engine(), city, columns, bbox_margin=HALF_STEP, offset=offset, limit=limit, **selection
     )
 
 
-def count_incidents(
-    city: str,
-    *,
-    open_at: int | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    bbox: Sequence[float] | None = None,
-    oldest: int = 0,
-) -> int:
-    return store.count_incidents(
-        store.get_engine(),
-        city,
-        open_at=open_at,
-        start=start,
-        end=end,
-        bbox=bbox,
-        bbox_margin=HALF_STEP,
-        oldest=oldest,
-    )
+def count_incidents(city: str, **selection: Any) -> int:
+    """How many incidents `selection` (as for `incidents_page`) takes."""
+    return store.count_incidents(store.get_engine(), city, bbox_margin=HALF_STEP, **selection)
 
 
 def incidents_reported_at(city: str, reported_at: int) -> pd.DataFrame:

@@ -302,6 +302,15 @@ def _num(value: Any, digits: int | None = None) -> float | None:
     return round(value, digits) if digits is not None else value
 
 
+def _times(row: dict[str, Any], length: int) -> dict[str, str | None]:
+    """The interval an observation covers (its bucket, `length` seconds long) and when it was observed."""
+    return {
+        "time_start": iso(row["bucket"]),
+        "time_end": iso(row["bucket"] + length),
+        "observed_at": iso(row["observed_at"]),
+    }
+
+
 def traffic_properties(row: dict[str, Any], sensor: dict[str, Any], simulated: bool) -> dict[str, Any]:
     speed = _num(row["speed_kmh"])
     free = sensor["free_flow_kmh"]
@@ -311,9 +320,7 @@ def traffic_properties(row: dict[str, Any], sensor: dict[str, Any], simulated: b
         "segment_id": row["segment_id"],
         "name": sensor["name"],
         "road_class": sensor["road_class"],
-        "time_start": iso(row["bucket"]),
-        "time_end": iso(row["bucket"] + B),
-        "observed_at": iso(row["observed_at"]),
+        **_times(row, B),
         "speed_kmh": _num(speed, 1),
         "free_flow_kmh": _num(free, 1),
         "congestion_index": _num(index, 2),
@@ -334,9 +341,7 @@ def parking_properties(row: dict[str, Any], sensor: dict[str, Any], simulated: b
         "free_spaces": capacity - occupied,
         "occupancy_pct": pct,
         "occupancy_level": occupancy_band(pct).key if pct is not None else None,
-        "time_start": iso(row["bucket"]),
-        "time_end": iso(row["bucket"] + B),
-        "observed_at": iso(row["observed_at"]),
+        **_times(row, B),
         "simulated_lot": sensor["simulated_lot"],
         "simulated": simulated,
     }
@@ -351,9 +356,7 @@ def air_properties(row: dict[str, Any], sensor: dict[str, Any], simulated: bool)
         "station_code": sensor["station_code"],
         "name_zh": sensor["name_zh"],
         "name_en": sensor["name_en"],
-        "time_start": iso(row["bucket"]),
-        "time_end": iso(row["bucket"] + HOUR),
-        "observed_at": iso(row["observed_at"]),
+        **_times(row, HOUR),
     }
     props |= conc
     props |= {f"iaqi_{p}": result.iaqi[p] for p in aqi_rules.POLLUTANTS}

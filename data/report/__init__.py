@@ -1,7 +1,9 @@
 """Typed, cached reads of the report data digitised in ``data/report/`` (see its PROVENANCE.md).
 
-The files are static, so every loader is memoised for the life of the process. Nothing here touches
-the store or the simulator: pages that also show live figures get those from ``data.access``.
+The files are static, so every loader is memoised for the life of the process, and every loader has
+one shape: ``@_loader(file, part)`` over a function that turns the file's rows into typed records
+(``_record`` copies the fields named alike; the loader converts the rest). Nothing here touches the
+store or the simulator: pages that also show live figures get those from ``data.access``.
 """
 
 from __future__ import annotations
@@ -9,16 +11,16 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPORT_DIR = Path(__file__).resolve().parent
-NOT_IN_REPORT: tuple[str, str] = ("not in the report", "报告未提供")
 
 Pair = tuple[str, str]  # (English, Chinese)
+T = TypeVar("T")
 
 
 # --- sources --------------------------------------------------------------------------------------
@@ -37,6 +39,11 @@ class TableRef:
     @property
     def misprinted(self) -> bool:
         return self.printed != f"表 {self.number}"
+
+    @property
+    def source(self) -> Source:
+        """A citation of this table (with the section it belongs to)."""
+        return Source(self.number, self.section)
 
 
 @dataclass(frozen=True)
@@ -92,29 +99,44 @@ def _source(raw: dict[str, Any]) -> Source:
     return Source(raw.get("table"), raw.get("section"))
 
 
-def _read_json(name: str) -> Any:
-    with (REPORT_DIR / name).open(encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def _read_csv(name: str) -> list[dict[str, str]]:
+@cache
+def _read(name: str) -> Any:
+    """A report file as parsed: a CSV file as a list of rows (dicts), a JSON file as its value."""
     with (REPORT_DIR / name).open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+        return list(csv.DictReader(fh)) if name.endswith(".csv") else json.load(fh)
 
 
-@lru_cache(maxsize=1)
-def _sources() -> dict[str, Any]:
-    return _read_json("sources.json")
+def _loader(name: str, part: str | None = None) -> Callable[[Callable[[Any], T]], Callable[[], T]]:
+    """Turns `build(raw)` into a memoised loader of no arguments: `raw` is the file `name` (its key `part`
+    for a JSON object holding several lists)."""
+
+    def wrap(build: Callable[[Any], T]) -> Callable[[], T]:
+        @lru_cache(maxsize=1)
+        def load() -> T:
+            raw = _read(name)
+            return build(raw if part is None else raw[part])
+
+        load.__name__, load.__doc__ = build.__name__, build.__doc__
+        return load
+
+    return wrap
 
 
-@lru_cache(maxsize=1)
-def tables() -> dict[str, TableRef]:
-    return {t["number"]: TableRef(**t) for t in _sources()["tables"]}
+def _record(cls: type[T], raw: Mapping[str, Any], **converted: Any) -> T:
+    """A record of dataclass `cls` from a raw row: the fields the row has are copied as they are, the
+    `converted` ones are given by the caller; a field the row lacks keeps its default."""
+    copied = {f.name: raw[f.name] for f in fields(cls) if f.name in raw}
+    return cls(**(copied | converted))
 
 
-@lru_cache(maxsize=1)
-def sections() -> dict[str, SectionRef]:
-    return {s["number"]: SectionRef(**s) for s in _sources()["sections"]}
+@_loader("sources.json", "tables")
+def tables(rows: list[dict[str, Any]]) -> dict[str, TableRef]:
+    return {t["number"]: _record(TableRef, t) for t in rows}
+
+
+@_loader("sources.json", "sections")
+def sections(rows: list[dict[str, Any]]) -> dict[str, SectionRef]:
+    return {s["number"]: _record(SectionRef, s) for s in rows}
 
 
 def table(number: str) -> TableRef:
@@ -122,7 +144,7 @@ def table(number: str) -> TableRef:
 
 
 def report_meta() -> dict[str, str]:
-    return dict(_sources()["report"])
+    return dict(_read("sources.json")["report"])
 
 
 # --- table 2.2: pilots ----------------------------------------------------------------------------
@@ -164,42 +186,30 @@ class Total:
     source: Source
 
 
-@lru_cache(maxsize=1)
-def agencies() -> dict[str, Agency]:
-    return {r["key"]: Agency(**r) for r in _read_csv("agencies.csv")}
+@_loader("agencies.csv")
+def agencies(rows: list[dict[str, str]]) -> dict[str, Agency]:
+    return {r["key"]: _record(Agency, r) for r in rows}
 
 
-@lru_cache(maxsize=1)
-def pilots() -> tuple[Pilot, ...]:
-    rows = []
-    for r in _read_csv("pilots.csv"):
-        rows.append(
-            Pilot(
-                id=r["id"],
-                group_zh=r["group_zh"],
-                group_en=r["group_en"],
-                group_en_source=r["group_en_source"],
-                agencies=tuple(r["agencies"].split(";")),
-                programme_zh=r["programme_zh"],
-                programme_en=r["programme_en"],
-                programme_en_source=r["programme_en_source"],
-                date=r["date"],
-                year=int(r["year"]),
-                batch=int(r["batch"]) if r["batch"] else None,
-                count=int(r["count"]),
-                source=Source(r["table"], r["section"]),
-            )
+@_loader("pilots.csv")
+def pilots(rows: list[dict[str, str]]) -> tuple[Pilot, ...]:
+    return tuple(
+        _record(
+            Pilot,
+            r,
+            agencies=tuple(r["agencies"].split(";")),
+            year=int(r["year"]),
+            batch=int(r["batch"]) if r["batch"] else None,
+            count=int(r["count"]),
+            source=_source(r),
         )
-    return tuple(rows)
+        for r in rows
+    )
 
 
-@lru_cache(maxsize=1)
-def totals() -> dict[str, Total]:
-    raw = _read_json("summary.json")
-    return {
-        k: Total(v["value"], v["label_en"], v["label_zh"], Source(v.get("table"), v.get("section")))
-        for k, v in raw.items()
-    }
+@_loader("summary.json")
+def totals(raw: dict[str, dict[str, Any]]) -> dict[str, Total]:
+    return {k: _record(Total, v, source=_source(v)) for k, v in raw.items()}
 
 
 def pilot_groups() -> list[Pair]:
@@ -238,12 +248,12 @@ class Company:
     en_note: str
 
 
-@lru_cache(maxsize=1)
-def places() -> dict[str, Place]:
+@_loader("places.csv")
+def places(rows: list[dict[str, str]]) -> dict[str, Place]:
     out = {}
-    for r in _read_csv("places.csv"):
+    for r in rows:
         lat, lon = (float(r["lat"]), float(r["lon"])) if r["lat"] else (None, None)
-        out[r["key"]] = Place(r["key"], r["name_zh"], r["name_en"], r["kind"], r["parent_en"], lat, lon)
+        out[r["key"]] = _record(Place, r, lat=lat, lon=lon)
     return out
 
 
@@ -251,19 +261,19 @@ def place(key: str) -> Place:
     return places()[key]
 
 
-@lru_cache(maxsize=1)
-def companies() -> dict[str, Company]:
-    return {r["key"]: Company(**r) for r in _read_csv("companies.csv")}
+@_loader("companies.csv")
+def companies(rows: list[dict[str, str]]) -> dict[str, Company]:
+    return {r["key"]: _record(Company, r) for r in rows}
 
 
 def company(key: str) -> Company:
     return companies()[key]
 
 
-@lru_cache(maxsize=1)
-def sdgs() -> dict[int, Pair]:
+@_loader("sdgs.csv")
+def sdgs(rows: list[dict[str, str]]) -> dict[int, Pair]:
     """The SDGs the report names: number -> (UN English name, the report's Chinese name)."""
-    return {int(r["number"]): (r["name_en"], r["name_zh"]) for r in _read_csv("sdgs.csv")}
+    return {int(r["number"]): (r["name_en"], r["name_zh"]) for r in rows}
 
 
 # --- tables 2.3-2.9: the six leading cities -------------------------------------------------------
@@ -372,46 +382,34 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-@lru_cache(maxsize=1)
-def _cities_raw() -> dict[str, Any]:
-    return _read_json("cities.json")
+def _named(items: Iterable[dict[str, str]]) -> tuple[Named, ...]:
+    return tuple(_record(Named, n) for n in items)
 
 
-@lru_cache(maxsize=1)
-def score_systems() -> dict[str, ScoreSystem]:
-    return {k: ScoreSystem(key=k, **v) for k, v in _cities_raw()["score_systems"].items()}
+def _fact(raw: dict[str, Any]) -> Fact:
+    """A sentence's figure: cited by its section alone."""
+    return _record(Fact, raw, value_zh=raw.get("value_zh"), source=Source(None, raw["section"]))
 
 
-@lru_cache(maxsize=1)
-def report_cities() -> dict[str, ReportCity]:
-    out = {}
-    for c in _cities_raw()["cities"]:
-        records = tuple(
-            CityRecord(
-                source=Source(r["table"], r["section"]),
-                start_year=r["start_year"],
-                plans=tuple(Named(**p) for p in r["plans"]),
-                focus=tuple(Named(**f) for f in r["focus"]),
-                yiou=r["yiou"],
-                deloitte=r["deloitte"],
-                yiou_printed=r.get("yiou_printed"),
-                deloitte_printed=r.get("deloitte_printed"),
-            )
-            for r in c["records"]
+@_loader("cities.json", "score_systems")
+def score_systems(raw: dict[str, dict[str, str]]) -> dict[str, ScoreSystem]:
+    return {k: _record(ScoreSystem, v, key=k) for k, v in raw.items()}
+
+
+@_loader("cities.json", "cities")
+def report_cities(rows: list[dict[str, Any]]) -> dict[str, ReportCity]:
+    def record(r: dict[str, Any]) -> CityRecord:
+        return _record(CityRecord, r, source=_source(r), plans=_named(r["plans"]), focus=_named(r["focus"]))
+
+    return {
+        c["key"]: _record(
+            ReportCity,
+            c,
+            records=tuple(record(r) for r in c["records"]),
+            facts=tuple(_fact(f) for f in c["facts"]),
         )
-        facts = tuple(
-            Fact(
-                f["label_en"],
-                f["label_zh"],
-                f["value"],
-                f.get("value_zh"),
-                Source(None, f["section"]),
-                f.get("pairs_with"),
-            )
-            for f in c["facts"]
-        )
-        out[c["key"]] = ReportCity(c["key"], c["name_zh"], c["name_en"], c["section"], c["own_table"], records, facts)
-    return out
+        for c in rows
+    }
 
 
 def report_city(key: str) -> ReportCity:
@@ -522,6 +520,11 @@ class Technology:
     def challenge_keys(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(k for c in self.challenges for k in c.categories))
 
+    @property
+    def text_source(self) -> Source:
+        """A citation of the section that describes the technology."""
+        return Source(None, self.section)
+
     def tables_naming(self, attr: str, item: Any) -> tuple[str, ...]:
         """The tables whose row for this technology names `item` (a company, SDG or city)."""
         return tuple(r.source.table or "" for r in self.rows if item in getattr(r, attr))
@@ -537,33 +540,22 @@ def _tech_row(raw: dict[str, Any], source: Source) -> TechRow:
     )
 
 
-@lru_cache(maxsize=1)
-def technologies() -> tuple[Technology, ...]:
-    out = []
-    for t in _read_json("technologies.json")["technologies"]:
+@_loader("technologies.json", "technologies")
+def technologies(rows: list[dict[str, Any]]) -> tuple[Technology, ...]:
+    def technology(t: dict[str, Any]) -> Technology:
         # The technology's own row, cited where it is printed (energy's and environment's are printed under
         # each other's table titles: the report swapped the titles of tables 2.15 and 2.16).
         own = Source(t["rows_table"], t["rows_section"])
-        rows = (_tech_row(t["t210"], Source("2.10", "2.2")), _tech_row(t["detail"], own))
-        out.append(
-            Technology(
-                key=t["key"],
-                order=t["order"],
-                section=t["section"],
-                table=t["table"],
-                name_zh=t["name_zh"],
-                name_en=t["name_en"],
-                name_en_source=t["name_en_source"],
-                t210_name_zh=t["t210_name_zh"],
-                summary_zh=t["summary_zh"],
-                summary_en=t["summary_en"],
-                applications=tuple(Named(a["zh"], a["en"]) for a in t["applications"]),
-                case_studies=tuple(Named(c["zh"], c["en"]) for c in t["case_studies"]),
-                rows=rows,
-                notes=tuple((n["en"], n["zh"]) for n in t["notes"]),
-            )
+        return _record(
+            Technology,
+            t,
+            applications=tuple(Named(a["zh"], a["en"]) for a in t["applications"]),
+            case_studies=tuple(Named(c["zh"], c["en"]) for c in t["case_studies"]),
+            rows=(_tech_row(t["t210"], Source("2.10", "2.2")), _tech_row(t["detail"], own)),
+            notes=tuple((n["en"], n["zh"]) for n in t["notes"]),
         )
-    return tuple(out)
+
+    return tuple(technology(t) for t in rows)
 
 
 def technology(key: str) -> Technology:
@@ -637,64 +629,40 @@ class Deployment:
     note_zh: str
 
 
-@lru_cache(maxsize=1)
-def _city_brain_raw() -> dict[str, Any]:
-    return _read_json("city_brain.json")
-
-
-@lru_cache(maxsize=1)
-def developers() -> dict[str, Developer]:
-    out = {}
-    for d in _city_brain_raw()["developers"]:
-        co = companies().get(d["key"])
-        out[d["key"]] = Developer(
-            key=d["key"],
+@_loader("city_brain.json", "developers")
+def developers(rows: list[dict[str, Any]]) -> dict[str, Developer]:
+    def developer(d: dict[str, Any]) -> Developer:
+        co = companies().get(d["key"])  # a developer the report also lists as a company: that name wins
+        return _record(
+            Developer,
+            d,
             name_zh=co.name_zh if co else d["name_zh"],
             name_en=co.name_en if co else d["name_en"],
             name_en_source=co.en_source if co else "translated",
-            product_zh=d["product_zh"],
-            product_en=d["product_en"],
-            product_en_source=d["product_en_source"],
-            functions_zh=d["functions_zh"],
-            functions_en=d["functions_en"],
-            cities_count=d["cities_count"],
             cities_count_alt=d.get("cities_count_alt"),
             count_note_en=d.get("count_note_en", ""),
             count_note_zh=d.get("count_note_zh", ""),
             examples=tuple(d["examples"]),
-            source=Source(d["table"], d["section"]),
+            source=_source(d),
         )
-    return out
+
+    return {d["key"]: developer(d) for d in rows}
 
 
-@lru_cache(maxsize=1)
-def deployments() -> tuple[Deployment, ...]:
-    out = []
-    for d in _city_brain_raw()["deployments"]:
-        out.append(
-            Deployment(
-                id=d["id"],
-                place=d["place"],
-                developer=d["developer"],
-                status=d["status"],
-                since=d["since"],
-                sources=tuple(_source(s) for s in d["sources"]),
-                figures=tuple(
-                    Figure(
-                        f["label_en"],
-                        f["label_zh"],
-                        f["value"],
-                        f.get("value_zh"),
-                        f["number"],
-                        Source(None, f["section"]),
-                    )
-                    for f in d["figures"]
-                ),
-                note_en=d["note_en"],
-                note_zh=d["note_zh"],
-            )
+@_loader("city_brain.json", "deployments")
+def deployments(rows: list[dict[str, Any]]) -> tuple[Deployment, ...]:
+    def figure(f: dict[str, Any]) -> Figure:
+        return _record(Figure, f, value_zh=f.get("value_zh"), source=Source(None, f["section"]))
+
+    return tuple(
+        _record(
+            Deployment,
+            d,
+            sources=tuple(_source(s) for s in d["sources"]),
+            figures=tuple(figure(f) for f in d["figures"]),
         )
-    return tuple(out)
+        for d in rows
+    )
 
 
 def filter_deployments(developers_: Iterable[str] = (), places_: Iterable[str] = ()) -> tuple[Deployment, ...]:
@@ -745,42 +713,31 @@ class RecGroup:
     en: str
 
 
-@lru_cache(maxsize=1)
-def _recs_raw() -> dict[str, Any]:
-    return _read_json("recommendations.json")
+@_loader("recommendations.json", "challenges")
+def challenges(rows: list[dict[str, Any]]) -> dict[str, Challenge]:
+    return {c["key"]: _record(Challenge, c, sources=tuple(_source(s) for s in c["sources"])) for c in rows}
 
 
-@lru_cache(maxsize=1)
-def challenges() -> dict[str, Challenge]:
-    return {
-        c["key"]: Challenge(c["key"], c["en"], c["zh"], tuple(_source(s) for s in c["sources"]))
-        for c in _recs_raw()["challenges"]
-    }
+@_loader("recommendations.json", "groups")
+def recommendation_groups(rows: list[dict[str, Any]]) -> tuple[RecGroup, ...]:
+    return tuple(_record(RecGroup, g) for g in rows)
 
 
-@lru_cache(maxsize=1)
-def recommendation_groups() -> tuple[RecGroup, ...]:
-    return tuple(RecGroup(**g) for g in _recs_raw()["groups"])
-
-
-@lru_cache(maxsize=1)
-def recommendations() -> tuple[Recommendation, ...]:
+@_loader("recommendations.json", "recommendations")
+def recommendations(rows: list[dict[str, Any]]) -> tuple[Recommendation, ...]:
     return tuple(
-        Recommendation(
-            code=r["code"],
-            group=r["group"],
-            zh=r["zh"],
-            en=r["en"],
-            en_source=r["en_source"],
+        _record(
+            Recommendation,
+            r,
             source=Source(None, r["section"]),
             challenges=tuple(ChallengeLink(c["key"], c["basis"]) for c in r["challenges"]),
         )
-        for r in _recs_raw()["recommendations"]
+        for r in rows
     )
 
 
 def link_note() -> Pair:
-    raw = _recs_raw()
+    raw = _read("recommendations.json")
     return raw["link_note_en"], raw["link_note_zh"]
 
 
@@ -815,21 +772,16 @@ class Contradiction:
     shown_zh: str
 
 
-@lru_cache(maxsize=1)
-def contradictions() -> tuple[Contradiction, ...]:
+@_loader("contradictions.json", "items")
+def contradictions(rows: list[dict[str, Any]]) -> tuple[Contradiction, ...]:
     return tuple(
-        Contradiction(
-            key=c["key"],
-            page=c["page"],
+        _record(
+            Contradiction,
+            c,
             subjects=tuple([c["subject"]] if isinstance(c["subject"], str) else c["subject"] or []),
-            kind=c["kind"],
             sources=tuple(_source(s) for s in c["sources"]),
-            en=c["en"],
-            zh=c["zh"],
-            shown_en=c["shown_en"],
-            shown_zh=c["shown_zh"],
         )
-        for c in _read_json("contradictions.json")["items"]
+        for c in rows
     )
 
 

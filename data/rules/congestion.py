@@ -10,23 +10,13 @@ AutoNavi/Amap publishes with the Ministry of Transport's research institute in i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from data.rules.bands import Band
 
-@dataclass(frozen=True)
-class CongestionBand:
-    key: str
-    low: float
-    high: float  # exclusive; math.inf for the last band
-    name_zh: str
-    name_en: str
-    color: str
-
-
-CONGESTION_BANDS: tuple[CongestionBand, ...] = (
-    CongestionBand("free", 1.0, 1.5, "畅通", "Free-flowing", "#2e9d4b"),
-    CongestionBand("slow", 1.5, 2.0, "缓行", "Slow", "#f2b418"),
-    CongestionBand("congested", 2.0, math.inf, "拥堵", "Congested", "#d7301f"),
+CONGESTION_BANDS: tuple[Band, ...] = (
+    Band("free", 1.0, 1.5, "畅通", "Free-flowing", "#2e9d4b"),
+    Band("slow", 1.5, 2.0, "缓行", "Slow", "#f2b418"),
+    Band("congested", 2.0, math.inf, "拥堵", "Congested", "#d7301f"),
 )
 
 
@@ -47,7 +37,7 @@ def network_index(travel_times_s: list[float], free_flow_times_s: list[float]) -
     return max(1.0, sum(travel_times_s) / total_free)
 
 
-def band_for(index: float) -> CongestionBand:
+def band_for(index: float) -> Band:
     for band in CONGESTION_BANDS:
         if index < band.high:
             return band

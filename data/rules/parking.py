@@ -8,30 +8,20 @@ vehicles); we follow the common definition, which is what its "service capacity"
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from data.rules.bands import Band
 
-@dataclass(frozen=True)
-class OccupancyBand:
-    key: str
-    low: float  # percent, inclusive
-    high: float  # percent, exclusive; math.inf for the last band
-    name_zh: str
-    name_en: str
-    color: str
-
-
-# Guidance-sign thresholds commonly used by parking guidance systems: a car park is shown as
-# "nearly full" from 90 % (drivers are redirected) and "full" at 100 %.
-OCCUPANCY_BANDS: tuple[OccupancyBand, ...] = (
-    OccupancyBand("available", 0, 70, "充足", "Available", "#2e9d4b"),
-    OccupancyBand("busy", 70, 90, "紧张", "Busy", "#f2b418"),
-    OccupancyBand("nearly_full", 90, 100, "将满", "Nearly full", "#e8590c"),
-    OccupancyBand("full", 100, math.inf, "已满", "Full", "#a61e4d"),
+# Occupancy in percent. Guidance-sign thresholds commonly used by parking guidance systems: a car park is
+# shown as "nearly full" from 90 % (drivers are redirected) and "full" at 100 %.
+OCCUPANCY_BANDS: tuple[Band, ...] = (
+    Band("available", 0, 70, "充足", "Available", "#2e9d4b"),
+    Band("busy", 70, 90, "紧张", "Busy", "#f2b418"),
+    Band("nearly_full", 90, 100, "将满", "Nearly full", "#e8590c"),
+    Band("full", 100, math.inf, "已满", "Full", "#a61e4d"),
 )
 
 
-def occupancy_band(pct: float) -> OccupancyBand:
+def occupancy_band(pct: float) -> Band:
     """The guidance band of an occupancy given in percent."""
     return next(b for b in OCCUPANCY_BANDS if pct < b.high)
 

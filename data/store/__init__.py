@@ -52,11 +52,26 @@ def bucket_of(t: int) -> int:
     return int(t) // BUCKET_SECONDS * BUCKET_SECONDS
 
 
-road_segment = Table(
+def _sensor_table(name: str, *columns: Column) -> Table:
+    """A sensor registry: id and city, the kind's own `columns`, then the columns every registry shares
+    (where a sensor comes from, when it joined and left), in that order."""
+    table = Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("city", String(16), nullable=False, index=True),
+        *columns,
+        Column("source_id", String(256), nullable=True),  # the source's own id, whole (unique: ux_*_source_id)
+        Column("source", String(16), nullable=False, default="simulated", server_default="simulated"),
+        Column("registered_at", Integer, nullable=True),
+        Column("retired_at", Integer, nullable=True),  # retired: off the map and KPIs, history kept
+    )
+    Index(f"ux_{name}_source_id", table.c.source_id, unique=True)
+    return table
+
+
+road_segment = _sensor_table(
     "road_segment",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("city", String(16), nullable=False, index=True),
     Column("name", Text, nullable=False, default=""),
     Column("road_class", String(16), nullable=False),
     Column("lanes", Integer, nullable=False),
@@ -65,17 +80,9 @@ road_segment = Table(
     Column("district", Text, nullable=False, default=""),
     Column("coords", Text, nullable=False),  # GeoJSON LineString coordinates, WGS84
     Column("synthetic", Boolean, nullable=False),
-    Column("source_id", String(256), nullable=True),  # the source's own id, whole (unique: ux_*_source_id)
-    Column("source", String(16), nullable=False, default="simulated", server_default="simulated"),
-    Column("registered_at", Integer, nullable=True),
-    Column("retired_at", Integer, nullable=True),  # retired: off the map and KPIs, history kept
 )
-
-parking_lot = Table(
+parking_lot = _sensor_table(
     "parking_lot",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("city", String(16), nullable=False, index=True),
     Column("name", Text, nullable=False),
     Column("kind", String(16), nullable=False),  # commercial / office / residential / on_street
     Column("district", Text, nullable=False, default=""),
@@ -84,30 +91,16 @@ parking_lot = Table(
     Column("lon", Float, nullable=False),
     Column("lat", Float, nullable=False),
     Column("simulated", Boolean, nullable=False),
-    Column("source_id", String(256), nullable=True),  # the source's own id, whole (unique: ux_*_source_id)
-    Column("source", String(16), nullable=False, default="simulated", server_default="simulated"),
-    Column("registered_at", Integer, nullable=True),
-    Column("retired_at", Integer, nullable=True),  # retired: off the map and KPIs, history kept
 )
-
-aq_station = Table(
+aq_station = _sensor_table(
     "aq_station",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("city", String(16), nullable=False, index=True),
     Column("code", String(16), nullable=False),
     Column("name_zh", Text, nullable=False),
     Column("name_en", Text, nullable=False, default=""),
     Column("lon", Float, nullable=False),
     Column("lat", Float, nullable=False),
     Column("simulated", Boolean, nullable=False),
-    Column("source_id", String(256), nullable=True),  # the source's own id, whole (unique: ux_*_source_id)
-    Column("source", String(16), nullable=False, default="simulated", server_default="simulated"),
-    Column("registered_at", Integer, nullable=True),
-    Column("retired_at", Integer, nullable=True),  # retired: off the map and KPIs, history kept
 )
-for _table in (road_segment, parking_lot, aq_station):
-    Index(f"ux_{_table.name}_source_id", _table.c.source_id, unique=True)
 
 # The last state of each spot of a ParkingSpot feed: a site's occupancy is its spots occupied.
 parking_spot = Table(

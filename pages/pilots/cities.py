@@ -18,14 +18,13 @@ from components.report_charts import GRAPH_CONFIG, city_scores, start_years
 from components.report_city import city_column, comparison_rows, leaders, live_rows
 from components.report_grid import Col, report_grid
 from components.report_ui import (
-    DROPDOWN_LABELS,
-    contradiction_note,
+    contradiction_notes,
+    filter_dropdown,
     ignored_values,
     option,
     query_string,
-    report_header,
+    report_page,
     split_param,
-    translated_note,
 )
 from data import access
 from data import report as rd
@@ -66,35 +65,27 @@ def _selection(cities: str | None) -> tuple[list[str], list[str]]:
 def layout(cities: str | None = None, **_query: Any) -> html.Div:
     keys, unknown = _selection(cities)
     systems = rd.score_systems()
-    return html.Div(
+    return report_page(
+        P,
+        "/pilots/cities",
+        ("City comparison: the six leading smart cities", "城市对比：六个领先智慧城市"),
+        (
+            "Choose two to six cities. Report figures come from tables 2.3–2.9 and sections 2.1.5–2.1.10; "
+            "the live KPIs beside them come from each city's command centre and are simulated.",
+            "选择 2 至 6 个城市。报告数据来自表 2.3–2.9 及第 2.1.5–2.1.10 节；"
+            "旁边的实时指标来自各城市指挥中心，为模拟数据。",
+        ),
         [
-            dcc.Location(id=f"{P}-url", refresh=False),
             dcc.Interval(id=f"{P}-tick", interval=LIVE_REFRESH_MS),
-            report_header(
-                P,
-                "/pilots/cities",
-                ("City comparison: the six leading smart cities", "城市对比：六个领先智慧城市"),
-                (
-                    "Choose two to six cities. Report figures come from tables 2.3–2.9 and sections 2.1.5–2.1.10; "
-                    "the live KPIs beside them come from each city's command centre and are simulated.",
-                    "选择 2 至 6 个城市。报告数据来自表 2.3–2.9 及第 2.1.5–2.1.10 节；"
-                    "旁边的实时指标来自各城市指挥中心，为模拟数据。",
-                ),
-            ),
             html.Div(
-                [
-                    html.Label(t("Cities", "城市"), htmlFor=f"{P}-cities", className="rp-filter-label"),
-                    dcc.Dropdown(
-                        id=f"{P}-cities",
-                        options=[option(c.key, c.name_en, c.name_zh) for c in rd.report_cities().values()],
-                        value=keys,
-                        multi=True,
-                        clearable=False,
-                        placeholder="Choose cities · 选择城市",
-                        className="rp-dropdown",
-                        labels=DROPDOWN_LABELS,
-                    ),
-                ],
+                filter_dropdown(
+                    f"{P}-cities",
+                    ("Cities", "城市"),
+                    [option(c.key, c.name_en, c.name_zh) for c in rd.report_cities().values()],
+                    keys,
+                    placeholder="Choose cities · 选择城市",
+                    clearable=False,
+                ),
                 className="rp-filters",
             ),
             ignored_values(unknown),
@@ -114,10 +105,7 @@ def layout(cities: str | None = None, **_query: Any) -> html.Div:
                 title=("Side by side (tables 2.3–2.9)", "并列对比（表 2.3–2.9）"),
                 filename="six-cities-tables-2.3-2.9",
             ),
-            html.Div(
-                [contradiction_note(c) for c in rd.contradictions_for("cities", "")],
-                className="rp-notes",
-            ),
+            contradiction_notes(rd.contradictions_for("cities", "")),
             html.P(
                 t(
                     f"Scores: {systems['yiou'].name_en}; {systems['deloitte'].name_en}. {systems['yiou'].note_en} "
@@ -127,9 +115,7 @@ def layout(cities: str | None = None, **_query: Any) -> html.Div:
                 ),
                 className="rp-footnote",
             ),
-            translated_note(),
         ],
-        className="rp-page",
     )
 
 

@@ -9,26 +9,25 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, callback, html
 
 from components.i18n import t, tp
 from components.report_grid import Col, report_grid
 from components.report_map import DEV_COLORS, MapPoint, markers, points_map
 from components.report_ui import (
-    DROPDOWN_LABELS,
-    contradiction_note,
+    NOT_IN_REPORT,
+    contradiction_notes,
     en_name,
     ignored_values,
     option,
-    query_string,
-    report_header,
+    report_filter,
+    report_page,
     source_chip,
     split_param,
-    translated_note,
 )
 from data import report as rd
 from data.config import load_settings
-from pages.pilots._shared import STATUS_LABELS, six_city_outlines
+from pages.pilots._shared import STATUS_LABELS, filters_in_url, six_city_outlines
 
 dash.register_page(
     __name__,
@@ -89,7 +88,7 @@ def developer_rows(keys: list[str]) -> list[dict[str, Any]]:
             continue
         name = dev_name(dev.key)
         if dev.cities_count is None:
-            count = rd.NOT_IN_REPORT
+            count = NOT_IN_REPORT
         elif dev.cities_count_alt:
             count = (
                 f"{dev.cities_count} (table 3.1) / {dev.cities_count_alt} (§3.2.2.1, personal communication)",
@@ -146,8 +145,8 @@ def deployment_rows(deps: tuple[rd.Deployment, ...]) -> list[dict[str, Any]]:
                 "developer_zh": dev[1],
                 "status_en": status[0],
                 "status_zh": status[1],
-                "since_en": str(d.since) if d.since else rd.NOT_IN_REPORT[0],
-                "since_zh": str(d.since) if d.since else rd.NOT_IN_REPORT[1],
+                "since_en": str(d.since) if d.since else NOT_IN_REPORT[0],
+                "since_zh": str(d.since) if d.since else NOT_IN_REPORT[1],
                 "figures_en": figures[0],
                 "figures_zh": figures[1],
                 "source_en": "; ".join(en for en, _ in sources),
@@ -327,51 +326,30 @@ def layout(developer: str | None = None, place: str | None = None, **_query: Any
     place_options = sorted(places_used, key=lambda k: rd.place(k).name_en)
     deps = rd.filter_deployments(devs, plcs)
     points = deployment_points(deps)
-    return html.Div(
+    return report_page(
+        P,
+        "/pilots/city-brain",
+        ("City Brain developers: who built what where", "城市大脑开发者：谁在哪里建了什么"),
+        (
+            "Table 3.1 lists five developers; chapter 3 adds Baidu and places whose developer it does not "
+            "name. Figures are the report's; places without figures show “none in the report”.",
+            "表 3.1 列出五个开发者；第 3 章另提到百度以及未说明开发者的地点。"
+            "数字均来自报告；没有数字的地点标为“报告未给出”。",
+        ),
         [
-            dcc.Location(id=f"{P}-url", refresh=False),
-            report_header(
-                P,
-                "/pilots/city-brain",
-                ("City Brain developers: who built what where", "城市大脑开发者：谁在哪里建了什么"),
-                (
-                    "Table 3.1 lists five developers; chapter 3 adds Baidu and places whose developer it does not "
-                    "name. Figures are the report's; places without figures show “none in the report”.",
-                    "表 3.1 列出五个开发者；第 3 章另提到百度以及未说明开发者的地点。"
-                    "数字均来自报告；没有数字的地点标为“报告未给出”。",
-                ),
-            ),
             html.Div(
                 [
-                    html.Div(
-                        [
-                            html.Label(t("Developer", "开发者"), htmlFor=f"{P}-developer", className="rp-filter-label"),
-                            dcc.Dropdown(
-                                id=f"{P}-developer",
-                                options=[option(k, *dev_name(k)) for k in rd.developers()],
-                                value=devs,
-                                multi=True,
-                                placeholder="All · 全部",
-                                className="rp-dropdown",
-                                labels=DROPDOWN_LABELS,
-                            ),
-                        ],
-                        className="rp-filter",
+                    report_filter(
+                        f"{P}-developer",
+                        ("Developer", "开发者"),
+                        [option(k, *dev_name(k)) for k in rd.developers()],
+                        devs,
                     ),
-                    html.Div(
-                        [
-                            html.Label(t("Place", "地点"), htmlFor=f"{P}-place", className="rp-filter-label"),
-                            dcc.Dropdown(
-                                id=f"{P}-place",
-                                options=[option(k, *place_label(k)) for k in place_options],
-                                value=plcs,
-                                multi=True,
-                                placeholder="All · 全部",
-                                className="rp-dropdown",
-                                labels=DROPDOWN_LABELS,
-                            ),
-                        ],
-                        className="rp-filter",
+                    report_filter(
+                        f"{P}-place",
+                        ("Place", "地点"),
+                        [option(k, *place_label(k)) for k in place_options],
+                        plcs,
                     ),
                 ],
                 className="rp-filters",
@@ -433,21 +411,12 @@ def layout(developer: str | None = None, place: str | None = None, **_query: Any
             ),
             html.H2(tp(("Figures the report gives", "报告给出的数字")), className="rp-title"),
             html.Div(id=f"{P}-figures", className="rp-city-grid"),
-            html.Div([contradiction_note(c) for c in rd.contradictions_for("city-brain")], className="rp-notes"),
-            translated_note(),
+            contradiction_notes(rd.contradictions_for("city-brain")),
         ],
-        className="rp-page",
     )
 
 
-@callback(
-    Output(f"{P}-url", "search"),
-    Input(f"{P}-developer", "value"),
-    Input(f"{P}-place", "value"),
-    prevent_initial_call=True,
-)
-def filters_to_url(developer, place) -> str:
-    return query_string({"developer": developer, "place": place})
+filters_in_url(P, "developer", "place")
 
 
 @callback(

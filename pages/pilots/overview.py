@@ -17,21 +17,19 @@ from components.report_charts import GRAPH_CONFIG, pilots_by_agency, pilots_by_y
 from components.report_grid import Col, report_grid
 from components.report_map import DEV_COLORS, MapPoint, points_map
 from components.report_ui import (
-    DROPDOWN_LABELS,
     en_name,
+    filter_dropdown,
     ignored_values,
     option,
     panel,
-    query_string,
-    report_header,
+    report_page,
     source_chip,
     sources_line,
     split_param,
-    translated_note,
 )
 from data import report as rd
 from data.config import load_settings
-from pages.pilots._shared import STATUS_LABELS, six_city_outlines
+from pages.pilots._shared import STATUS_LABELS, filters_in_url, six_city_outlines
 
 dash.register_page(
     __name__,
@@ -291,38 +289,30 @@ def layout(agency: str | None = None, **_query: Any) -> html.Div:
     requested = split_param(agency)
     keys = [a for a in requested if a in AGENCY_FILTER]
     meta = rd.report_meta()
-    return html.Div(
+    return report_page(
+        P,
+        "/pilots",
+        ("Smart-city pilots in the UN-Habitat report", "联合国人居署报告中的智慧城市试点"),
+        (
+            f"From “{meta['title_en']}” ({meta['publisher_en']}), chapters 2–4. Every figure shows its table "
+            "and section; live figures elsewhere in this dashboard are simulated.",
+            f"数据来自《{meta['title_zh']}》（{meta['publisher_zh']}）第 2–4 章。每个数字都注明表号与章节；"
+            "本平台其他页面的实时数据为模拟数据。",
+        ),
         [
-            dcc.Location(id=f"{P}-url", refresh=False),
-            report_header(
-                P,
-                "/pilots",
-                ("Smart-city pilots in the UN-Habitat report", "联合国人居署报告中的智慧城市试点"),
-                (
-                    f"From “{meta['title_en']}” ({meta['publisher_en']}), chapters 2–4. Every figure shows its table "
-                    "and section; live figures elsewhere in this dashboard are simulated.",
-                    f"数据来自《{meta['title_zh']}》（{meta['publisher_zh']}）第 2–4 章。每个数字都注明表号与章节；"
-                    "本平台其他页面的实时数据为模拟数据。",
-                ),
-            ),
             _summary_cards(),
             html.Div(
-                [
-                    html.Label(t("Ministry", "部委"), htmlFor=f"{P}-agency", className="rp-filter-label"),
-                    dcc.Dropdown(
-                        id=f"{P}-agency",
-                        options=[
-                            option(k, f"{a.abbr_en} · {a.name_en}", a.short_zh)
-                            for k, a in rd.agencies().items()
-                            if k in AGENCY_FILTER
-                        ],
-                        value=keys,
-                        multi=True,
-                        placeholder="All ministries · 全部部委",
-                        className="rp-dropdown",
-                        labels=DROPDOWN_LABELS,
-                    ),
-                ],
+                filter_dropdown(
+                    f"{P}-agency",
+                    ("Ministry", "部委"),
+                    [
+                        option(k, f"{a.abbr_en} · {a.name_en}", a.short_zh)
+                        for k, a in rd.agencies().items()
+                        if k in AGENCY_FILTER
+                    ],
+                    keys,
+                    placeholder="All ministries · 全部部委",
+                ),
                 className="rp-filters",
             ),
             ignored_values([a for a in requested if a not in AGENCY_FILTER]),
@@ -360,15 +350,11 @@ def layout(agency: str | None = None, **_query: Any) -> html.Div:
                 ],
                 className="panel rp-panel",
             ),
-            translated_note(),
         ],
-        className="rp-page",
     )
 
 
-@callback(Output(f"{P}-url", "search"), Input(f"{P}-agency", "value"), prevent_initial_call=True)
-def agency_to_url(keys: list[str] | None) -> str:
-    return query_string({"agency": keys or []})
+filters_in_url(P, "agency")
 
 
 @callback(

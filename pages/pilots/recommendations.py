@@ -15,16 +15,15 @@ from components.i18n import t
 from components.report_grid import Col, report_grid
 from components.report_tech import tech_name
 from components.report_ui import (
-    DROPDOWN_LABELS,
     ignored_values,
     option,
-    query_string,
-    report_header,
+    report_filter,
+    report_page,
     source_chip,
     split_param,
-    translated_note,
 )
 from data import report as rd
+from pages.pilots._shared import filters_in_url
 
 dash.register_page(
     __name__,
@@ -185,55 +184,33 @@ def layout(challenge: str | None = None, group: str | None = None, **_query: Any
     grs = [g for g in req_g if g in valid_groups]
     unknown = [f"challenge={c}" for c in req_ch if c not in chs] + [f"group={g}" for g in req_g if g not in grs]
     note = rd.link_note()
-    return html.Div(
+    return report_page(
+        P,
+        "/pilots/recommendations",
+        ("Recommendations and the challenges they answer", "建议及其针对的挑战"),
+        (
+            "Chapter 4's recommendations (R1.1–R6.3) and the City Brain recommendations of §3.4.3. "
+            "Challenges come from tables 2.10–2.26, §3.4.2 and chapters 1 and 4.",
+            "第 4 章建议（R1.1–R6.3）及第 3.4.3 节关于城市大脑的建议。挑战来自表 2.10–2.26、第 3.4.2 节及第 1、4 章。",
+        ),
         [
-            dcc.Location(id=f"{P}-url", refresh=False),
-            report_header(
-                P,
-                "/pilots/recommendations",
-                ("Recommendations and the challenges they answer", "建议及其针对的挑战"),
-                (
-                    "Chapter 4's recommendations (R1.1–R6.3) and the City Brain recommendations of §3.4.3. "
-                    "Challenges come from tables 2.10–2.26, §3.4.2 and chapters 1 and 4.",
-                    "第 4 章建议（R1.1–R6.3）及第 3.4.3 节关于城市大脑的建议。"
-                    "挑战来自表 2.10–2.26、第 3.4.2 节及第 1、4 章。",
-                ),
-            ),
             html.Div(
                 [
-                    html.Div(
-                        [
-                            html.Label(t("Challenge", "挑战"), htmlFor=f"{P}-challenge", className="rp-filter-label"),
-                            dcc.Dropdown(
-                                id=f"{P}-challenge",
-                                options=[option(k, c.en, c.zh) for k, c in rd.challenges().items()],
-                                value=chs,
-                                multi=True,
-                                placeholder="All · 全部",
-                                className="rp-dropdown",
-                                labels=DROPDOWN_LABELS,
-                            ),
-                        ],
-                        className="rp-filter",
+                    report_filter(
+                        f"{P}-challenge",
+                        ("Challenge", "挑战"),
+                        [option(k, c.en, c.zh) for k, c in rd.challenges().items()],
+                        chs,
                     ),
-                    html.Div(
+                    report_filter(
+                        f"{P}-group",
+                        ("Theme", "主题"),
                         [
-                            html.Label(t("Theme", "主题"), htmlFor=f"{P}-group", className="rp-filter-label"),
-                            dcc.Dropdown(
-                                id=f"{P}-group",
-                                options=[
-                                    option(str(g.number), f"{g.number}. {g.en}", f"{g.number}. {g.zh}")
-                                    for g in rd.recommendation_groups()
-                                ]
-                                + [option("0", *CITY_BRAIN_GROUP)],
-                                value=grs,
-                                multi=True,
-                                placeholder="All · 全部",
-                                className="rp-dropdown",
-                                labels=DROPDOWN_LABELS,
-                            ),
-                        ],
-                        className="rp-filter",
+                            option(str(g.number), f"{g.number}. {g.en}", f"{g.number}. {g.zh}")
+                            for g in rd.recommendation_groups()
+                        ]
+                        + [option("0", *CITY_BRAIN_GROUP)],
+                        grs,
                     ),
                 ],
                 className="rp-filters",
@@ -248,20 +225,11 @@ def layout(challenge: str | None = None, group: str | None = None, **_query: Any
                 title=("Recommendations (chapter 4 and §3.4.3)", "建议（第 4 章及第 3.4.3 节）"),
                 filename="recommendations-chapter-4",
             ),
-            translated_note(),
         ],
-        className="rp-page",
     )
 
 
-@callback(
-    Output(f"{P}-url", "search"),
-    Input(f"{P}-challenge", "value"),
-    Input(f"{P}-group", "value"),
-    prevent_initial_call=True,
-)
-def filters_to_url(challenge, group) -> str:
-    return query_string({"challenge": challenge, "group": group})
+filters_in_url(P, "challenge", "group")
 
 
 @callback(

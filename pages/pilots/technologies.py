@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, html, no_update
 
 from components.i18n import t
 from components.report_grid import Col, report_grid
@@ -26,16 +26,15 @@ from components.report_tech import (
     tech_rows,
 )
 from components.report_ui import (
-    DROPDOWN_LABELS,
-    contradiction_note,
+    contradiction_notes,
     ignored_values,
     option,
-    query_string,
-    report_header,
+    report_filter,
+    report_page,
     split_param,
-    translated_note,
 )
 from data import report as rd
+from pages.pilots._shared import filters_in_url
 
 dash.register_page(
     __name__,
@@ -101,24 +100,6 @@ def _options() -> dict[str, list[dict]]:
     }
 
 
-def _filter(label: tuple[str, str], name: str, options: list[dict], value: Any, multi: bool = True) -> html.Div:
-    return html.Div(
-        [
-            html.Label(t(*label), htmlFor=f"{P}-{name}", className="rp-filter-label"),
-            dcc.Dropdown(
-                id=f"{P}-{name}",
-                options=options,
-                value=value,
-                multi=multi,
-                placeholder="All · 全部" if multi else "None · 无",
-                className="rp-dropdown",
-                labels=DROPDOWN_LABELS,
-            ),
-        ],
-        className="rp-filter",
-    )
-
-
 def layout(
     sdg: str | None = None,
     company: str | None = None,
@@ -134,32 +115,29 @@ def layout(
         values = split_param(raw)
         chosen[name] = [v for v in values if v in valid]
         unknown += [f"{name}={v}" for v in values if v not in valid]
-    return html.Div(
+    return report_page(
+        P,
+        "/pilots/technologies",
+        ("Technology explorer: 16 urban technologies", "技术浏览：16 种城市科技"),
+        (
+            "Table 2.10 compares 16 technologies; sections 2.2.1–2.2.16 and tables 2.11–2.26 describe each. "
+            "Where a technology's own table differs from table 2.10, both are shown.",
+            "表 2.10 对比了 16 种技术；第 2.2.1–2.2.16 节及表 2.11–2.26 分别介绍。技术表与表 2.10 不一致时两者均列出。",
+        ),
         [
-            dcc.Location(id=f"{P}-url", refresh=False),
-            report_header(
-                P,
-                "/pilots/technologies",
-                ("Technology explorer: 16 urban technologies", "技术浏览：16 种城市科技"),
-                (
-                    "Table 2.10 compares 16 technologies; sections 2.2.1–2.2.16 and tables 2.11–2.26 describe each. "
-                    "Where a technology's own table differs from table 2.10, both are shown.",
-                    "表 2.10 对比了 16 种技术；第 2.2.1–2.2.16 节及表 2.11–2.26 分别介绍。"
-                    "技术表与表 2.10 不一致时两者均列出。",
-                ),
-            ),
             html.Div(
                 [
-                    _filter(("SDG", "可持续发展目标"), "sdg", opts["sdg"], chosen["sdg"]),
-                    _filter(("Company", "企业"), "company", opts["company"], chosen["company"]),
-                    _filter(("Leading city", "最先进的城市"), "city", opts["city"], chosen["city"]),
-                    _filter(("Challenge", "挑战"), "challenge", opts["challenge"], chosen["challenge"]),
-                    _filter(
+                    report_filter(f"{P}-sdg", ("SDG", "可持续发展目标"), opts["sdg"], chosen["sdg"]),
+                    report_filter(f"{P}-company", ("Company", "企业"), opts["company"], chosen["company"]),
+                    report_filter(f"{P}-city", ("Leading city", "最先进的城市"), opts["city"], chosen["city"]),
+                    report_filter(f"{P}-challenge", ("Challenge", "挑战"), opts["challenge"], chosen["challenge"]),
+                    report_filter(
+                        f"{P}-tech",
                         ("Technology card", "技术卡片"),
-                        "tech",
                         opts["tech"],
                         (chosen["tech"] or [None])[0],
                         multi=False,
+                        placeholder="None · 无",
                     ),
                     html.Button(t("Clear filters", "清除筛选"), id=f"{P}-clear", className="btn"),
                 ],
@@ -174,10 +152,7 @@ def layout(
                 title=("Technologies (table 2.10 and tables 2.11–2.26)", "技术（表 2.10 及表 2.11–2.26）"),
                 filename="technologies-tables-2.10-2.26",
             ),
-            html.Div(
-                [contradiction_note(c) for c in rd.contradictions_for("technologies", "")],
-                className="rp-notes",
-            ),
+            contradiction_notes(rd.contradictions_for("technologies", "")),
             html.P(
                 t(
                     "SDG names: the UN's official short titles. Challenge groups (“Challenge” filter) are our "
@@ -186,23 +161,11 @@ def layout(
                 ),
                 className="rp-footnote",
             ),
-            translated_note(),
         ],
-        className="rp-page",
     )
 
 
-@callback(
-    Output(f"{P}-url", "search"),
-    Input(f"{P}-sdg", "value"),
-    Input(f"{P}-company", "value"),
-    Input(f"{P}-city", "value"),
-    Input(f"{P}-challenge", "value"),
-    Input(f"{P}-tech", "value"),
-    prevent_initial_call=True,
-)
-def filters_to_url(sdg, company, city, challenge, tech) -> str:
-    return query_string({"sdg": sdg, "company": company, "city": city, "challenge": challenge, "tech": tech})
+filters_in_url(P, "sdg", "company", "city", "challenge", "tech")
 
 
 @callback(
