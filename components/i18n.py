@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dash import html
 
-from data.rules.vocabulary import INCIDENT_KINDS, STATUSES  # noqa: F401 - the UI's labels come from the domain's
-
 Pair = tuple[str, str]  # (English, Chinese)
 
 

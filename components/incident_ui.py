@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import html
 
-from components.i18n import INCIDENT_KINDS, SEVERITIES, STATUSES, Pair, t
-from data.rules.clock import CST
+from components.i18n import SEVERITIES, Pair, t
+
+if TYPE_CHECKING:
+    from data.rules.tables import RuleTables
 
 ACTION_LABELS: dict[str, Pair] = {
     "acknowledge": ("Acknowledge", "确认"),
@@ -42,18 +44,19 @@ GROUP_LABELS: dict[str, Pair] = {
 CREW_LABELS: dict[str, Pair] = {"operator": ("Operators", "值班员"), "simulated": ("Simulated crews", "模拟队伍")}
 
 
-def clock(epoch: float | None, fmt: str = "%m-%d %H:%M:%S") -> str:
-    """A time in China Standard Time, whatever the server's own time zone."""
-    return time.strftime(fmt, time.gmtime(epoch + CST)) if epoch else "—"
+def clock(epoch: float | None, utc_offset: int, fmt: str = "%m-%d %H:%M:%S") -> str:
+    """A time at `utc_offset` seconds east of UTC (China Standard Time: data.rules.clock.CST), whatever
+    the server's own time zone."""
+    return time.strftime(fmt, time.gmtime(epoch + utc_offset)) if epoch else "—"
 
 
 def _field(label: Pair, value: Any) -> html.Div:
     return html.Div([html.Dt(t(*label)), html.Dd(value if value not in (None, "") else "—")], className="field")
 
 
-def incident_summary(row: dict[str, Any]) -> html.Div:
-    kind = INCIDENT_KINDS.get(row["kind"], (row["kind"], row["kind"]))
-    status = STATUSES.get(row["status"], (row["status"], row["status"]))
+def incident_summary(row: dict[str, Any], rules: RuleTables) -> html.Div:
+    kind = rules.incident_kinds.get(row["kind"], (row["kind"], row["kind"]))
+    status = rules.statuses.get(row["status"], (row["status"], row["status"]))
     code = RESOLUTION_LABELS.get(row.get("resolution_code") or "")
     return html.Div(
         [
@@ -68,7 +71,7 @@ def incident_summary(row: dict[str, Any]) -> html.Div:
             ),
             html.Dl(
                 [
-                    _field(("Reported", "上报"), clock(row["reported_at"])),
+                    _field(("Reported", "上报"), clock(row["reported_at"], rules.utc_offset)),
                     _field(("District", "区县"), row.get("district")),
                     _field(("Source", "来源"), row.get("source")),
                     _field(("Unit", "处置单位"), row.get("unit")),
@@ -87,7 +90,7 @@ def incident_summary(row: dict[str, Any]) -> html.Div:
     )
 
 
-def history_list(entries: list[dict[str, Any]]) -> html.Ol:
+def history_list(entries: list[dict[str, Any]], rules: RuleTables) -> html.Ol:
     items = []
     for e in entries:
         after = json.loads(e.get("after") or "{}")
@@ -96,7 +99,7 @@ def history_list(entries: list[dict[str, Any]]) -> html.Ol:
         items.append(
             html.Li(
                 [
-                    html.Span(clock(e["at"]), className="hist-time"),
+                    html.Span(clock(e["at"], rules.utc_offset), className="hist-time"),
                     html.Span(e["actor"], className="hist-actor"),
                     t(*label),
                     html.Span(f" {extra}", className="hist-extra") if extra else None,
@@ -159,7 +162,7 @@ def performance_table(group: str, rows: list[dict[str, Any]], labels: dict[str, 
     )
 
 
-def handover_table(title: Pair, rows: list[dict[str, Any]], table_id: str) -> html.Section:
+def handover_table(title: Pair, rows: list[dict[str, Any]], table_id: str, rules: RuleTables) -> html.Section:
     head = html.Tr(
         [
             html.Th(t(*p))
@@ -179,11 +182,11 @@ def handover_table(title: Pair, rows: list[dict[str, Any]], table_id: str) -> ht
         html.Tr(
             [
                 html.Td(str(r["id"])),
-                html.Td(t(*INCIDENT_KINDS.get(r["kind"], (r["kind"], r["kind"])))),
+                html.Td(t(*rules.incident_kinds.get(r["kind"], (r["kind"], r["kind"])))),
                 html.Td(t(*SEVERITIES[int(r["severity"]) - 1])),
                 html.Td(r.get("district") or "—"),
-                html.Td(t(*STATUSES.get(r["status"], (r["status"], r["status"])))),
-                html.Td(clock(r["reported_at"])),
+                html.Td(t(*rules.statuses.get(r["status"], (r["status"], r["status"])))),
+                html.Td(clock(r["reported_at"], rules.utc_offset)),
                 html.Td(r.get("unit") or "—"),
                 html.Td(t("yes", "是") if r.get("breached") else "", className="breach" if r.get("breached") else None),
             ]

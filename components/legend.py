@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import html
 
-from components.i18n import INCIDENT_KINDS, LAYERS, SEVERITIES, Pair
-from data.rules import aqi as aqi_rules
-from data.rules.congestion import CONGESTION_BANDS
-from data.rules.parking import OCCUPANCY_BANDS
+from components.i18n import LAYERS, SEVERITIES, Pair
+
+if TYPE_CHECKING:
+    from data.rules.tables import RuleTables
 
 Text = Callable[[Pair], Any]  # a pair as the browser receives it: list (both languages) or a string
 Row = dict[str, Any]
@@ -120,12 +120,12 @@ def group_rows(
     return rows
 
 
-def _layer_rows(layer: str, text: Text) -> list[Row]:
+def _layer_rows(layer: str, text: Text, rules: RuleTables) -> list[Row]:
     if layer == "traffic":
-        return band_rows(CONGESTION_BANDS, ci_range, text)
+        return band_rows(rules.congestion_bands, ci_range, text)
     if layer == "parking":
-        return band_rows(OCCUPANCY_BANDS, pct_range, text, "dot")
-    return band_rows(aqi_rules.AQI_LEVELS, aqi_range, text, hint=lambda lv: text((lv.advice_en, lv.advice_zh)))
+        return band_rows(rules.occupancy_bands, pct_range, text, "dot")
+    return band_rows(rules.aqi_levels, aqi_range, text, hint=lambda lv: text((lv.advice_en, lv.advice_zh)))
 
 
 def legend_spec(
@@ -133,6 +133,7 @@ def legend_spec(
     text: Text,
     look: LegendLook,
     *,
+    rules: RuleTables,
     kinds: Iterable[tuple[str, Pair]],
     icon_base: str,
     marks: Sequence[tuple[str, Pair]],
@@ -143,14 +144,14 @@ def legend_spec(
 ) -> dict[str, Any]:
     """The legend as data: one block per layer of `layers` ("traffic", "parking", "air_quality",
     "incidents"), the stale-data row, then `notes`. `marks`: (colour, name) of the rings an incident
-    marker carries (severity, or a notice's status)."""
+    marker carries (severity, or a notice's status). `rules`: the bands and AQI levels the layers show."""
     blocks = []
     for layer in layers:
         if layer == "incidents":
             rings = [{"swatch": color, "shape": "ring", "text": text(name)} for color, name in marks]
             rows = [*kind_rows(kinds, icon_base, text), *rings, *incident_extra]
         else:
-            rows = _layer_rows(layer, text)
+            rows = _layer_rows(layer, text, rules)
         blocks.append({"layer": layer, "title": text(titles[layer]), "rows": rows})
     stale = [{"swatch": STALE_COLOR, "shape": "box", "text": text(STALE_TEXT)}]
     return {
@@ -169,12 +170,13 @@ def map_legend(layers: Sequence[str], text: Text, look: LegendLook, **spec: Any)
     return html.Div(id=f"{data['id']}-host", className="legend-host", **{"data-legend": json.dumps(data)})
 
 
-def operator_legend(icon_base: str) -> html.Div:
+def operator_legend(icon_base: str, rules: RuleTables) -> html.Div:
     return map_legend(
         ("traffic", "parking", "air_quality", "incidents"),
         list,
         OPERATOR,
-        kinds=INCIDENT_KINDS.items(),
+        rules=rules,
+        kinds=rules.incident_kinds.items(),
         icon_base=icon_base,
         marks=list(zip(SEVERITY_COLORS, SEVERITIES, strict=True)),
         incident_extra=group_rows(list, "cb-rank-4", density=True),

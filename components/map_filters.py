@@ -7,11 +7,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import dcc, html
 
-from components.i18n import INCIDENT_KINDS, SEVERITIES, STATUSES, t, tp
+from components.i18n import SEVERITIES, t, tp
+
+if TYPE_CHECKING:
+    from data.rules.tables import RuleTables
 
 OPEN_STATUSES = ("new", "acknowledged", "dispatched", "on_scene")  # the incidents the map draws
 SEVERITY_LEVELS = (1, 2, 3, 4)
@@ -97,14 +100,15 @@ def _choices(
     return kind(id=choices_id, options=_options(items), value=value, inline=True, className=class_name)
 
 
-def incident_filters(prefix: str, query: MapQuery, kinds: Sequence[str]) -> html.Details:
-    """Filters over the map (type, severity, status, needs action / mine) and the groups/density switch."""
+def incident_filters(prefix: str, query: MapQuery, rules: RuleTables) -> html.Details:
+    """Filters over the map (type, severity, status, needs action / mine) and the groups/density switch;
+    the types and states with their names come from `rules`."""
     return html.Details(
         [
             html.Summary(t("Filters", "筛选")),
             dcc.Dropdown(
                 id=f"{prefix}-f-kind",
-                options=_options([(k, tp(INCIDENT_KINDS[k])) for k in kinds]),
+                options=_options([(k, tp(name)) for k, name in rules.incident_kinds.items()]),
                 value=list(query.kinds),
                 multi=True,
                 searchable=False,
@@ -118,7 +122,10 @@ def incident_filters(prefix: str, query: MapQuery, kinds: Sequence[str]) -> html
                 list(query.sevs),
             ),
             _choices(
-                dcc.Checklist, f"{prefix}-f-status", [(s, tp(STATUSES[s])) for s in OPEN_STATUSES], list(query.statuses)
+                dcc.Checklist,
+                f"{prefix}-f-status",
+                [(s, tp(rules.statuses[s])) for s in OPEN_STATUSES],
+                list(query.statuses),
             ),
             _choices(
                 dcc.Checklist,

@@ -9,15 +9,15 @@ texts are language pairs the browser switches (operator) or already in one langu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dash_leaflet as dl
 from dash_extensions.javascript import Namespace
 
-from components.i18n import INCIDENT_KINDS, LAYERS, STATUSES, Pair, html_pair
-from data.rules import aqi as aqi_rules
-from data.rules.congestion import CONGESTION_BANDS
-from data.rules.parking import OCCUPANCY_BANDS
+from components.i18n import LAYERS, Pair, html_pair
+
+if TYPE_CHECKING:
+    from data.rules.tables import RuleTables
 
 # How a bilingual text reaches the browser: `list` keeps both (the page switches), a picker keeps one.
 Text = Callable[[Pair], Any]
@@ -39,18 +39,20 @@ def band_values(bands: Sequence[Any], text: Text) -> list[dict[str, Any]]:
     ]
 
 
-def layer_hideouts(labels: dict[str, Any], text: Text, pollutant_labels: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def layer_hideouts(
+    labels: dict[str, Any], text: Text, pollutant_labels: dict[str, Any], rules: RuleTables
+) -> dict[str, dict[str, Any]]:
     """Static data of the sensor layers' style and popup functions: bands, AQI levels, popup labels.
     `labels` and `pollutant_labels` are given as the browser shows them (see `Text`)."""
     return {
-        "traffic": {"layer": "traffic", "bands": band_values(CONGESTION_BANDS, text), "labels": labels},
-        "parking": {"layer": "parking", "bands": band_values(OCCUPANCY_BANDS, text), "labels": labels},
+        "traffic": {"layer": "traffic", "bands": band_values(rules.congestion_bands, text), "labels": labels},
+        "parking": {"layer": "parking", "bands": band_values(rules.occupancy_bands, text), "labels": labels},
         "air_quality": {
             "layer": "air_quality",
             "labels": labels,
-            "pollutants": list(aqi_rules.POLLUTANTS),
+            "pollutants": list(rules.pollutants),
             "pollutant_labels": pollutant_labels,
-            "units": aqi_rules.UNITS,
+            "units": rules.units,
             "levels": [
                 {
                     "level": lv.level,
@@ -58,17 +60,19 @@ def layer_hideouts(labels: dict[str, Any], text: Text, pollutant_labels: dict[st
                     "name": text((lv.name_en, lv.name_zh)),
                     "advice": text((lv.advice_en, lv.advice_zh)),
                 }
-                for lv in aqi_rules.AQI_LEVELS
+                for lv in rules.aqi_levels
             ],
         },
     }
 
 
-def incident_meta(labels: dict[str, Any], text: Text, icon_base: str, **extra: Any) -> dict[str, Any]:
+def incident_meta(
+    labels: dict[str, Any], text: Text, icon_base: str, rules: RuleTables, **extra: Any
+) -> dict[str, Any]:
     """What the browser's incident markers and popups need besides the rows: names, labels, icons."""
     return {
-        "kinds": {k: text(v) for k, v in INCIDENT_KINDS.items()},
-        "statuses": {k: text(v) for k, v in STATUSES.items()},
+        "kinds": {k: text(v) for k, v in rules.incident_kinds.items()},
+        "statuses": {k: text(v) for k, v in rules.statuses.items()},
         "labels": labels,
         "icon_base": icon_base,
         **extra,

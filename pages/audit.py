@@ -17,6 +17,7 @@ from dash import Input, Output, callback, dcc, html
 from components.i18n import t
 from components.incident_ui import clock
 from data import access
+from data.rules.clock import CST
 
 dash.register_page(
     __name__,
@@ -80,7 +81,7 @@ def entries(hours: str) -> tuple[list[dict[str, Any]], str]:
     now = int(time.time())
     since = now - int(hours) * 3600
     rows = [
-        e | {"time": clock(e["at"], "%Y-%m-%d %H:%M:%S"),
+        e | {"time": clock(e["at"], CST, "%Y-%m-%d %H:%M:%S"),
              "before": _compact(e["before"]), "after": _compact(e["after"])}
         for e in access.audit_log(since, now)
     ]  # fmt: skip

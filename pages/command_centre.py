@@ -12,7 +12,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 
 from components.alerts import alert_list
 from components.data_sources import empty_map_note, source_note
-from components.i18n import INCIDENT_KINDS, LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
+from components.i18n import LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import HIGHER_IS_WORSE, error_panel, kpi_card
 from components.legend import operator_legend
 from components.map_filters import filter_defaults, incident_filters, parse_map_query
@@ -25,6 +25,8 @@ from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.geo.geography import urban_core_bounds
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
+from data.rules.tables import RULE_TABLES
+from data.rules.vocabulary import INCIDENT_KINDS
 from pages._live import browser_versions, kpi_sparklines, register_live_refresh
 
 dash.register_page(
@@ -49,11 +51,11 @@ POLLUTANT_NAMES = {k: [v[1], v[0]] for k, v in aqi_rules.POLLUTANT_LABELS.items(
 
 
 def _hideouts() -> dict[str, dict[str, Any]]:
-    return layer_hideouts(LABELS, list, POLLUTANT_NAMES)
+    return layer_hideouts(LABELS, list, POLLUTANT_NAMES, RULE_TABLES)
 
 
 def _incident_meta() -> dict[str, Any]:
-    return incident_meta(POPUP_LABELS, list, ICON_BASE, severities=SEVERITIES)
+    return incident_meta(POPUP_LABELS, list, ICON_BASE, RULE_TABLES, severities=SEVERITIES)
 
 
 def _cluster_incidents() -> bool:
@@ -205,8 +207,8 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                                 tile_attribution=settings.tile_attribution,
                                 fit=fit,
                             ),
-                            incident_filters(P, wanted, list(INCIDENT_KINDS)),
-                            operator_legend(ICON_BASE),
+                            incident_filters(P, wanted, RULE_TABLES),
+                            operator_legend(ICON_BASE, RULE_TABLES),
                             empty_map_note(f"{P}-map-empty", hidden=not sources.empty),
                         ],
                         className="map-panel",

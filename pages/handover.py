@@ -16,6 +16,8 @@ from components.i18n import t
 from components.incident_ui import clock, handover_table
 from data import access
 from data.geo.cities import CITIES
+from data.rules.clock import CST
+from data.rules.tables import RULE_TABLES
 
 dash.register_page(
     __name__,
@@ -38,7 +40,7 @@ def _shift_options(now: int) -> list[dict[str, Any]]:
     options = []
     for k in range(SHIFTS_BACK):
         s = start - k * length
-        label = f"{clock(s)[:5]} {access.shift_label(s)}"
+        label = f"{clock(s, CST)[:5]} {access.shift_label(s)}"
         options.append({"label": (t(f"{label} (current)", f"{label}（本班）") if k == 0 else label), "value": s})
     return options
 
@@ -78,9 +80,9 @@ def report(city: str | None, shift_start: int) -> list[Any]:
         html.P(
             [
                 t("Shift", "班次"),
-                f" {clock(start)} – {clock(end)} · ",
+                f" {clock(start, CST)} – {clock(end, CST)} · ",
                 t("generated", "生成于"),
-                f" {clock(time.time())}",
+                f" {clock(time.time(), CST)}",
             ],
             className="handover-meta",
         ),
@@ -104,12 +106,19 @@ def report(city: str | None, shift_start: int) -> list[Any]:
             className="handover-totals",
             id=f"{P}-totals",
         ),
-        handover_table(("Still open — hand over", "仍未结案 — 请交接"), operator_open, f"{P}-open"),
+        handover_table(("Still open — hand over", "仍未结案 — 请交接"), operator_open, f"{P}-open", RULE_TABLES),
         handover_table(
-            ("Breached SLA", "超时事件"), [r for r in data["breached"] if r["crew"] == "operator"], f"{P}-breached"
+            ("Breached SLA", "超时事件"),
+            [r for r in data["breached"] if r["crew"] == "operator"],
+            f"{P}-breached",
+            RULE_TABLES,
         ),
-        handover_table(("Opened", "本班新开"), [r for r in data["opened"] if r["crew"] == "operator"], f"{P}-opened"),
-        handover_table(("Closed", "本班关闭"), [r for r in data["closed"] if r["crew"] == "operator"], f"{P}-closed"),
+        handover_table(
+            ("Opened", "本班新开"), [r for r in data["opened"] if r["crew"] == "operator"], f"{P}-opened", RULE_TABLES
+        ),
+        handover_table(
+            ("Closed", "本班关闭"), [r for r in data["closed"] if r["crew"] == "operator"], f"{P}-closed", RULE_TABLES
+        ),
     ]
 
 

@@ -14,12 +14,14 @@ import dash_ag_grid as dag
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from auth import current_user
-from components.i18n import INCIDENT_KINDS, SEVERITIES, STATUSES, t
+from components.i18n import SEVERITIES, t
 from components.incident_ui import ACTION_LABELS, RESOLUTION_LABELS, history_list, incident_summary, performance_table
 from data import access, workflow
 from data.config import load_settings
 from data.geo.cities import CITIES
 from data.rules import workflow as rules
+from data.rules.tables import RULE_TABLES
+from data.rules.vocabulary import INCIDENT_KINDS, STATUSES
 
 dash.register_page(
     __name__,
@@ -218,8 +220,8 @@ def show_detail(selected: list[dict[str, Any]] | None, _done: Any):
         for u in workflow.unit_choices(row["city"], row["kind"])
     ]
     return (
-        incident_summary(row),
-        history_list(workflow.history(row["id"])),
+        incident_summary(row, RULE_TABLES),
+        history_list(workflow.history(row["id"]), RULE_TABLES),
         {"id": row["id"], "version": row["version"]},
         units,
         *[a not in allowed for a in ACTIONS],

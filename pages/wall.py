@@ -21,6 +21,7 @@ from data.config import load_settings
 from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import local_label
+from data.rules.tables import RULE_TABLES
 from pages._live import browser_versions, kpi_sparklines, register_live_refresh
 
 dash.register_page(
@@ -73,7 +74,7 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
     urls |= {layer: f"/geo/{info.key}/{layer}.pbf?v={version}" for layer in ("roads", "parking", "air_quality")}
     seconds = rotation(rotate)
     pollutants = {k: [v[1], v[0]] for k, v in aqi_rules.POLLUTANT_LABELS.items()}
-    meta = incident_meta(POPUP_LABELS, list, "/assets/icons/", severities=SEVERITIES) | {"cluster": True}
+    meta = incident_meta(POPUP_LABELS, list, "/assets/icons/", RULE_TABLES, severities=SEVERITIES) | {"cluster": True}
     # The first picture comes with the page (after a reload too): the wall is never empty while it waits.
     live, time_label = refresh_map(None, info.key)
     cards, alerts = refresh_panels(None, info.key)
@@ -113,7 +114,7 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
                     info.center,
                     info.zoom,
                     urls,
-                    layer_hideouts(LABELS, list, pollutants),
+                    layer_hideouts(LABELS, list, pollutants, RULE_TABLES),
                     tile_url=settings.tile_url,
                     tile_attribution=settings.tile_attribution,
                 ),

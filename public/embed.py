@@ -42,6 +42,7 @@ from data.geo.geography import urban_core_bounds
 from data.open_data import INTERNAL_INCIDENT_KINDS
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
+from data.rules.tables import RULE_TABLES
 from data.rules.vocabulary import INCIDENT_KINDS, STATUSES
 from public import data as public_data
 
@@ -254,12 +255,18 @@ def _labels(lang: str, simulated: bool = True) -> dict[str, str]:
 
 
 def _hideouts(lang: str, simulated: bool) -> dict[str, Any]:
-    return layer_hideouts(_labels(lang, simulated), _texts(lang), POLLUTANT_SYMBOLS)
+    return layer_hideouts(_labels(lang, simulated), _texts(lang), POLLUTANT_SYMBOLS, RULE_TABLES)
 
 
 def _incident_meta(lang: str, simulated: bool) -> dict[str, Any]:
     return incident_meta(
-        _labels(lang, simulated), _texts(lang), f"{PREFIX}icons/", colors=STATUS_COLORS, lang=lang, cst_offset=CST
+        _labels(lang, simulated),
+        _texts(lang),
+        f"{PREFIX}icons/",
+        RULE_TABLES,
+        colors=STATUS_COLORS,
+        lang=lang,
+        cst_offset=CST,
     )
 
 
@@ -271,6 +278,7 @@ def _legend(req: EmbedRequest) -> html.Div:
         [x.replace("-", "_") for x in req.layers],
         text,
         legend.EMBED,
+        rules=RULE_TABLES,
         kinds=((k, v) for k, v in INCIDENT_KINDS.items() if k not in INTERNAL_INCIDENT_KINDS),
         icon_base=f"{PREFIX}icons/",
         marks=[(color, STATUSES[status]) for status, color in STATUS_COLORS.items()],

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from components.i18n import INCIDENT_KINDS
 from components.map_filters import OPEN_STATUSES, SEVERITY_LEVELS, MapQuery, parse_map_query
 from data.geo.cities import CITIES
 from data.geo.geography import city_bounds, urban_core_bounds
+from data.rules.vocabulary import INCIDENT_KINDS
 
 KINDS = list(INCIDENT_KINDS)
 
