@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import shapely
@@ -208,9 +208,8 @@ def _check_time(t: int, now: float, key: str = "observed_at") -> int:
 # --- sensor catalogue ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Known:
-    """A stored sensor, found by the whole id its source gives it."""
+class Known(NamedTuple):
+    """A stored sensor, found by the whole id its source gives it (immutable: the catalogue is shared)."""
 
     id: int
     city: str
