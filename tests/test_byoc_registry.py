@@ -49,6 +49,12 @@ def test_line_distance_is_the_hausdorff_distance_in_metres():
     assert line_distance_m(line, longer) == pytest.approx(51.4, abs=0.5)
 
 
+def test_a_road_segment_is_shown_halfway_along_its_line():
+    lines = ["[[0, 0], [2, 0]]", "[[0, 0], [1, 0], [1, 1], [1, 3]]", "[[5, 5], [5, 7], [9, 7]]"]  # vertex counts differ
+    lon, lat = registry.line_midpoints(lines)
+    assert list(zip(lon, lat, strict=True)) == [(1, 0), (1, 1), (6, 7)] and registry.line_midpoints([])[0].size == 0
+
+
 # --- the registry's readings --------------------------------------------------------------------------
 
 

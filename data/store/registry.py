@@ -239,7 +239,7 @@ def line_midpoints(coords: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(lon, lat) of the point halfway along each LineString (GeoJSON coordinates as JSON text)."""
     if not len(coords):
         return np.array([]), np.array([])
-    lines = shapely.linestrings([json.loads(c) for c in coords])
+    lines = np.array([shapely.LineString(json.loads(c)) for c in coords], dtype=object)  # of any vertex count
     middle = shapely.line_interpolate_point(lines, 0.5, normalized=True)
     return shapely.get_x(middle), shapely.get_y(middle)
 
