@@ -160,8 +160,20 @@ window.cbembed = window.cbembed || {};
     }
 
     // --- live values ---------------------------------------------------------------------------------
+    // Sensors registered since the view was drawn: the refresh's geometry version ("geo") moved, so the
+    // sensor layers are fetched again, once, at the new version (public/embed.py geometry_config).
+    function followGeometry(data, config) {
+        if (!config || !config.geometry || !data.geo) { return; }
+        if (!state.geo || state.geo.city !== config.city) { state.geo = {city: config.city, v: config.geo}; }
+        if (state.geo.v === data.geo || !window.dash_clientside.set_props) { return; }
+        state.geo.v = data.geo;
+        for (const [id, url] of Object.entries(config.geometry)) {
+            window.dash_clientside.set_props(id, {url: url + "?v=" + encodeURIComponent(data.geo)});
+        }
+    }
     function apply(data, config) {
         if (!data) { return window.dash_clientside.no_update; }
+        followGeometry(data, config);
         for (const name of ["traffic", "parking", "air_quality"]) {
             if (data[name]) { data[name]._stale = new Set(data[name].stale); }
         }

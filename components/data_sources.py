@@ -14,7 +14,7 @@ ALL_SIMULATED_NOTE = (
     "Observations are SIMULATED; roads are synthetic; district outlines and national AQ stations are real. See README.",
     "观测数据为模拟数据；道路为合成路网；行政区边界与国控空气质量站点为真实数据。详见 README。",
 )
-FEEDS_HELP = "/data-quality"
+FEEDS_HELP = "/docs/connect-your-city"  # pages/docs.py serves it (public: no secrets in it)
 
 
 def _names(layers: Sequence[str], lang: int) -> str:
@@ -48,12 +48,11 @@ def empty_map_note(note_id: str, hidden: bool) -> html.Div:
             html.P(
                 t(
                     "Send NGSI-v2 notifications or CSV/JSON rows to the ingest API; new stations, car parks and "
-                    "road segments appear here as they report (README, “Connect your city”).",
-                    "向接入接口发送 NGSI-v2 通知或 CSV/JSON 数据；新的站点、停车场和路段上报后即显示于此"
-                    "（见 README“Connect your city”）。",
+                    "road segments appear here as they report.",
+                    "向接入接口发送 NGSI-v2 通知或 CSV/JSON 数据；新的站点、停车场和路段上报后即显示于此。",
                 )
             ),
-            html.A(t("Feeds and data quality", "数据接入与质量"), href=FEEDS_HELP),
+            html.A(t("Connect your city: how to", "接入您的城市：操作说明"), href=FEEDS_HELP),
         ],
         id=note_id,
         hidden=hidden,

@@ -123,10 +123,20 @@ def data_sources(city: str) -> DataSources:
 
 
 def sensor_registry(city: str) -> pd.DataFrame:
-    """Every sensor of a city (all layers, all sources, retired ones too), for the registry page."""
+    """Every sensor of a city (all layers, all sources, retired ones too) with its first and last
+    reading and newest value, for the registry page: one query, cached until a feed or the
+    registry changes (the layers' feed revisions and the geometry version are the key)."""
+    key = get_city(city).key
+    revisions = _revisions(key)
+    version = static_version(key)
+    return _sensor_registry(key, version, revisions["traffic"], revisions["parking"], revisions["air_quality"])
+
+
+@cache.memoize()
+def _sensor_registry(city: str, version: str, traffic_rev: int, parking_rev: int, air_rev: int) -> pd.DataFrame:
     from data.store import registry
 
-    return registry.list_sensors(_engine(), None, get_city(city).key)
+    return registry.registry_rows(_engine(), city)
 
 
 def retire_sensor(source_id: str, actor: str) -> tuple[str, str, int] | None:

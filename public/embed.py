@@ -352,6 +352,29 @@ def _view(req: EmbedRequest, tile_url: str | None, tile_attribution: str) -> htm
     )
 
 
+# The embed's sensor layers (component id suffix, geometry layer): sensors registered after the page
+# loaded move the geometry version, which each refresh carries ("geo"); the browser then fetches the
+# layers again at the new version (assets_embed/embed.js, `followGeometry`). They travel as GeoJSON,
+# which dash-leaflet reads when empty too (an empty geobuf would stop the layer for good).
+SENSOR_GEOMETRY = {
+    "traffic": ("traffic", "roads"),
+    "parking": ("parking", "parking"),
+    "air-quality": ("air", "air_quality"),
+}
+
+
+def geometry_config(req: EmbedRequest) -> dict[str, Any]:
+    """The geometry version the view was drawn with and the URL (without version) of each sensor layer shown."""
+    return {
+        "geo": public_data.geometry_version(req.city),
+        "geometry": {
+            f"{P}-map-{suffix}": f"{PREFIX}geo/{req.city}/{layer}.json"
+            for name, (suffix, layer) in SENSOR_GEOMETRY.items()
+            if name in req.layers
+        },
+    }
+
+
 def _message(err: EmbedError, lang: str) -> html.Div:
     return html.Div(
         [
@@ -480,6 +503,7 @@ def _register_callbacks(app: EmbedDash, refresh_seconds: int, tile_url: str | No
         config = asdict(req) | {
             "layers": list(req.layers),
             "incidents": _incident_meta(req.lang, public_data.is_simulated(req.city)),
+            **geometry_config(req),
         }
         return _view(req, tile_url, tile_attribution), config, False
 
@@ -497,6 +521,7 @@ def _register_callbacks(app: EmbedDash, refresh_seconds: int, tile_url: str | No
         at = public_data.quantised_now(refresh_seconds)
         try:
             values = public_data.embed_values(req.city, req.layers, at)
+            values["geo"] = public_data.geometry_version(req.city)
         except Exception:
             log.exception("embed refresh failed for %s", req.city)
             return no_update, _pick(("Data temporarily unavailable, retrying", "数据暂不可用，重试中"), req.lang)

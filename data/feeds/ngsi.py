@@ -49,6 +49,28 @@ LAYER_OF_TYPE = {
 }
 UNIT_FACTOR = {"GQ": 1.0, "GP": 1000.0}  # to µg/m³
 MAX_ENTITY_ID = 256  # URNs such as urn:ngsi-ld:AirQualityObserved:hangzhou:1234 are far shorter
+POLLUTANTS = ("pm25", "pm10", "o3", "no2", "so2", "co")
+# Per sensor type: the row's key for the entity's id, the attributes read as they are (row key: attribute),
+# and the attributes that may give the observation's time, first present wins.
+SENSOR_KEY = {"TrafficFlowObserved": "segment_id", "ParkingSpot": "spot_id", "OffStreetParking": "lot_id",
+              "AirQualityObserved": "station"}  # fmt: skip
+ATTRIBUTES = {
+    "TrafficFlowObserved": {
+        "ref_segment": "refRoadSegment",
+        "speed_kmh": "averageVehicleSpeed",
+        "speed_limit_kmh": "maximumAllowedSpeed",
+    },
+    "ParkingSpot": {"lot_id": "refParkingSite", "status": "status"},
+    "OffStreetParking": {"capacity": "totalSpotNumber", "arrivals": "vehicleEntranceCount"},
+    "AirQualityObserved": {},
+}
+_PARKING_TIMES = ("dateObserved", "observationDateTime", "dateModified", "TimeInstant")
+OBSERVED_AT = {
+    "TrafficFlowObserved": ("dateObserved", "dateObservedTo", "TimeInstant"),
+    "ParkingSpot": _PARKING_TIMES,
+    "OffStreetParking": _PARKING_TIMES,
+    "AirQualityObserved": ("dateObserved", "TimeInstant"),
+}
 
 
 def _attr(entity: Mapping[str, Any], name: str) -> Any:
@@ -105,64 +127,51 @@ def to_row(entity: Any) -> tuple[str, dict[str, Any]]:
     entity_id = entity.get("id") or ""
     if not isinstance(entity_id, str) or not entity_id or len(entity_id) > MAX_ENTITY_ID:
         raise RowError(f"entity id must be text of 1 to {MAX_ENTITY_ID} characters")
-    place = {"location": _attr(entity, "location"), "name": _attr(entity, "name"), "address": _attr(entity, "address")}
-    if kind == "TrafficFlowObserved":
-        return "traffic", {
-            "id": entity_id,
-            "segment_id": entity_id,
-            "ref_segment": _attr(entity, "refRoadSegment"),
-            "speed_kmh": _attr(entity, "averageVehicleSpeed"),
-            "speed_limit_kmh": _attr(entity, "maximumAllowedSpeed"),
-            "observed_at": _time(entity, "dateObserved", "dateObservedTo", "TimeInstant"),
-            **place,
-        }
+    if kind == "Alert":
+        return "incidents", _alert(entity, entity_id)
+    row = {"id": entity_id, SENSOR_KEY[kind]: entity_id}
+    row |= {key: _attr(entity, name) for key, name in ATTRIBUTES[kind].items()}
+    row["observed_at"] = _time(entity, *OBSERVED_AT[kind])
     if kind == "ParkingSpot":
-        return "parking", {
-            "id": entity_id,
-            "spot_id": entity_id,
-            "lot_id": _attr(entity, "refParkingSite"),
-            "status": _attr(entity, "status"),
-            "observed_at": _time(entity, "dateObserved", "observationDateTime", "dateModified", "TimeInstant")
-            or _status_time(entity),
-        }
+        row["observed_at"] = row["observed_at"] or _status_time(entity)
+        return "parking", row
+    row |= {key: _attr(entity, key) for key in ("location", "name", "address")}  # to register a new sensor
     if kind == "OffStreetParking":
-        total, occupied = _attr(entity, "totalSpotNumber"), _attr(entity, "occupiedSpotNumber")
-        if occupied is None:
-            available = _attr(entity, "availableSpotNumber")
-            if total is None or available is None:
-                raise RowError("needs occupiedSpotNumber, or totalSpotNumber and availableSpotNumber")
-            try:
-                occupied = float(total) - float(available)
-            except (TypeError, ValueError):
-                raise RowError("totalSpotNumber and availableSpotNumber must be numbers") from None
-        return "parking", {
-            "id": entity_id,
-            "lot_id": entity_id,
-            "occupied": occupied,
-            "capacity": total,
-            "arrivals": _attr(entity, "vehicleEntranceCount"),
-            "observed_at": _time(entity, "dateObserved", "observationDateTime", "dateModified", "TimeInstant"),
-            **place,
-        }
+        row["occupied"] = _occupied(entity, row["capacity"])
     if kind == "AirQualityObserved":
-        row: dict[str, Any] = {
-            "id": entity_id,
-            "station": entity_id,
-            "observed_at": _time(entity, "dateObserved", "TimeInstant"),
-            **place,
-        }
-        for pollutant in ("pm25", "pm10", "o3", "no2", "so2", "co"):
-            value = _attr(entity, pollutant)
-            unit = _unit(entity, pollutant)
-            if value is not None and unit is not None:
-                if unit not in UNIT_FACTOR:
-                    raise RowError(f"{pollutant}: unsupported unitCode {str(unit)[:10]!r} (GQ µg/m³ or GP mg/m³)")
-                try:
-                    value = float(value) * UNIT_FACTOR[unit] / (1000.0 if pollutant == "co" else 1.0)
-                except (TypeError, ValueError):
-                    raise RowError(f"{pollutant} must be a number") from None
-            row[pollutant] = value
-        return "air_quality", row
+        row |= {pollutant: _concentration(entity, pollutant) for pollutant in POLLUTANTS}
+    return LAYER_OF_TYPE[kind], row
+
+
+def _occupied(entity: Mapping[str, Any], total: Any) -> Any:
+    """`occupiedSpotNumber`, else `totalSpotNumber` minus `availableSpotNumber`."""
+    occupied = _attr(entity, "occupiedSpotNumber")
+    if occupied is not None:
+        return occupied
+    available = _attr(entity, "availableSpotNumber")
+    if total is None or available is None:
+        raise RowError("needs occupiedSpotNumber, or totalSpotNumber and availableSpotNumber")
+    try:
+        return float(total) - float(available)
+    except (TypeError, ValueError):
+        raise RowError("totalSpotNumber and availableSpotNumber must be numbers") from None
+
+
+def _concentration(entity: Mapping[str, Any], pollutant: str) -> Any:
+    """The value in our unit (µg/m³, CO mg/m³); a normalized entity's `unitCode` (GQ, GP) is honoured."""
+    value, unit = _attr(entity, pollutant), _unit(entity, pollutant)
+    if value is None or unit is None:
+        return value
+    if unit not in UNIT_FACTOR:
+        raise RowError(f"{pollutant}: unsupported unitCode {str(unit)[:10]!r} (GQ µg/m³ or GP mg/m³)")
+    try:
+        return float(value) * UNIT_FACTOR[unit] / (1000.0 if pollutant == "co" else 1.0)
+    except (TypeError, ValueError):
+        raise RowError(f"{pollutant} must be a number") from None
+
+
+def _alert(entity: Mapping[str, Any], entity_id: str) -> dict[str, Any]:
+    """An Alert as an incident row: `subCategory` the kind, `severity` the level, `dateIssued` the time."""
     sub = _attr(entity, "subCategory")
     if not isinstance(sub, str) or sub not in ALERT_KINDS:
         raise RowError(f"unsupported Alert subCategory {str(sub)[:40]!r}")
@@ -170,7 +179,7 @@ def to_row(entity: Any) -> tuple[str, dict[str, Any]]:
     if severity is None:
         raise RowError("severity must be informational, low, medium, high or critical")
     lon, lat = _point(entity)
-    return "incidents", {
+    return {
         "id": entity_id,
         "ref": entity_id[-64:],
         "kind": ALERT_KINDS[sub],

@@ -8,13 +8,16 @@ DO NOTHING on `source_id`: batches naming the same new sensor at once register i
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import func, select, text
+import shapely
+from sqlalchemy import Float, Integer, Text, and_, case, cast, func, literal, null, select, text, union_all
 from sqlalchemy.engine import Connection, Engine
 
 from data import store
@@ -28,7 +31,8 @@ class SensorChanges:
     """What one ingest batch changes in the registry, applied in the batch's transaction."""
 
     new: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # layer -> source_id -> row
-    moves: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # (layer, id) -> lon, lat
+    # (layer, id) -> the new place's columns: lon, lat (a point) or coords, length_m (a road segment)
+    moves: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     spots: list[dict[str, Any]] = field(default_factory=list)  # source_id, lot_source_id, occupied, observed_at
 
     def count_new(self) -> int:
@@ -78,27 +82,25 @@ def register(conn: Connection, changes: SensorChanges, now: int) -> dict[str, di
 
 
 def move(conn: Connection, changes: SensorChanges, now: int, actor: str) -> None:
-    """Point sensors whose reported place moved (more than 50 m, decided by the caller): new place, audited."""
+    """Sensors whose reported place moved (more than 50 m, decided by the caller): new place (a point's
+    lon/lat, a road segment's line and length), audited with the place before and after."""
     cities: set[str] = set()
-    for (layer, sensor_id), (lon, lat) in sorted(changes.moves.items()):
+    for (layer, sensor_id), place in sorted(changes.moves.items()):
         table = store.SENSOR_TABLES[layer]
-        before = conn.execute(
-            select(table.c.city, table.c.source_id, table.c.lon, table.c.lat).where(table.c.id == sensor_id)
-        ).first()
+        before = (
+            conn.execute(
+                select(table.c.city, table.c.source_id, *(table.c[k] for k in place)).where(table.c.id == sensor_id)
+            )
+            .mappings()
+            .first()
+        )
         if before is None:
             continue
-        conn.execute(table.update().where(table.c.id == sensor_id).values(lon=lon, lat=lat))
-        operations._audit(
-            conn,
-            now,
-            actor,
-            "sensor",
-            f"{layer}:{sensor_id}",
-            "move",
-            {"source_id": before.source_id, "lon": before.lon, "lat": before.lat},
-            {"lon": lon, "lat": lat},
-        )
-        cities.add(before.city)
+        conn.execute(table.update().where(table.c.id == sensor_id).values(**place))
+        was = {k: before[k] for k in place}
+        audit = ("sensor", f"{layer}:{sensor_id}", "move", {"source_id": before["source_id"], **was}, dict(place))
+        operations._audit(conn, now, actor, *audit)
+        cities.add(before["city"])
     for city in sorted(cities):
         store._set_meta(conn, f"static_rev:{city}", str(time.time_ns()))
 
@@ -160,28 +162,102 @@ def register_inventory(engine: Engine, layer: str, rows: Mapping[str, Mapping[st
         return register(conn, changes, now)[layer]
 
 
+def _identity(layer: str) -> list[Any]:
+    """A sensor's key, whole source id, name, source and registry dates, as the listings show them."""
+    table = store.SENSOR_TABLES[layer]
+    name = table.c.name_en if layer == "air_quality" else table.c.name
+    columns = ("id", "source_id", "source", "registered_at", "retired_at")
+    return [*(table.c[c] for c in columns[:2]), name.label("name"), *(table.c[c] for c in columns[2:])]
+
+
 def list_sensors(engine: Engine, layer: str | None = None, city: str | None = None) -> pd.DataFrame:
     """Every sensor (retired ones too) with its layer, city, id, source id, name, source and dates."""
     frames = []
     for key, table in store.SENSOR_TABLES.items():
         if layer is not None and key != layer:
             continue
-        name = table.c.name_en if key == "air_quality" else table.c.name
-        query = select(
-            table.c.city,
-            table.c.id,
-            table.c.source_id,
-            name.label("name"),
-            table.c.source,
-            table.c.registered_at,
-            table.c.retired_at,
-        ).order_by(table.c.city, table.c.id)
+        query = select(table.c.city, *_identity(key)).order_by(table.c.city, table.c.id)
         if city is not None:
             query = query.where(table.c.city == city)
         frame = store.read_frame(engine, query)
         frame.insert(0, "layer", key)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _newest_reading(layer: str) -> tuple[Any, Any]:
+    """(value, measure) of a layer's observation row: what the registry shows as its newest value."""
+    obs = store.OBSERVATION_TABLES[layer]
+    if layer == "traffic":
+        return cast(obs.c.speed_kmh, Float), literal("speed_kmh")
+    if layer == "parking":
+        return cast(obs.c.occupied, Float), literal("occupied")
+    present = [(obs.c[p].is_not(None), p) for p in store.POLLUTANT_COLUMNS]
+    return func.coalesce(*(obs.c[p] for p in store.POLLUTANT_COLUMNS)), case(
+        *((test, literal(p)) for test, p in present), else_=literal("")
+    )
+
+
+def _registry_select(layer: str, city: str) -> Any:
+    """One layer's sensors of a city with first / last reading and the newest reading's value."""
+    table, obs = store.SENSOR_TABLES[layer], store.OBSERVATION_TABLES[layer]
+    sensor = obs.c[store.SENSOR_COLUMN[layer]]
+    seen = (
+        select(
+            sensor.label("sid"),
+            func.min(obs.c.observed_at).label("first"),
+            func.max(obs.c.observed_at).label("last"),
+            func.max(obs.c.bucket).label("bucket"),
+        )
+        .where(obs.c.city == city)
+        .group_by(sensor)
+        .subquery()
+    )
+    value, measure = _newest_reading(layer)
+    # The newest reading lies in the newest bucket (a bucket is its reading's time, floored): found
+    # by the observation table's primary key (city, bucket, sensor), not by a scan per sensor.
+    newest = and_(obs.c.city == city, obs.c.bucket == seen.c.bucket, sensor == seen.c.sid)
+    return (
+        select(
+            literal(layer).label("layer"),
+            *_identity(layer),
+            seen.c.first.label("first_seen"),
+            seen.c.last.label("last_seen"),
+            value.label("value"),
+            measure.label("measure"),
+            (table.c.capacity if layer == "parking" else cast(null(), Integer)).label("capacity"),
+            (cast(null(), Float) if layer == "traffic" else table.c.lon).label("lon"),
+            (cast(null(), Float) if layer == "traffic" else table.c.lat).label("lat"),
+            (table.c.coords if layer == "traffic" else cast(null(), Text)).label("coords"),
+        )
+        .select_from(table.outerjoin(seen, seen.c.sid == table.c.id).outerjoin(obs, newest))
+        .where(table.c.city == city)
+    )
+
+
+def line_midpoints(coords: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) of the point halfway along each LineString (GeoJSON coordinates as JSON text)."""
+    if not len(coords):
+        return np.array([]), np.array([])
+    lines = np.array([shapely.LineString(json.loads(c)) for c in coords], dtype=object)  # of any vertex count
+    middle = shapely.line_interpolate_point(lines, 0.5, normalized=True)
+    return shapely.get_x(middle), shapely.get_y(middle)
+
+
+def registry_rows(engine: Engine, city: str) -> pd.DataFrame:
+    """Every sensor of a city (all layers and sources, retired ones too) in ONE query: layer, id,
+    source id, name, source, registered / retired, first and last reading kept, the newest reading's
+    value and what it measures (speed_kmh, occupied of `capacity`, or the first pollutant present),
+    and where to show it (a road segment: its midpoint)."""
+    query = union_all(*(_registry_select(layer, city) for layer in store.SENSOR_TABLES))
+    frame = store.read_frame(engine, query)
+    roads = frame["layer"] == "traffic"
+    if roads.any():
+        lon, lat = line_midpoints(frame.loc[roads, "coords"].tolist())
+        frame.loc[roads, "lon"], frame.loc[roads, "lat"] = lon, lat
+    order = frame["layer"].map({layer: k for k, layer in enumerate(store.SENSOR_TABLES)})
+    frame = frame.assign(_order=order).sort_values(["_order", "id"], kind="stable")
+    return frame.drop(columns=["coords", "_order"]).reset_index(drop=True)
 
 
 def retire(engine: Engine, source_id: str, actor: str, now: int | None = None) -> tuple[str, str, int] | None:
