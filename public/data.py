@@ -132,7 +132,12 @@ def _stamp(t: int) -> str:
 
 
 def is_simulated(city: str) -> bool:
-    """The simulator marks every city it writes; a city fed by real sources would carry no mark."""
+    """Whether the city's public map is (at least partly) simulated: SIMULATE names one of its layers
+    and the simulator has written it (it marks every city it writes). Under SIMULATE=none, or for a
+    city fed only by its own sensors, no "SIMULATED DATA" badge."""
+    settings = load_settings()
+    if not any(settings.simulates(city, layer) for layer in ("traffic", "parking", "air_quality", "incidents")):
+        return False
     return _simulated(city, int(time.time() // 60))
 
 

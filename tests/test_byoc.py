@@ -610,3 +610,16 @@ def _walk(component):
     for child in children if isinstance(children, list) else [children] if children is not None else []:
         if hasattr(child, "children") or hasattr(child, "className"):
             yield from _walk(child)
+
+
+def test_the_public_embed_badge_follows_simulate(monkeypatch, prepared):
+    """An embed says "SIMULATED DATA" only for a city SIMULATE drives (the store may still carry the
+    simulator's mark from an earlier start)."""
+    from public import data as public_data
+
+    monkeypatch.setenv("SIMULATE", "all")
+    assert public_data.is_simulated("hangzhou")
+    monkeypatch.setenv("SIMULATE", "none")
+    assert not public_data.is_simulated("hangzhou")
+    monkeypatch.setenv("SIMULATE", "shenzhen:traffic")
+    assert not public_data.is_simulated("hangzhou") and public_data.is_simulated("shenzhen")
