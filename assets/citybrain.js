@@ -388,6 +388,79 @@ window.citybrain = window.citybrain || {};
         }
     }
 
+    // --- KPI and alert panels (pages/_live.py) --------------------------------------------------
+    // Drawn once by the page; a refresh brings their values as data and only what changed is written
+    // into the DOM: returning new components instead cost Dash ~200 component updates per refresh.
+    function setText(el, text) { if (el && el.textContent !== text) { el.textContent = text; } }
+    function setClass(el, name) { if (el && el.className !== name) { el.className = name; } }
+    function setHidden(el, hidden) { if (el && el.hidden !== hidden) { el.hidden = hidden; } }
+    function setPair(el, pair) {
+        if (!el) { return; }
+        setText(el.querySelector(".lang-en"), pair[0]);
+        setText(el.querySelector(".lang-zh"), pair[1]);
+    }
+    function setMask(el, url) {
+        if (!el) { return; }
+        setHidden(el, !url);
+        if (url && el._cbMask !== url) { el._cbMask = url; el.style.maskImage = url; el.style.webkitMaskImage = url; }
+    }
+    function applyCard(card, v) {
+        setText(card.querySelector(".kpi-value"), v.value);
+        setClass(card.querySelector(".kpi-main"), v.main);
+        const detail = card.querySelector(".kpi-detail");
+        setText(detail, v.detail);
+        setHidden(detail, !v.detail);
+        setHidden(card.querySelector(".kpi-spark"), !v.spark);
+        setMask(card.querySelector(".spark-yesterday"), v.spark && v.spark.yesterday);
+        setMask(card.querySelector(".spark-today"), v.spark && v.spark.today);
+        const change = card.querySelector(".kpi-change > span");
+        setText(change, v.change);
+        setClass(change, v.trend);
+        setPair(card.querySelector(".kpi-age-text"), v.age);
+        setHidden(card.querySelector(".kpi-stale-mark"), !v.stale);
+        setClass(card.querySelector(".kpi-age"), v.stale ? "kpi-age kpi-stale" : "kpi-age");
+        card.classList.toggle("is-stale", !!v.stale);
+    }
+    function applyKpis(grid, data) {
+        if (!grid || !data) { return; }
+        const failed = !!data.error;
+        grid.classList.remove("is-loading");
+        grid.classList.toggle("has-error", failed);
+        setHidden(grid.querySelector(".panel-error-slot"), !failed);
+        for (const v of data.cards || []) {
+            const card = grid.querySelector('.kpi-card[data-kpi="' + v.key + '"]');
+            if (card) { applyCard(card, v); }
+        }
+        grid.dataset.refreshes = String(Number(grid.dataset.refreshes || 0) + 1);
+    }
+    function applyAlerts(panel, rows) {
+        if (!panel || !rows) { return; }
+        const failed = !Array.isArray(rows), list = panel.querySelector(".alert-list");
+        setHidden(panel.querySelector(".panel-error-slot"), !failed);
+        setHidden(panel.querySelector(".alert-empty"), failed || rows.length > 0);
+        const text = failed ? "" : JSON.stringify(rows);
+        if (!list || list._cbRows === text) { return; }
+        list._cbRows = text;
+        list.replaceChildren(...(failed ? [] : rows).map(([cls, en, zh]) => {
+            const li = document.createElement("li"), wrap = document.createElement("span");
+            li.className = cls;
+            for (const [lang, words] of [["lang-en", en], ["lang-zh", zh]]) {
+                const span = document.createElement("span");
+                span.className = lang;
+                span.textContent = words;
+                wrap.appendChild(span);
+            }
+            li.appendChild(wrap);
+            return li;
+        }));
+    }
+    function applyPanels(prefix, kpis, alerts) {
+        applyKpis(document.getElementById(prefix + "-kpis"), kpis);
+        applyAlerts(document.getElementById(prefix + "-alerts"), alerts);
+        return window.dash_clientside.no_update;
+    }
+    cb.applyPanels = applyPanels;
+
     function setLang(lang) {
         lang = lang === "en" ? "en" : "zh";
         state.lang = lang;

@@ -1,21 +1,27 @@
 """What a live map page needs, shared by the command centre and the wall (Dash's page loader skips `_`
 files): the refresh interval gates the map and panel ticks while an answer is under way, the live values
 are applied to the features already drawn (assets/citybrain.js), the browser's value versions are read
-from the refresh request, and the KPI cards get their sparklines."""
+from the refresh request, and the KPI and alert panels: drawn once, then refreshed as data (two small
+stores) that assets/citybrain.js `applyPanels` writes into them."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 import flask
-from dash import ClientsideFunction, Input, Output, State, clientside_callback
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
-from components.trend import sparkline
+from components.alerts import alert_panel, alert_rows
+from components.i18n import t
+from components.kpi import HIGHER_IS_WORSE, KPI_KEYS, error_panel, kpi_card, kpi_view
+from components.trend import spark_element, spark_masks
 from data import access
 from data.trends import sparkline as spark_series
 
 log = logging.getLogger(__name__)
+FAILED = {"error": True}  # a panel's data when its read failed: the panel shows its error state
 
 
 def browser_versions() -> dict[str, str] | None:
@@ -28,19 +34,74 @@ def browser_versions() -> dict[str, str] | None:
 
 
 def kpi_sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
-    """The cards' sparklines from the cached trends (their last point is the card's own value `now`);
-    none when the trends cannot be read (the cards still show)."""
+    """The cards' sparklines (trend.spark_masks) from the cached trends (their last point is the card's own
+    value `now`); none when the trends cannot be read (the cards still show)."""
     try:
         trend = access.kpi_trends(city, at)
     except Exception:
         log.exception("KPI trends failed for %s", city)
         return {}
-    return {key: sparkline(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
+    return {key: spark_masks(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
+
+
+def kpi_data(city: str, at: int) -> dict[str, Any]:
+    """The KPI panel's refresh: each card's kpi_view, or FAILED."""
+    try:
+        items = access.kpis(city, at)
+        sparks = kpi_sparklines(city, at, {k.key: k.value for k in items})
+        cards = [kpi_view(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"])) for k in access.kpi_dicts(items)]
+    except Exception:
+        log.exception("KPI refresh failed for %s", city)
+        return FAILED
+    return {"cards": cards}
+
+
+def alert_data(city: str, at: int, forecast_now: int | None = None) -> list[list[str]] | dict[str, Any]:
+    """The alerts panel's refresh: alert_rows of the alerts at `at` (with the forecast alerts from
+    `forecast_now` when given: labelled FORECAST, never an incident), or FAILED."""
+    try:
+        found = access.alerts(city, at)
+        if forecast_now is not None:
+            found += access.forecast_alerts(city, forecast_now)
+        return alert_rows([asdict(a) for a in found])
+    except Exception:
+        log.exception("alerts failed for %s", city)
+        return FAILED
+
+
+def kpi_panel(prefix: str, data: dict[str, Any] | None, class_name: str = "kpi-grid") -> html.Div:
+    """The nine cards, drawn once: from `data` (kpi_data) when the page has it, else empty and hidden
+    behind "Loading…" until the first refresh."""
+    views = {v["key"]: v for v in (data or {}).get("cards", [])}
+    cards = [kpi_card(key, views.get(key), spark_element((views.get(key) or {}).get("spark"))) for key in KPI_KEYS]
+    loading = " is-loading" if not views else ""
+    return html.Div(
+        [
+            html.Div(t("Loading…", "加载中…"), className="muted kpi-loading"),
+            html.Div(error_panel(("key indicators", "关键指标")), className="panel-error-slot", hidden=True),
+            *cards,
+        ],
+        id=f"{prefix}-kpis",
+        className=class_name + loading,
+    )
+
+
+def alerts_panel(prefix: str) -> html.Div:
+    return alert_panel(f"{prefix}-alerts", error_panel(("alerts", "告警")))
+
+
+def panel_stores(prefix: str, kpis: Any = None, alerts: Any = None) -> list[Any]:
+    """The panels' data (the refresh's outputs) and the hidden target of their clientside apply."""
+    return [
+        dcc.Store(id=f"{prefix}-kpi-data", data=kpis),
+        dcc.Store(id=f"{prefix}-alert-data", data=alerts),
+        html.Span(id=f"{prefix}-panels-applied", hidden=True),
+    ]
 
 
 def register_live_refresh(prefix: str) -> None:
     """Ids used: {prefix}-refresh, -tick-map, -tick-panels, -busy-map, -busy-panels, -live, -applied,
-    -incident-meta."""
+    -incident-meta, -kpi-data, -alert-data, -panels-applied, -kpis, -alerts."""
     for part in ("map", "panels"):
         clientside_callback(
             ClientsideFunction("citybrain", f"gate{part.title()}"),
@@ -54,4 +115,10 @@ def register_live_refresh(prefix: str) -> None:
         Output(f"{prefix}-applied", "children"),
         Input(f"{prefix}-live", "data"),
         State(f"{prefix}-incident-meta", "data"),
+    )
+    clientside_callback(
+        f"(kpis, alerts) => window.citybrain.applyPanels({prefix!r}, kpis, alerts)",
+        Output(f"{prefix}-panels-applied", "children"),
+        Input(f"{prefix}-kpi-data", "data"),
+        Input(f"{prefix}-alert-data", "data"),
     )

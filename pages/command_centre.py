@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
 from typing import Any
 
 import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from components.alerts import alert_list
 from components.data_sources import empty_map_note, source_note
 from components.i18n import INCIDENT_KINDS, LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
-from components.kpi import HIGHER_IS_WORSE, error_panel, kpi_card
+from components.kpi import HIGHER_IS_WORSE, error_panel
 from components.legend import operator_legend
 from components.map_filters import filter_defaults, incident_filters, parse_map_query
 from components.map_layers import INCIDENTS_OVERLAY, city_map, core_fit, incident_meta, layer_hideouts
@@ -25,7 +23,15 @@ from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.geo.geography import urban_core_bounds
 from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
-from pages._live import browser_versions, kpi_sparklines, register_live_refresh
+from pages._live import (
+    alert_data,
+    alerts_panel,
+    browser_versions,
+    kpi_data,
+    kpi_panel,
+    panel_stores,
+    register_live_refresh,
+)
 
 dash.register_page(
     __name__,
@@ -163,6 +169,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
             dcc.Store(id=f"{P}-tick-panels"),
             dcc.Store(id=f"{P}-busy-map", data=False),
             dcc.Store(id=f"{P}-busy-panels", data=False),
+            *panel_stores(P),
             dcc.Store(
                 id=f"{P}-incident-meta",
                 data=_incident_meta() | {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults()},
@@ -226,16 +233,12 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                                 [
                                     html.H2(t("Key indicators", "关键指标")),
                                     # No dcc.Loading here: it hid the cards during every refresh slower
-                                    # than its delay; the cards are replaced in place instead.
-                                    html.Div(
-                                        html.Div(t("Loading…", "加载中…"), className="muted kpi-loading"),
-                                        id=f"{P}-kpis",
-                                        className="kpi-grid",
-                                    ),
+                                    # than its delay; the cards are drawn once and refreshed in place.
+                                    kpi_panel(P, None),
                                 ],
                                 className="panel",
                             ),
-                            html.Section([html.H2(t("Alerts", "告警")), html.Div(id=f"{P}-alerts")], className="panel"),
+                            html.Section([html.H2(t("Alerts", "告警")), alerts_panel(P)], className="panel"),
                             source_note(sources.simulated),
                         ],
                         className="side-panel",
@@ -368,8 +371,8 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
 
 
 @callback(
-    Output(f"{P}-kpis", "children"),
-    Output(f"{P}-alerts", "children"),
+    Output(f"{P}-kpi-data", "data"),
+    Output(f"{P}-alert-data", "data"),
     Input(f"{P}-tick-panels", "data"),
     Input(f"{P}-mode", "value"),
     Input(f"{P}-slider", "value"),
@@ -377,23 +380,10 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
     running=[(Output(f"{P}-busy-panels", "data"), True, False)],
 )
 def refresh_panels(_n: int, mode: str, step: int, city: str):
+    """The panels' data (pages/_live.py), not components: the browser writes it into the drawn cards."""
     city, at = get_city(city).key, access.resolve_at(mode, step)
-    try:
-        items = access.kpis(city, at)
-        sparks = kpi_sparklines(city, at, {k.key: k.value for k in items})
-        cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"])) for k in access.kpi_dicts(items)]
-    except Exception:
-        log.exception("KPI refresh failed for %s", city)
-        cards = error_panel(("key indicators", "关键指标"))
-    try:
-        found = access.alerts(city, at)
-        if mode != "history" or (isinstance(step, int) and step > access.history_window().steps):
-            found += access.forecast_alerts(city, int(time.time()))  # labelled FORECAST, never an incident
-        alert_view = alert_list([asdict(a) for a in found])
-    except Exception:
-        log.exception("alerts failed for %s", city)
-        alert_view = error_panel(("alerts", "告警"))
-    return cards, alert_view
+    ahead = mode != "history" or (isinstance(step, int) and step > access.history_window().steps)
+    return kpi_data(city, at), alert_data(city, at, int(time.time()) if ahead else None)
 
 
 @callback(
@@ -436,9 +426,8 @@ def show_trend(key: str | None, lang: str | None, theme: str | None, city: str, 
     except Exception:
         log.exception("KPI chart failed for %s %s", city, key)
         return False, error_panel(("chart", "图表"))
-    return False, chart_panel(
-        P, key, trend, current, "zh" if lang == "zh" else "en", "dark" if theme == "dark" else "light"
-    )
+    lang, theme = "zh" if lang == "zh" else "en", "dark" if theme == "dark" else "light"
+    return False, chart_panel(P, key, trend, current, lang, theme, CST)
 
 
 dash.page_registry[__name__]["preload"] = preload

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from dash import html, no_update
+from dash import no_update
 
 from data import access
 from data.rules import clock
@@ -63,14 +63,25 @@ def test_history_mode_shows_the_chosen_past_time(cc, dash_app):
     assert "History" in _texts(label)
 
 
+def _cards(data: dict) -> list:
+    """The cards as the browser shows them after a refresh: the page draws each card from its view
+    (pages/_live.py kpi_panel), assets/citybrain.js `applyPanels` writes the same fields into it."""
+    from components.kpi import kpi_card
+    from components.trend import spark_element
+
+    return [kpi_card(v["key"], v, spark_element(v["spark"])) for v in data["cards"]]
+
+
 def test_refresh_panels_renders_nine_kpis_and_alerts(cc, dash_app):
     with dash_app.server.test_request_context():
-        cards, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+        kpis, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+    cards = _cards(kpis)
     assert len(cards) == 9
     text = _texts(cards)
     for label in ("Mean speed", "km/h", "Parking occupancy", "%", "City AQI", "vs yesterday", "ago"):
         assert label in text
-    assert isinstance(alerts, html.Div | html.Ul)
+    assert isinstance(alerts, list) and all(len(row) == 3 and row[0].startswith("alert ") for row in alerts)
+    assert len(json.dumps([kpis, alerts])) < 40_000  # data, not components: a few kB per refresh
 
 
 def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
@@ -79,10 +90,10 @@ def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
 
     monkeypatch.setattr(access, "kpis", broken)
     with dash_app.server.test_request_context():
-        cards, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
-    assert "Temporarily unavailable" in _texts(cards)
-    assert "database went away" not in _texts(cards)  # no internals reach the browser
-    assert "Temporarily unavailable" not in _texts(alerts)  # the other panel still works
+        kpis, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+    assert kpis == {"error": True}  # the panel's "Temporarily unavailable" state (applyPanels shows it)
+    assert "database went away" not in json.dumps(kpis)  # no internals reach the browser
+    assert isinstance(alerts, list)  # the other panel still works
 
 
 def test_map_refresh_failure_keeps_the_last_values(cc, dash_app, monkeypatch):
