@@ -413,9 +413,13 @@ window.citybrain = window.citybrain || {};
         setHidden(card.querySelector(".kpi-spark"), !v.spark);
         setMask(card.querySelector(".spark-yesterday"), v.spark && v.spark.yesterday);
         setMask(card.querySelector(".spark-today"), v.spark && v.spark.today);
+        const fc = card.querySelector(".kpi-forecast");
+        setHidden(fc, !v.fc);
+        if (v.fc) { setPair(fc, v.fc); }
+        card.classList.toggle("is-forecast", !!v.fc);
+        setHidden(card.querySelector(".kpi-change"), v.change === null);
         const change = card.querySelector(".kpi-change > span");
-        setText(change, v.change);
-        setClass(change, v.trend);
+        if (v.change !== null) { setText(change, v.change); setClass(change, v.trend); }
         setPair(card.querySelector(".kpi-age-text"), v.age);
         setHidden(card.querySelector(".kpi-stale-mark"), !v.stale);
         setClass(card.querySelector(".kpi-age"), v.stale ? "kpi-age kpi-stale" : "kpi-age");

@@ -59,10 +59,16 @@ def age_pair(seconds: int | None) -> Pair:
 
 
 def kpi_view(
-    kpi: dict[str, Any], at: int, higher_is_worse: bool, spark: dict[str, Any] | None = None
+    kpi: dict[str, Any],
+    at: int,
+    higher_is_worse: bool,
+    spark: dict[str, Any] | None = None,
+    forecast: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What one card shows, as JSON: `kpi` is one entry of data.access.kpi_dicts; the arrow's colour
-    says whether the change is bad; `spark` is components/trend.py `spark_masks`."""
+    says whether the change is bad; `spark` is components/trend.py `spark_masks`. On a forecast step of
+    the time control, `forecast` replaces the value: {value, low, high, level, detail} (the 80 % interval)
+    or {note: (en, zh)} saying why there is none; the change against yesterday is then not shown."""
     change = kpi.get("change")
     if change is None or change == 0:
         trend_class, arrow = "kpi-flat", "→"
@@ -71,7 +77,7 @@ def kpi_view(
         trend_class, arrow = ("kpi-worse" if worse else "kpi-better"), ("↑" if change > 0 else "↓")
     age = None if kpi.get("newest") is None else max(0, at - int(kpi["newest"]))
     level = kpi.get("level")
-    return {
+    view = {
         "key": kpi["key"],
         "value": fmt(kpi["value"]),
         "main": f"kpi-main aqi-level-{level}" if level else "kpi-main",
@@ -81,6 +87,21 @@ def kpi_view(
         "trend": trend_class,
         "age": list(age_pair(age)),
         "stale": bool(kpi.get("stale")),
+        "fc": None,
+    }
+    return view if forecast is None else view | _forecast_view(forecast)
+
+
+def _forecast_view(forecast: dict[str, Any]) -> dict[str, Any]:
+    if "note" in forecast:
+        return {"value": "—", "main": "kpi-main", "detail": "", "change": None, "fc": list(forecast["note"])}
+    level, span = forecast.get("level"), f"{fmt(forecast['low'])} – {fmt(forecast['high'])}"
+    return {
+        "value": fmt(forecast["value"]),
+        "main": f"kpi-main aqi-level-{level}" if level else "kpi-main",
+        "detail": forecast.get("detail") or "",
+        "change": None,
+        "fc": [f"FORECAST · 80 % interval {span}", f"预测 · 80% 区间 {span}"],
     }
 
 
@@ -99,6 +120,7 @@ def kpi_card(key: str, view: dict[str, Any] | None, spark: html.Div) -> html.Div
                 className=v.get("main", "kpi-main"),
             ),
             html.Div(v.get("detail", ""), className="kpi-detail", hidden=not v.get("detail")),
+            tp(tuple(v.get("fc") or ("", "")), className="kpi-forecast", hidden=not v.get("fc")),
             spark,
             html.Div(
                 [
@@ -106,6 +128,7 @@ def kpi_card(key: str, view: dict[str, Any] | None, spark: html.Div) -> html.Div
                     t(" vs yesterday", " 较昨日同期"),
                 ],
                 className="kpi-change",
+                hidden="change" in v and v["change"] is None,
             ),
             html.Div(
                 [
@@ -115,7 +138,7 @@ def kpi_card(key: str, view: dict[str, Any] | None, spark: html.Div) -> html.Div
                 className="kpi-age kpi-stale" if stale else "kpi-age",
             ),
         ],
-        className="kpi-card" + (" is-stale" if stale else ""),
+        className="kpi-card" + (" is-stale" if stale else "") + (" is-forecast" if v.get("fc") else ""),
         id={"type": "kpi-card", "key": key},
         n_clicks=0,
         role="button",

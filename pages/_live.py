@@ -44,16 +44,40 @@ def kpi_sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
     return {key: spark_masks(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
 
 
-def kpi_data(city: str, at: int) -> dict[str, Any]:
-    """The KPI panel's refresh: each card's kpi_view, or FAILED."""
+NOT_FORECAST = ("no forecast for this indicator", "此指标无预测")
+
+
+def kpi_data(
+    city: str, at: int, forecast_at: int | None = None, reasons: dict[str | None, tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The KPI panel's refresh: each card's kpi_view, or FAILED. With `forecast_at` (a step of the time
+    control past now) the layer KPIs show their forecast for it (data.access.forecast_kpis), or why there
+    is none, worded by `reasons` (by reason; None: no model fitted yet)."""
     try:
         items = access.kpis(city, at)
         sparks = kpi_sparklines(city, at, {k.key: k.value for k in items})
-        cards = [kpi_view(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"])) for k in access.kpi_dicts(items)]
+        ahead = _forecasts(city, forecast_at, reasons or {}) if forecast_at is not None else {}
+        cards = [
+            kpi_view(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"]), ahead.get(k["key"], ahead.get(None)))
+            for k in access.kpi_dicts(items)
+        ]
     except Exception:
         log.exception("KPI refresh failed for %s", city)
         return FAILED
     return {"cards": cards}
+
+
+def _forecasts(city: str, at: int, reasons: dict[str | None, tuple[str, str]]) -> dict[str | None, Any]:
+    """kpi_view's `forecast` per KPI key; under None, what the KPIs without a forecast show."""
+    out: dict[str | None, Any] = {None: {"note": NOT_FORECAST}}
+    for key, fc in access.forecast_kpis(city, at).items():
+        if fc["served"]:
+            out[key] = fc
+        elif fc["reason"] == "observed hour":
+            out[key] = None  # this hour is observed (as on the map): the card keeps the present value
+        else:
+            out[key] = {"note": reasons.get(fc["reason"], reasons.get(None, NOT_FORECAST))}
+    return out
 
 
 def alert_data(city: str, at: int, forecast_now: int | None = None) -> list[list[str]] | dict[str, Any]:

@@ -218,15 +218,6 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                         ],
                         className="map-panel",
                     ),
-                    html.Div(  # a KPI card's chart (a click on the card opens it)
-                        [
-                            html.Button("×", id=f"{P}-trend-close", className="btn trend-close", title="Close · 关闭"),
-                            html.Div(id=f"{P}-trend-body"),
-                        ],
-                        id=f"{P}-trend-panel",
-                        className="trend-panel",
-                        hidden=True,
-                    ),
                     html.Aside(
                         [
                             html.Section(
@@ -237,6 +228,19 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                                     kpi_panel(P, None),
                                 ],
                                 className="panel",
+                            ),
+                            # A card's chart (a click on the card opens it) docks under the cards: over the
+                            # map it hid half of it.
+                            html.Div(
+                                [
+                                    html.Button(
+                                        "×", id=f"{P}-trend-close", className="btn trend-close", title="Close · 关闭"
+                                    ),
+                                    html.Div(id=f"{P}-trend-body"),
+                                ],
+                                id=f"{P}-trend-panel",
+                                className="trend-panel panel",
+                                hidden=True,
                             ),
                             html.Section([html.H2(t("Alerts", "告警")), alerts_panel(P)], className="panel"),
                             source_note(sources.simulated),
@@ -382,8 +386,12 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
 def refresh_panels(_n: int, mode: str, step: int, city: str):
     """The panels' data (pages/_live.py), not components: the browser writes it into the drawn cards."""
     city, at = get_city(city).key, access.resolve_at(mode, step)
-    ahead = mode != "history" or (isinstance(step, int) and step > access.history_window().steps)
-    return kpi_data(city, at), alert_data(city, at, int(time.time()) if ahead else None)
+    window = access.history_window()
+    future = mode == "history" and isinstance(step, int) and step > window.steps
+    # A forecast step: the KPIs' forecast for the moment the map shows (as `_forecast_answer` places it).
+    target = window.last_bucket + min(step - window.steps, access.FORECAST_STEPS) * access.B if future else None
+    forecast_alerts = int(time.time()) if mode != "history" or future else None
+    return kpi_data(city, at, target, FORECAST_REASONS), alert_data(city, at, forecast_alerts)
 
 
 @callback(

@@ -158,3 +158,42 @@ def test_healthz_reports_database_and_data_age(client):
     assert report["database"]["backend"] == "sqlite"
     assert set(report["layers"]) >= {"traffic", "parking", "air_quality", "incidents"}
     assert report["layers"]["traffic"]["hangzhou"]["newest_age_s"] >= 0
+
+
+def test_a_forecast_step_shows_forecast_kpis_with_their_interval_or_why_not(cc, dash_app):
+    """Issue 19: past now, the cards show the city forecast (the lots' sum, interval combined as
+    data/rules/forecast_kpis.py says) marked FORECAST; a layer whose model lost to its baseline says so."""
+    from data import store
+    from data.store import forecasts as fstore
+
+    city, engine, now = "beijing", store.get_engine(), int(time.time())
+    origin = clock.floor_bucket(now)
+    lots = store.sensors(engine, "parking", city).head(2)
+    fit = {"city": city, "fit_seconds": 1.0, "history_from": now - 7 * 86400, "history_to": origin, "n": 100,
+           "fitted_at": now, "train_rows": 600, "better": "persistence", "hit_rate": None, "coverage": 0.8,
+           "baselines": {"persistence": 1.0, "yesterday": 2.0, "last_week": None},
+           "model": "hgb-1", "mae": 0.5}  # fmt: skip
+    rows = [
+        {"sensor_id": int(i), "target": origin + k * 900, "origin": origin, "value": v, "low": lo, "high": hi,
+         "primary_pollutant": None}
+        for i, (v, lo, hi) in zip(lots["id"], [(10.0, 7.0, 12.0), (20.0, 16.0, 20.0)], strict=True)
+        for k in range(1, 7)
+    ]  # fmt: skip
+    fstore.write_fit(engine, fit | {"layer": "parking", "served": True, "skill": 0.3}, rows, [])
+    fstore.write_fit(engine, fit | {"layer": "traffic", "served": False, "skill": -0.1}, [], [])
+    step = access.history_window().steps + 2
+    with dash_app.server.test_request_context():
+        kpis, _alerts = cc.refresh_panels(1, "history", step, city)
+        live, _ = cc.refresh_panels(1, "live", 0, city)
+    views = {v["key"]: v for v in kpis["cards"]}
+    free = views["free_spaces"]
+    assert free["value"] == "30" and free["change"] is None
+    assert free["fc"] == ["FORECAST · 80 % interval 25 – 32", "预测 · 80% 区间 25 – 32"]  # 30 − √(3²+4²), 30 + √(2²)
+    capacity = float(lots["capacity"].sum())
+    assert views["parking_occupancy"]["value"] == f"{(capacity - 30) / capacity * 100:.1f}".rstrip("0").rstrip(".")
+    assert views["congestion_index"]["value"] == "—"
+    assert views["congestion_index"]["fc"] == ["no forecast: baseline better", "无预测：基准更优"]
+    assert views["open_incidents"]["fc"][0] == "no forecast for this indicator"
+    text = _texts(_cards(kpis))
+    assert "FORECAST · 80 % interval 25 – 32" in text and "预测" in text
+    assert all(v["fc"] is None and v["change"] for v in live["cards"])  # live: the present, no mark
