@@ -60,8 +60,7 @@ window.citybrain = window.citybrain || {};
     function onEachRoad(feature, layer, context) {
         remember(context, "traffic", feature, layer);
         const h = context.hideout;
-        layer.bindPopup(() => roadPopup(feature, h));
-        layer._cbPopup = () => roadPopup(feature, h);
+        window.cbmap.livePopup(layer, () => roadPopup(feature, h));
     }
 
     // --- parking -----------------------------------------------------------------------------
@@ -89,8 +88,7 @@ window.citybrain = window.citybrain || {};
         const h = context.hideout;
         const marker = L.circleMarker(latlng, lotStyle(feature.properties.i, h));
         remember(context, "parking", feature, marker);
-        marker.bindPopup(() => lotPopup(feature, h));
-        marker._cbPopup = () => lotPopup(feature, h);
+        window.cbmap.livePopup(marker, () => lotPopup(feature, h));
         marker._cbRestyle = () => marker.setStyle(lotStyle(feature.properties.i, h));
         return marker;
     }
@@ -129,8 +127,7 @@ window.citybrain = window.citybrain || {};
         // Few and small: kept above the incident markers and groups so their AQI stays readable.
         const marker = L.marker(latlng, {icon: stationIcon(feature.properties.i, h), zIndexOffset: 20000});
         remember(context, "air_quality", feature, marker);
-        marker.bindPopup(() => stationPopup(feature, h));
-        marker._cbPopup = () => stationPopup(feature, h);
+        window.cbmap.livePopup(marker, () => stationPopup(feature, h));
         marker._cbRestyle = () => marker.setIcon(stationIcon(feature.properties.i, h));
         return marker;
     }

@@ -11,11 +11,12 @@ from dataclasses import asdict
 from typing import Any
 
 import flask
-from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
 
 from components.alerts import alert_panel, alert_rows
 from components.i18n import t
 from components.kpi import HIGHER_IS_WORSE, KPI_KEYS, error_panel, kpi_card, kpi_view
+from components.map_layers import INCIDENTS_OVERLAY
 from components.trend import spark_element, spark_masks
 from data import access
 from data.trends import sparkline as spark_series
@@ -31,6 +32,20 @@ def browser_versions() -> dict[str, str] | None:
     body = flask.request.get_json(silent=True) if flask.has_request_context() else None
     have = body.get("cb_have") if isinstance(body, dict) else None
     return {k: v for k, v in have.items() if isinstance(v, str)} if isinstance(have, dict) else None
+
+
+def map_answer(city: str, at: int, label: list[Any], have: dict[str, str] | None) -> tuple[Any, list[Any]]:
+    """A map refresh: the live values at `at` (each layer in full, or only what changed since the versions
+    the browser has, `have`: browser_versions) and the time `label`; no_update, and a note in the label,
+    when they failed (the map keeps its last values)."""
+    try:
+        payload = access.live_values_since(city, at, have)
+    except Exception:
+        log.exception("map refresh failed for %s at %s", city, at)
+        note = html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error")
+        return no_update, [*label, " · ", note]
+    payload["at"] = at
+    return payload, label
 
 
 def kpi_sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
@@ -114,11 +129,27 @@ def alerts_panel(prefix: str) -> html.Div:
     return alert_panel(f"{prefix}-alerts", error_panel(("alerts", "告警")))
 
 
-def panel_stores(prefix: str, kpis: Any = None, alerts: Any = None) -> list[Any]:
-    """The panels' data (the refresh's outputs) and the hidden target of their clientside apply."""
+def live_stores(
+    prefix: str, city: str, live: Any, incident_meta: dict[str, Any], kpis: Any = None, alerts: Any = None
+) -> list[Any]:
+    """What register_live_refresh works with: the city, the live values (`live`: the first ones, or
+    None), the refresh gates, the incidents' meta, the panels' data and the hidden targets of the
+    clientside applies."""
     return [
+        dcc.Store(id=f"{prefix}-city-key", data=city),
+        dcc.Store(id=f"{prefix}-live", data=live),
+        # Refresh ticks pass a browser-side gate: a tick that would supersede a still-running refresh is
+        # skipped, because Dash discards the result of a superseded callback (a slow server would
+        # otherwise never show any data). The busy flags are set while each refresh runs.
+        dcc.Store(id=f"{prefix}-tick-map"),
+        dcc.Store(id=f"{prefix}-tick-panels"),
+        dcc.Store(id=f"{prefix}-busy-map", data=False),
+        dcc.Store(id=f"{prefix}-busy-panels", data=False),
+        dcc.Store(id=f"{prefix}-incident-meta", data=incident_meta),
+        dcc.Store(id=f"{prefix}-overlay-name", data=INCIDENTS_OVERLAY),
         dcc.Store(id=f"{prefix}-kpi-data", data=kpis),
         dcc.Store(id=f"{prefix}-alert-data", data=alerts),
+        html.Span(id=f"{prefix}-applied", hidden=True),
         html.Span(id=f"{prefix}-panels-applied", hidden=True),
     ]
 

@@ -14,7 +14,7 @@ from components.i18n import INCIDENT_KINDS, LAYERS, LOT_KINDS, POPUP_LABELS, SEV
 from components.kpi import HIGHER_IS_WORSE, error_panel
 from components.legend import operator_legend
 from components.map_filters import filter_defaults, incident_filters, parse_map_query
-from components.map_layers import INCIDENTS_OVERLAY, city_map, core_fit, incident_meta, layer_hideouts
+from components.map_layers import city_map, core_fit, incident_meta, layer_hideouts
 from components.time_control import time_control
 from components.trend import chart_panel
 from data import access
@@ -29,7 +29,8 @@ from pages._live import (
     browser_versions,
     kpi_data,
     kpi_panel,
-    panel_stores,
+    live_stores,
+    map_answer,
     register_live_refresh,
 )
 
@@ -159,25 +160,15 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
     return html.Div(
         [
             dcc.Location(id=f"{P}-url", refresh=True),
-            dcc.Store(id=f"{P}-city-key", data=info.key),
             # The first live values come with the page (refresh_map answers the ticks and the time control).
-            dcc.Store(id=f"{P}-live", data=None if live is no_update else live),
-            # Refresh ticks pass a browser-side gate: a tick that would supersede a still-running refresh is
-            # skipped, because Dash discards the result of a superseded callback (a slow server would
-            # otherwise never show any data). The busy flags are set while each refresh runs.
-            dcc.Store(id=f"{P}-tick-map"),
-            dcc.Store(id=f"{P}-tick-panels"),
-            dcc.Store(id=f"{P}-busy-map", data=False),
-            dcc.Store(id=f"{P}-busy-panels", data=False),
-            *panel_stores(P),
-            dcc.Store(
-                id=f"{P}-incident-meta",
-                data=_incident_meta() | {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults()},
+            *live_stores(
+                P,
+                info.key,
+                None if live is no_update else live,
+                _incident_meta() | {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults()},
             ),
             html.Span(id=f"{P}-filters-applied", hidden=True),
-            dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
             dcc.Store(id=f"{P}-trend-key"),
-            html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-overlays-applied", hidden=True),
             html.Div(
                 [
@@ -218,6 +209,17 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                         ],
                         className="map-panel",
                     ),
+                    # A card's chart (a click on the card opens it) opens over the side column, not the map
+                    # (over the map it hid its left half); × gives the cards back.
+                    html.Div(
+                        [
+                            html.Button("×", id=f"{P}-trend-close", className="btn trend-close", title="Close · 关闭"),
+                            html.Div(id=f"{P}-trend-body"),
+                        ],
+                        id=f"{P}-trend-panel",
+                        className="trend-panel panel",
+                        hidden=True,
+                    ),
                     html.Aside(
                         [
                             html.Section(
@@ -228,19 +230,6 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                                     kpi_panel(P, None),
                                 ],
                                 className="panel",
-                            ),
-                            # A card's chart (a click on the card opens it) docks under the cards: over the
-                            # map it hid half of it.
-                            html.Div(
-                                [
-                                    html.Button(
-                                        "×", id=f"{P}-trend-close", className="btn trend-close", title="Close · 关闭"
-                                    ),
-                                    html.Div(id=f"{P}-trend-body"),
-                                ],
-                                id=f"{P}-trend-panel",
-                                className="trend-panel panel",
-                                hidden=True,
                             ),
                             html.Section([html.H2(t("Alerts", "告警")), alerts_panel(P)], className="panel"),
                             source_note(sources.simulated),
@@ -324,18 +313,7 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
         " ",
         t("China Standard Time", "北京时间"),
     ]
-    try:
-        # Each layer in full, or only what changed since the version the browser says it has.
-        payload = access.live_values_since(city, at, have)
-    except Exception:
-        log.exception("map refresh failed for %s at %s", city, at)
-        return no_update, [
-            *label,
-            " · ",
-            html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error"),
-        ]
-    payload["at"] = at
-    return payload, label
+    return map_answer(city, at, label, have)
 
 
 FORECAST_REASONS = {

@@ -12,7 +12,7 @@ import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
-from components.map_layers import INCIDENTS_OVERLAY, city_map, incident_meta, layer_hideouts
+from components.map_layers import city_map, incident_meta, layer_hideouts
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, UnknownCityError, get_city
@@ -76,19 +76,10 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
     kpis, alerts = refresh_panels(None, info.key)
     return html.Div(
         [
-            dcc.Store(id=f"{P}-city-key", data=info.key),
-            dcc.Store(id=f"{P}-live", data=None if live is no_update else live),
-            dcc.Store(id=f"{P}-tick-map"),
-            dcc.Store(id=f"{P}-tick-panels"),
-            dcc.Store(id=f"{P}-busy-map", data=False),
-            dcc.Store(id=f"{P}-busy-panels", data=False),
-            *_live.panel_stores(P, kpis, alerts),
-            dcc.Store(id=f"{P}-incident-meta", data=meta),
-            dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
+            *_live.live_stores(P, info.key, None if live is no_update else live, meta, kpis, alerts),
             dcc.Store(id=f"{P}-next", data=f"/wall?city={next_city(info.key)}&rotate={seconds}" if seconds else None),
             dcc.Interval(id=f"{P}-refresh", interval=settings.refresh_seconds * 1000),
             dcc.Interval(id=f"{P}-rotate", interval=(seconds or 3600) * 1000, disabled=seconds is None),
-            html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-rotated", hidden=True),
             html.Header(
                 [
@@ -145,17 +136,7 @@ def refresh_map(_n: int | None, city: str):
     key = get_city(city).key
     at = access.resolve_at("live", None)
     label = [local_label(at), " ", t("China Standard Time", "北京时间")]
-    try:
-        payload = access.live_values_since(key, at, _live.browser_versions())
-    except Exception:
-        log.exception("wall map refresh failed for %s", key)
-        return no_update, [
-            *label,
-            " · ",
-            html.Span(t("map data unavailable", "地图数据暂不可用"), className="text-error"),
-        ]
-    payload["at"] = at
-    return payload, label
+    return _live.map_answer(key, at, label, _live.browser_versions())
 
 
 @callback(
