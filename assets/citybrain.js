@@ -60,8 +60,7 @@ window.citybrain = window.citybrain || {};
     function onEachRoad(feature, layer, context) {
         remember(context, "traffic", feature, layer);
         const h = context.hideout;
-        layer.bindPopup(() => roadPopup(feature, h));
-        layer._cbPopup = () => roadPopup(feature, h);
+        window.cbmap.livePopup(layer, () => roadPopup(feature, h));
     }
 
     // --- parking -----------------------------------------------------------------------------
@@ -89,8 +88,7 @@ window.citybrain = window.citybrain || {};
         const h = context.hideout;
         const marker = L.circleMarker(latlng, lotStyle(feature.properties.i, h));
         remember(context, "parking", feature, marker);
-        marker.bindPopup(() => lotPopup(feature, h));
-        marker._cbPopup = () => lotPopup(feature, h);
+        window.cbmap.livePopup(marker, () => lotPopup(feature, h));
         marker._cbRestyle = () => marker.setStyle(lotStyle(feature.properties.i, h));
         return marker;
     }
@@ -129,8 +127,7 @@ window.citybrain = window.citybrain || {};
         // Few and small: kept above the incident markers and groups so their AQI stays readable.
         const marker = L.marker(latlng, {icon: stationIcon(feature.properties.i, h), zIndexOffset: 20000});
         remember(context, "air_quality", feature, marker);
-        marker.bindPopup(() => stationPopup(feature, h));
-        marker._cbPopup = () => stationPopup(feature, h);
+        window.cbmap.livePopup(marker, () => stationPopup(feature, h));
         marker._cbRestyle = () => marker.setIcon(stationIcon(feature.properties.i, h));
         return marker;
     }
@@ -387,6 +384,83 @@ window.citybrain = window.citybrain || {};
             payload.cb_have = state.have;
         }
     }
+
+    // --- KPI and alert panels (pages/_live.py) --------------------------------------------------
+    // Drawn once by the page; a refresh brings their values as data and only what changed is written
+    // into the DOM: returning new components instead cost Dash ~200 component updates per refresh.
+    function setText(el, text) { if (el && el.textContent !== text) { el.textContent = text; } }
+    function setClass(el, name) { if (el && el.className !== name) { el.className = name; } }
+    function setHidden(el, hidden) { if (el && el.hidden !== hidden) { el.hidden = hidden; } }
+    function setPair(el, pair) {
+        if (!el) { return; }
+        setText(el.querySelector(".lang-en"), pair[0]);
+        setText(el.querySelector(".lang-zh"), pair[1]);
+    }
+    function setMask(el, url) {
+        if (!el) { return; }
+        setHidden(el, !url);
+        if (url && el._cbMask !== url) { el._cbMask = url; el.style.maskImage = url; el.style.webkitMaskImage = url; }
+    }
+    function applyCard(card, v) {
+        setText(card.querySelector(".kpi-value"), v.value);
+        setClass(card.querySelector(".kpi-main"), v.main);
+        const detail = card.querySelector(".kpi-detail");
+        setText(detail, v.detail);
+        setHidden(detail, !v.detail);
+        setHidden(card.querySelector(".kpi-spark"), !v.spark);
+        setMask(card.querySelector(".spark-yesterday"), v.spark && v.spark.yesterday);
+        setMask(card.querySelector(".spark-today"), v.spark && v.spark.today);
+        const fc = card.querySelector(".kpi-forecast");
+        setHidden(fc, !v.fc);
+        if (v.fc) { setPair(fc, v.fc); }
+        card.classList.toggle("is-forecast", !!v.fc);
+        setHidden(card.querySelector(".kpi-change"), v.change === null);
+        const change = card.querySelector(".kpi-change > span");
+        if (v.change !== null) { setText(change, v.change); setClass(change, v.trend); }
+        setPair(card.querySelector(".kpi-age-text"), v.age);
+        setHidden(card.querySelector(".kpi-stale-mark"), !v.stale);
+        setClass(card.querySelector(".kpi-age"), v.stale ? "kpi-age kpi-stale" : "kpi-age");
+        card.classList.toggle("is-stale", !!v.stale);
+    }
+    function applyKpis(grid, data) {
+        if (!grid || !data) { return; }
+        const failed = !!data.error;
+        grid.classList.remove("is-loading");
+        grid.classList.toggle("has-error", failed);
+        setHidden(grid.querySelector(".panel-error-slot"), !failed);
+        for (const v of data.cards || []) {
+            const card = grid.querySelector('.kpi-card[data-kpi="' + v.key + '"]');
+            if (card) { applyCard(card, v); }
+        }
+        grid.dataset.refreshes = String(Number(grid.dataset.refreshes || 0) + 1);
+    }
+    function applyAlerts(panel, rows) {
+        if (!panel || !rows) { return; }
+        const failed = !Array.isArray(rows), list = panel.querySelector(".alert-list");
+        setHidden(panel.querySelector(".panel-error-slot"), !failed);
+        setHidden(panel.querySelector(".alert-empty"), failed || rows.length > 0);
+        const text = failed ? "" : JSON.stringify(rows);
+        if (!list || list._cbRows === text) { return; }
+        list._cbRows = text;
+        list.replaceChildren(...(failed ? [] : rows).map(([cls, en, zh]) => {
+            const li = document.createElement("li"), wrap = document.createElement("span");
+            li.className = cls;
+            for (const [lang, words] of [["lang-en", en], ["lang-zh", zh]]) {
+                const span = document.createElement("span");
+                span.className = lang;
+                span.textContent = words;
+                wrap.appendChild(span);
+            }
+            li.appendChild(wrap);
+            return li;
+        }));
+    }
+    function applyPanels(prefix, kpis, alerts) {
+        applyKpis(document.getElementById(prefix + "-kpis"), kpis);
+        applyAlerts(document.getElementById(prefix + "-alerts"), alerts);
+        return window.dash_clientside.no_update;
+    }
+    cb.applyPanels = applyPanels;
 
     function setLang(lang) {
         lang = lang === "en" ? "en" : "zh";

@@ -58,6 +58,12 @@ window.cbmap = (function () {
     }
     // Skip a refresh tick while the previous refresh still runs (Dash would drop its result), but
     // not forever: a request lost to a network error never clears its busy flag.
+    // A popup built when it opens and rebuilt in place (refreshPopup) when the live values change.
+    function livePopup(layer, make) {
+        layer.bindPopup(make);
+        layer._cbPopup = make;
+        return layer;
+    }
     function gate() {
         let busySince = null;
         return (n, busy) => {
@@ -197,6 +203,6 @@ window.cbmap = (function () {
             try { localStorage.setItem(key, details.open ? "0" : "1"); } catch (e) { /* not kept */ }
         });
     }
-    return {STALE, esc, fmt, tr, band, row, popup, roadStyle, lotStyle, aqiIcon, restyle, refreshPopup, gate,
+    return {STALE, esc, fmt, tr, band, row, popup, roadStyle, lotStyle, aqiIcon, restyle, refreshPopup, livePopup, gate,
         gridCells, clusterMarker, densityCircle, syncGroup, DENSITY, legend};
 })();

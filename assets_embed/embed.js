@@ -32,8 +32,7 @@ window.cbembed = window.cbembed || {};
     function onEachRoad(feature, layer, context) {
         remember(context, "traffic", feature, layer);
         const h = context.hideout;
-        layer.bindPopup(() => roadPopup(feature, h));
-        layer._cbPopup = () => roadPopup(feature, h);
+        window.cbmap.livePopup(layer, () => roadPopup(feature, h));
     }
 
     // --- parking: free spaces by car park ---------------------------------------------------------
@@ -53,8 +52,7 @@ window.cbembed = window.cbembed || {};
         const h = context.hideout, i = feature.properties.i;
         const marker = L.circleMarker(latlng, lotStyle(i, h));
         remember(context, "parking", feature, marker);
-        marker.bindPopup(() => lotPopup(feature, h));
-        marker._cbPopup = () => lotPopup(feature, h);
+        window.cbmap.livePopup(marker, () => lotPopup(feature, h));
         marker._cbRestyle = () => marker.setStyle(lotStyle(i, h));
         return marker;
     }
@@ -81,8 +79,7 @@ window.cbembed = window.cbembed || {};
         const h = context.hideout, i = feature.properties.i;
         const marker = L.marker(latlng, {icon: stationIcon(i, h), keyboard: false, zIndexOffset: 20000});  // above notice groups
         remember(context, "air_quality", feature, marker);
-        marker.bindPopup(() => stationPopup(feature, h));
-        marker._cbPopup = () => stationPopup(feature, h);
+        window.cbmap.livePopup(marker, () => stationPopup(feature, h));
         marker._cbRestyle = () => marker.setIcon(stationIcon(i, h));
         return marker;
     }

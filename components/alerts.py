@@ -29,14 +29,26 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 
-def alert_list(items: list[dict[str, Any]]) -> html.Div:
-    if not items:
-        return html.Div(t("No active alerts", "当前无告警"), className="alert-empty")
+def alert_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+    """[class, English, Chinese] per alert (data.access.Alert as a dict): the alerts panel's refresh sends
+    these and assets/citybrain.js `applyPanels` draws them as the list's items (alert_panel)."""
     rows = []
     for a in items:
         en, zh = TEMPLATES[a["key"]]
         layer = LAYERS.get(a["detail"], ("", ""))
         fields = {"n": a["count"], "d": a["detail"], "layer_en": layer[0].lower(), "layer_zh": layer[1]}
         kind = " alert-forecast" if a["key"].startswith("forecast_") else ""
-        rows.append(html.Li(t(en.format(**fields), zh.format(**fields)), className=f"alert alert-{a['level']}{kind}"))
-    return html.Ul(rows, className="alert-list")
+        rows.append([f"alert alert-{a['level']}{kind}", en.format(**fields), zh.format(**fields)])
+    return rows
+
+
+def alert_panel(panel_id: str, error: html.Div) -> html.Div:
+    """The list the refresh fills, the "no alerts" line and the panel's error state (shown by applyPanels)."""
+    return html.Div(
+        [
+            html.Ul(className="alert-list"),
+            html.Div(t("No active alerts", "当前无告警"), className="alert-empty", hidden=True),
+            html.Div(error, className="panel-error-slot", hidden=True),
+        ],
+        id=panel_id,
+    )

@@ -1,4 +1,8 @@
-"""KPI cards: value with unit, change against the same time yesterday, and data age."""
+"""KPI cards: value with unit, change against the same time yesterday, data age and a sparkline.
+
+A page draws the cards once (kpi_card); each refresh sends only their values as small JSON (kpi_view)
+that assets/citybrain.js `applyPanels` writes into the cards, text by text. Dash applying ~200 new
+components per refresh cost the browser 177 ms of long tasks each time (bench/page_cost.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any
 
 from dash import html
 
-from components.i18n import KPI_LABELS, UNITS, t, tp
+from components.i18n import KPI_LABELS, UNITS, Pair, t, tp
 
 # Which way is worse for each KPI: colours the change against yesterday and picks the trend's alarm side.
 HIGHER_IS_WORSE = {
@@ -20,9 +24,22 @@ HIGHER_IS_WORSE = {
     "incidents_today": True,
     "median_dispatch": True,
 }
+KPI_KEYS = tuple(HIGHER_IS_WORSE)  # the cards' order
+KPI_UNITS = {
+    "congestion_index": "",
+    "mean_speed": "km/h",
+    "parking_occupancy": "%",
+    "free_spaces": "spaces",
+    "city_aqi": "AQI",
+    "worst_station": "AQI",
+    "open_incidents": "incidents",
+    "incidents_today": "incidents",
+    "median_dispatch": "s",
+}
+NO_DATA: Pair = ("no data", "无数据")
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -30,20 +47,28 @@ def _fmt(value: Any) -> str:
     return f"{value:,}"
 
 
-def _age_text(seconds: int | None) -> html.Span:
+def age_pair(seconds: int | None) -> Pair:
     if seconds is None:
-        return t("no data", "无数据")
+        return NO_DATA
     if seconds < 90:
-        return t(f"{seconds} s ago", f"{seconds} 秒前")
+        return f"{seconds} s ago", f"{seconds} 秒前"
     minutes = seconds // 60
     if minutes < 120:
-        return t(f"{minutes} min ago", f"{minutes} 分钟前")
-    return t(f"{minutes // 60} h ago", f"{minutes // 60} 小时前")
+        return f"{minutes} min ago", f"{minutes} 分钟前"
+    return f"{minutes // 60} h ago", f"{minutes // 60} 小时前"
 
 
-def kpi_card(kpi: dict[str, Any], at: int, higher_is_worse: bool, spark: html.Div | None = None) -> html.Div:
-    """`kpi` is one entry of data.access.kpi_dicts; the arrow colour says whether the change is bad.
-    `spark` (components/trend.py) goes under the value; a click on the card opens its chart panel."""
+def kpi_view(
+    kpi: dict[str, Any],
+    at: int,
+    higher_is_worse: bool,
+    spark: dict[str, Any] | None = None,
+    forecast: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What one card shows, as JSON: `kpi` is one entry of data.access.kpi_dicts; the arrow's colour
+    says whether the change is bad; `spark` is components/trend.py `spark_masks`. On a forecast step of
+    the time control, `forecast` replaces the value: {value, low, high, level, detail} (the 80 % interval)
+    or {note: (en, zh)} saying why there is none; the change against yesterday is then not shown."""
     change = kpi.get("change")
     if change is None or change == 0:
         trend_class, arrow = "kpi-flat", "→"
@@ -51,35 +76,75 @@ def kpi_card(kpi: dict[str, Any], at: int, higher_is_worse: bool, spark: html.Di
         worse = (change > 0) == higher_is_worse
         trend_class, arrow = ("kpi-worse" if worse else "kpi-better"), ("↑" if change > 0 else "↓")
     age = None if kpi.get("newest") is None else max(0, at - int(kpi["newest"]))
-    unit = UNITS.get(kpi["unit"], (kpi["unit"], kpi["unit"]))
     level = kpi.get("level")
+    view = {
+        "key": kpi["key"],
+        "value": fmt(kpi["value"]),
+        "main": f"kpi-main aqi-level-{level}" if level else "kpi-main",
+        "detail": kpi.get("detail") or "",
+        "spark": spark,
+        "change": f"{arrow} {fmt(abs(change)) if change is not None else '—'}",
+        "trend": trend_class,
+        "age": list(age_pair(age)),
+        "stale": bool(kpi.get("stale")),
+        "fc": None,
+    }
+    return view if forecast is None else view | _forecast_view(forecast)
+
+
+def _forecast_view(forecast: dict[str, Any]) -> dict[str, Any]:
+    if "note" in forecast:
+        return {"value": "—", "main": "kpi-main", "detail": "", "change": None, "fc": list(forecast["note"])}
+    level, span = forecast.get("level"), f"{fmt(forecast['low'])} – {fmt(forecast['high'])}"
+    return {
+        "value": fmt(forecast["value"]),
+        "main": f"kpi-main aqi-level-{level}" if level else "kpi-main",
+        "detail": forecast.get("detail") or "",
+        "change": None,
+        "fc": [f"FORECAST · 80 % interval {span}", f"预测 · 80% 区间 {span}"],
+    }
+
+
+def kpi_card(key: str, view: dict[str, Any] | None, spark: html.Div) -> html.Div:
+    """The card of KPI `key`, drawn with `view` (kpi_view) or empty until the first refresh fills it; every
+    part the refresh may change is there from the start (hidden when empty). `spark`: trend.spark_element.
+    A click on the card opens its chart panel."""
+    v = view or {}
+    stale = bool(v.get("stale"))
+    unit = UNITS.get(KPI_UNITS[key], ("", ""))
     return html.Div(
         [
-            html.Div(tp(KPI_LABELS[kpi["key"]]), className="kpi-label"),
+            html.Div(tp(KPI_LABELS[key]), className="kpi-label"),
             html.Div(
-                [html.Span(_fmt(kpi["value"]), className="kpi-value"), html.Span(tp(unit), className="kpi-unit")],
-                className=f"kpi-main aqi-level-{level}" if level else "kpi-main",
+                [html.Span(v.get("value", "—"), className="kpi-value"), html.Span(tp(unit), className="kpi-unit")],
+                className=v.get("main", "kpi-main"),
             ),
-            html.Div(kpi.get("detail") or "", className="kpi-detail") if kpi.get("detail") else None,
+            html.Div(v.get("detail", ""), className="kpi-detail", hidden=not v.get("detail")),
+            tp(tuple(v.get("fc") or ("", "")), className="kpi-forecast", hidden=not v.get("fc")),
             spark,
             html.Div(
                 [
-                    html.Span(f"{arrow} {_fmt(abs(change)) if change is not None else '—'}", className=trend_class),
+                    html.Span(v.get("change", "→ —"), className=v.get("trend", "kpi-flat")),
                     t(" vs yesterday", " 较昨日同期"),
                 ],
                 className="kpi-change",
+                hidden="change" in v and v["change"] is None,
             ),
             html.Div(
-                [_age_text(age), t(" · STALE", " · 数据过期") if kpi.get("stale") else None],
-                className="kpi-age kpi-stale" if kpi.get("stale") else "kpi-age",
+                [
+                    tp(tuple(v.get("age", NO_DATA)), className="kpi-age-text"),
+                    t(" · STALE", " · 数据过期", className="kpi-stale-mark", hidden=not stale),
+                ],
+                className="kpi-age kpi-stale" if stale else "kpi-age",
             ),
         ],
-        className="kpi-card" + (" is-stale" if kpi.get("stale") else ""),
-        id={"type": "kpi-card", "key": kpi["key"]},
+        className="kpi-card" + (" is-stale" if stale else "") + (" is-forecast" if v.get("fc") else ""),
+        id={"type": "kpi-card", "key": key},
         n_clicks=0,
         role="button",
         tabIndex="0",
         title="7-day chart · 7 天趋势图",
+        **{"data-kpi": key},
     )
 
 

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from components.i18n import KPI_LABELS, UNITS, Pair, t, tp
-from data.rules.clock import CST
+from components.kpi import KPI_UNITS
 
 WIDTH, HEIGHT = 96.0, 24.0
 Series = list[float | int | None]
@@ -33,31 +33,43 @@ def _path(values: Series, low: float, high: float) -> str:
     return "".join(parts)
 
 
-def _mask(path: str) -> dict[str, str]:
+def _mask(path: str) -> str:
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:g} {HEIGHT:g}" preserveAspectRatio="none">'
         f'<path d="{path}" fill="none" stroke="#000" stroke-width="1.6" vector-effect="non-scaling-stroke"/></svg>'
     )
-    url = f'url("data:image/svg+xml,{quote(svg)}")'
-    return {"maskImage": url, "WebkitMaskImage": url}
+    return f'url("data:image/svg+xml,{quote(svg)}")'
 
 
-def sparkline(today: Series, yesterday: Series) -> html.Div | None:
-    """Today's last 24 h over the same hours yesterday (faint); None when there is nothing to draw."""
+def spark_masks(today: Series, yesterday: Series) -> dict[str, str | None] | None:
+    """The sparkline as data: CSS mask images of today's last 24 h and of the same hours yesterday
+    (None without a value), on one scale; None when there is nothing to draw. The card draws them
+    (spark_element) and assets/citybrain.js `applyPanels` swaps them on a refresh."""
     present = [float(v) for v in [*today, *yesterday] if v is not None]
     if not present:
         return None
     low, high = min(present), max(present)
-    lines = [
-        html.Div(className="spark-line spark-yesterday", style=_mask(_path(yesterday, low, high)))
-        if any(v is not None for v in yesterday)
-        else None,
-        html.Div(className="spark-line spark-today", style=_mask(_path(today, low, high))),
-    ]
+    has_yesterday = any(v is not None for v in yesterday)
+    return {
+        "today": _mask(_path(today, low, high)),
+        "yesterday": _mask(_path(yesterday, low, high)) if has_yesterday else None,
+    }
+
+
+def spark_element(masks: dict[str, str | None] | None) -> html.Div:
+    """Today over yesterday (faint); both lines are always there, hidden without a mask."""
+    masks = masks or {}
+
+    def line(which: str) -> html.Div:
+        url = masks.get(which)
+        style = {"maskImage": url, "WebkitMaskImage": url} if url else {}
+        return html.Div(className=f"spark-line spark-{which}", style=style, hidden=not url)
+
     return html.Div(
-        [line for line in lines if line is not None],
+        [line("yesterday"), line("today")],
         className="kpi-spark",
         title="24 h · 24 小时（虚淡：昨日同期 · faint: yesterday）",
+        hidden=not masks,
     )
 
 
@@ -94,14 +106,15 @@ def _layout(fig: go.Figure, theme: str, height: int) -> go.Figure:
     return fig
 
 
-def week_figure(key: str, trend: dict[str, Any], current: Any, lang: str, theme: str) -> go.Figure:
-    """The KPI over the 7 days (China Standard Time), its last point the card's value, with thresholds."""
+def week_figure(key: str, trend: dict[str, Any], current: Any, lang: str, theme: str, utc_offset: int) -> go.Figure:
+    """The KPI over the 7 days (local time: `utc_offset` seconds east of UTC), its last point the card's
+    value, with thresholds."""
     values = list(trend["series"][key])
     if values and current is not None and not isinstance(current, str):
         values[-1] = current
-    when = pd.to_datetime([s + CST for s in trend["t"]], unit="s")
+    when = pd.to_datetime([s + utc_offset for s in trend["t"]], unit="s")
     colours = THEMES.get(theme, THEMES["light"])
-    unit = _say(UNITS.get(_UNIT_OF.get(key, ""), ("", "")), lang)
+    unit = _say(UNITS.get(KPI_UNITS.get(key, ""), ("", "")), lang)
     fig = go.Figure(
         go.Scatter(
             x=when,
@@ -147,24 +160,15 @@ def breakdown_figure(key: str, trend: dict[str, Any], lang: str, theme: str) -> 
     return _layout(fig, theme, max(160, 22 * len(items) + 50))
 
 
-_UNIT_OF = {
-    "mean_speed": "km/h",
-    "parking_occupancy": "%",
-    "free_spaces": "spaces",
-    "city_aqi": "AQI",
-    "worst_station": "AQI",
-    "open_incidents": "incidents",
-    "incidents_today": "incidents",
-    "median_dispatch": "s",
-}
-
-
-def chart_panel(prefix: str, key: str, trend: dict[str, Any], current: Any, lang: str, theme: str) -> list[Any]:
+def chart_panel(
+    prefix: str, key: str, trend: dict[str, Any], current: Any, lang: str, theme: str, utc_offset: int
+) -> list[Any]:
     """The panel's contents: title, the 7-day chart and the breakdown (plotly loads only once opened)."""
+    week = week_figure(key, trend, current, lang, theme, utc_offset)
     config = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
     return [
         html.H2([tp(KPI_LABELS[key]), " · ", t("last 7 days", "近 7 天")], className="trend-title"),
-        dcc.Graph(id=f"{prefix}-trend-chart", figure=week_figure(key, trend, current, lang, theme), config=config),
+        dcc.Graph(id=f"{prefix}-trend-chart", figure=week, config=config),
         html.H3(tp(BREAKDOWN_TITLES.get(key, ("By district, now", "各行政区（当前）")))),
         dcc.Graph(id=f"{prefix}-trend-districts", figure=breakdown_figure(key, trend, lang, theme), config=config),
         html.P(

@@ -29,6 +29,7 @@ from data.geo.geography import load_districts
 from data.refresh_ahead import RefreshAhead
 from data.rules import aqi as aqi_rules
 from data.rules import congestion, parking, sla
+from data.rules import forecast_kpis as forecast_kpis_rules
 from data.rules import workflow as workflow_rules
 from data.rules.clock import CST, DAY, HOUR, floor_bucket, local_day_start
 from data.rules.thresholds import Thresholds
@@ -1414,6 +1415,79 @@ def _forecast_layer_values(city: str, layer: str, fc: dict[str, Any]) -> dict[st
             }
         )
     return {"n": n, "stations": stations, "stale": []}
+
+
+# --- City KPIs at a forecast step (issue 19) ------------------------------------------------------------
+
+
+def forecast_kpis(city: str, at: int) -> dict[str, dict[str, Any]]:
+    """The layer KPIs for a future instant from the stored per-sensor forecasts, aggregated as the live
+    KPIs aggregate observations (data/rules/forecast_kpis.py, which also says how the 80 % intervals
+    combine): congestion index = free-flow-time-weighted mean of segment indices (`network_index`), mean
+    speed = length-weighted mean of free-flow speed / index, free spaces = sum over car parks, occupancy
+    from it and their capacity, city AQI = mean of the station forecasts (concentrations are not
+    forecast), worst station = the highest. Per KPI key: value, low, high, level (AQI), served and, when
+    not served, the reason ("baseline better", "beyond horizon", None: no model fitted yet)."""
+    key = get_city(city).key
+    hour = floor_bucket(at, HOUR)
+    found = _forecast_kpis(key, floor_bucket(at), hour, _forecast_revision(key))
+    if hour == floor_bucket(time.time(), HOUR):  # as on the map: this hour's AQI is observed, not forecast
+        found = found | {k: {"served": False, "reason": "observed hour"} for k in ("city_aqi", "worst_station")
+                         if not found[k]["served"]}  # fmt: skip
+    return found
+
+
+@cache.memoize()
+def _forecast_kpis(city: str, bucket: int, hour: int, revision: int) -> dict[str, dict[str, Any]]:
+    fk = forecast_kpis_rules
+    version = static_version(city)
+    out: dict[str, dict[str, Any]] = {}
+
+    def put(kpi: str, fc: dict[str, Any], found: tuple[float, float, float] | None, digits: int, **extra: Any):
+        if not fc["served"]:
+            out[kpi] = {"served": False, "reason": fc["reason"]}
+        elif not fc["n"] or found is None:
+            out[kpi] = {"served": False, "reason": "beyond horizon"}
+        else:
+            value, low, high = (_r(x, digits) for x in found)
+            out[kpi] = {"served": True, "reason": None, "value": value, "low": low, "high": high, **extra}
+
+    traffic = _forecast_layer(city, "traffic", bucket, revision)
+    segs = _sensor_frame(city, "traffic", version)
+    free_flow = segs["free_flow_kmh"].to_numpy(dtype=float)
+    lengths = segs["length_m"].to_numpy(dtype=float)
+    items = list(zip(traffic["value"], traffic["low"], traffic["high"], strict=True))
+    put("congestion_index", traffic, fk.combined_mean(items, (lengths / free_flow).tolist()), 2)
+    speeds = [
+        (None, None, None) if v is None else (ff / v, ff / hi if hi else None, ff / lo if lo else None)
+        for (v, lo, hi), ff in zip(items, free_flow, strict=True)
+    ]
+    put("mean_speed", traffic, fk.combined_mean(speeds, lengths.tolist()), 1)
+
+    lots = _forecast_layer(city, "parking", bucket, revision)
+    capacity = _sensor_frame(city, "parking", version)["capacity"].to_numpy(dtype=float)
+    items = list(zip(lots["value"], lots["low"], lots["high"], strict=True))
+    free = fk.combined_sum(items)
+    put("free_spaces", lots, free, 0)
+    total = float(sum(c for c, (v, _, _) in zip(capacity, items, strict=True) if v is not None))
+    occupancy = None if free is None or total <= 0 else tuple((total - f) / total * 100 for f in free)
+    put("parking_occupancy", lots, None if occupancy is None else (occupancy[0], occupancy[2], occupancy[1]), 1)
+
+    air = _forecast_layer(city, "air_quality", hour, revision)
+    items = list(zip(air["value"], air["low"], air["high"], strict=True))
+    mean = fk.combined_mean(items)
+    put("city_aqi", air, mean, 0, level=aqi_rules.level_for(mean[0]).level if mean else None)
+    top = fk.worst(items)
+    stations = _sensor_frame(city, "air_quality", version)
+    put(
+        "worst_station",
+        air,
+        top[1] if top else None,
+        0,
+        level=aqi_rules.level_for(top[1][0]).level if top else None,
+        detail=str(stations.iloc[top[0]]["name_zh"]) if top else "",
+    )
+    return out
 
 
 # Forecast alerts: shown beside the others, labelled FORECAST; never opening an incident (the alert

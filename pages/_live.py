@@ -1,21 +1,28 @@
 """What a live map page needs, shared by the command centre and the wall (Dash's page loader skips `_`
 files): the refresh interval gates the map and panel ticks while an answer is under way, the live values
 are applied to the features already drawn (assets/citybrain.js), the browser's value versions are read
-from the refresh request, and the KPI cards get their sparklines."""
+from the refresh request, and the KPI and alert panels: drawn once, then refreshed as data (two small
+stores) that assets/citybrain.js `applyPanels` writes into them."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 import flask
-from dash import ClientsideFunction, Input, Output, State, clientside_callback
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
 
-from components.trend import sparkline
+from components.alerts import alert_panel, alert_rows
+from components.i18n import t
+from components.kpi import HIGHER_IS_WORSE, KPI_KEYS, error_panel, kpi_card, kpi_view
+from components.map_layers import INCIDENTS_OVERLAY
+from components.trend import spark_element, spark_masks
 from data import access
 from data.trends import sparkline as spark_series
 
 log = logging.getLogger(__name__)
+FAILED = {"error": True}  # a panel's data when its read failed: the panel shows its error state
 
 
 def browser_versions() -> dict[str, str] | None:
@@ -27,20 +34,129 @@ def browser_versions() -> dict[str, str] | None:
     return {k: v for k, v in have.items() if isinstance(v, str)} if isinstance(have, dict) else None
 
 
+def map_answer(city: str, at: int, label: list[Any], have: dict[str, str] | None) -> tuple[Any, list[Any]]:
+    """A map refresh: the live values at `at` (each layer in full, or only what changed since the versions
+    the browser has, `have`: browser_versions) and the time `label`; no_update, and a note in the label,
+    when they failed (the map keeps its last values)."""
+    try:
+        payload = access.live_values_since(city, at, have)
+    except Exception:
+        log.exception("map refresh failed for %s at %s", city, at)
+        note = html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error")
+        return no_update, [*label, " · ", note]
+    payload["at"] = at
+    return payload, label
+
+
 def kpi_sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
-    """The cards' sparklines from the cached trends (their last point is the card's own value `now`);
-    none when the trends cannot be read (the cards still show)."""
+    """The cards' sparklines (trend.spark_masks) from the cached trends (their last point is the card's own
+    value `now`); none when the trends cannot be read (the cards still show)."""
     try:
         trend = access.kpi_trends(city, at)
     except Exception:
         log.exception("KPI trends failed for %s", city)
         return {}
-    return {key: sparkline(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
+    return {key: spark_masks(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
+
+
+NOT_FORECAST = ("no forecast for this indicator", "此指标无预测")
+
+
+def kpi_data(
+    city: str, at: int, forecast_at: int | None = None, reasons: dict[str | None, tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The KPI panel's refresh: each card's kpi_view, or FAILED. With `forecast_at` (a step of the time
+    control past now) the layer KPIs show their forecast for it (data.access.forecast_kpis), or why there
+    is none, worded by `reasons` (by reason; None: no model fitted yet)."""
+    try:
+        items = access.kpis(city, at)
+        sparks = kpi_sparklines(city, at, {k.key: k.value for k in items})
+        ahead = _forecasts(city, forecast_at, reasons or {}) if forecast_at is not None else {}
+        cards = [
+            kpi_view(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"]), ahead.get(k["key"], ahead.get(None)))
+            for k in access.kpi_dicts(items)
+        ]
+    except Exception:
+        log.exception("KPI refresh failed for %s", city)
+        return FAILED
+    return {"cards": cards}
+
+
+def _forecasts(city: str, at: int, reasons: dict[str | None, tuple[str, str]]) -> dict[str | None, Any]:
+    """kpi_view's `forecast` per KPI key; under None, what the KPIs without a forecast show."""
+    out: dict[str | None, Any] = {None: {"note": NOT_FORECAST}}
+    for key, fc in access.forecast_kpis(city, at).items():
+        if fc["served"]:
+            out[key] = fc
+        elif fc["reason"] == "observed hour":
+            out[key] = None  # this hour is observed (as on the map): the card keeps the present value
+        else:
+            out[key] = {"note": reasons.get(fc["reason"], reasons.get(None, NOT_FORECAST))}
+    return out
+
+
+def alert_data(city: str, at: int, forecast_now: int | None = None) -> list[list[str]] | dict[str, Any]:
+    """The alerts panel's refresh: alert_rows of the alerts at `at` (with the forecast alerts from
+    `forecast_now` when given: labelled FORECAST, never an incident), or FAILED."""
+    try:
+        found = access.alerts(city, at)
+        if forecast_now is not None:
+            found += access.forecast_alerts(city, forecast_now)
+        return alert_rows([asdict(a) for a in found])
+    except Exception:
+        log.exception("alerts failed for %s", city)
+        return FAILED
+
+
+def kpi_panel(prefix: str, data: dict[str, Any] | None, class_name: str = "kpi-grid") -> html.Div:
+    """The nine cards, drawn once: from `data` (kpi_data) when the page has it, else empty and hidden
+    behind "Loading…" until the first refresh."""
+    views = {v["key"]: v for v in (data or {}).get("cards", [])}
+    cards = [kpi_card(key, views.get(key), spark_element((views.get(key) or {}).get("spark"))) for key in KPI_KEYS]
+    loading = " is-loading" if not views else ""
+    return html.Div(
+        [
+            html.Div(t("Loading…", "加载中…"), className="muted kpi-loading"),
+            html.Div(error_panel(("key indicators", "关键指标")), className="panel-error-slot", hidden=True),
+            *cards,
+        ],
+        id=f"{prefix}-kpis",
+        className=class_name + loading,
+    )
+
+
+def alerts_panel(prefix: str) -> html.Div:
+    return alert_panel(f"{prefix}-alerts", error_panel(("alerts", "告警")))
+
+
+def live_stores(
+    prefix: str, city: str, live: Any, incident_meta: dict[str, Any], kpis: Any = None, alerts: Any = None
+) -> list[Any]:
+    """What register_live_refresh works with: the city, the live values (`live`: the first ones, or
+    None), the refresh gates, the incidents' meta, the panels' data and the hidden targets of the
+    clientside applies."""
+    return [
+        dcc.Store(id=f"{prefix}-city-key", data=city),
+        dcc.Store(id=f"{prefix}-live", data=live),
+        # Refresh ticks pass a browser-side gate: a tick that would supersede a still-running refresh is
+        # skipped, because Dash discards the result of a superseded callback (a slow server would
+        # otherwise never show any data). The busy flags are set while each refresh runs.
+        dcc.Store(id=f"{prefix}-tick-map"),
+        dcc.Store(id=f"{prefix}-tick-panels"),
+        dcc.Store(id=f"{prefix}-busy-map", data=False),
+        dcc.Store(id=f"{prefix}-busy-panels", data=False),
+        dcc.Store(id=f"{prefix}-incident-meta", data=incident_meta),
+        dcc.Store(id=f"{prefix}-overlay-name", data=INCIDENTS_OVERLAY),
+        dcc.Store(id=f"{prefix}-kpi-data", data=kpis),
+        dcc.Store(id=f"{prefix}-alert-data", data=alerts),
+        html.Span(id=f"{prefix}-applied", hidden=True),
+        html.Span(id=f"{prefix}-panels-applied", hidden=True),
+    ]
 
 
 def register_live_refresh(prefix: str) -> None:
     """Ids used: {prefix}-refresh, -tick-map, -tick-panels, -busy-map, -busy-panels, -live, -applied,
-    -incident-meta."""
+    -incident-meta, -kpi-data, -alert-data, -panels-applied, -kpis, -alerts."""
     for part in ("map", "panels"):
         clientside_callback(
             ClientsideFunction("citybrain", f"gate{part.title()}"),
@@ -54,4 +170,10 @@ def register_live_refresh(prefix: str) -> None:
         Output(f"{prefix}-applied", "children"),
         Input(f"{prefix}-live", "data"),
         State(f"{prefix}-incident-meta", "data"),
+    )
+    clientside_callback(
+        f"(kpis, alerts) => window.citybrain.applyPanels({prefix!r}, kpis, alerts)",
+        Output(f"{prefix}-panels-applied", "children"),
+        Input(f"{prefix}-kpi-data", "data"),
+        Input(f"{prefix}-alert-data", "data"),
     )

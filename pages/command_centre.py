@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
 from typing import Any
 
 import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from components.alerts import alert_list
 from components.data_sources import empty_map_note, source_note
 from components.i18n import LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
-from components.kpi import HIGHER_IS_WORSE, error_panel, kpi_card
+from components.kpi import HIGHER_IS_WORSE, error_panel
 from components.legend import operator_legend
 from components.map_filters import filter_defaults, incident_filters, parse_map_query
-from components.map_layers import INCIDENTS_OVERLAY, city_map, core_fit, incident_meta, layer_hideouts
+from components.map_layers import city_map, core_fit, incident_meta, layer_hideouts
 from components.time_control import time_control
 from components.trend import chart_panel
 from data import access
@@ -27,7 +25,16 @@ from data.rules import aqi as aqi_rules
 from data.rules.clock import CST, local_label
 from data.rules.tables import RULE_TABLES
 from data.rules.vocabulary import INCIDENT_KINDS
-from pages._live import browser_versions, kpi_sparklines, register_live_refresh
+from pages._live import (
+    alert_data,
+    alerts_panel,
+    browser_versions,
+    kpi_data,
+    kpi_panel,
+    live_stores,
+    map_answer,
+    register_live_refresh,
+)
 
 dash.register_page(
     __name__,
@@ -155,24 +162,15 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
     return html.Div(
         [
             dcc.Location(id=f"{P}-url", refresh=True),
-            dcc.Store(id=f"{P}-city-key", data=info.key),
             # The first live values come with the page (refresh_map answers the ticks and the time control).
-            dcc.Store(id=f"{P}-live", data=None if live is no_update else live),
-            # Refresh ticks pass a browser-side gate: a tick that would supersede a still-running refresh is
-            # skipped, because Dash discards the result of a superseded callback (a slow server would
-            # otherwise never show any data). The busy flags are set while each refresh runs.
-            dcc.Store(id=f"{P}-tick-map"),
-            dcc.Store(id=f"{P}-tick-panels"),
-            dcc.Store(id=f"{P}-busy-map", data=False),
-            dcc.Store(id=f"{P}-busy-panels", data=False),
-            dcc.Store(
-                id=f"{P}-incident-meta",
-                data=_incident_meta() | {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults()},
+            *live_stores(
+                P,
+                info.key,
+                None if live is no_update else live,
+                _incident_meta() | {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults()},
             ),
             html.Span(id=f"{P}-filters-applied", hidden=True),
-            dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
             dcc.Store(id=f"{P}-trend-key"),
-            html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-overlays-applied", hidden=True),
             html.Div(
                 [
@@ -213,13 +211,15 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                         ],
                         className="map-panel",
                     ),
-                    html.Div(  # a KPI card's chart (a click on the card opens it)
+                    # A card's chart (a click on the card opens it) opens over the side column, not the map
+                    # (over the map it hid its left half); × gives the cards back.
+                    html.Div(
                         [
                             html.Button("×", id=f"{P}-trend-close", className="btn trend-close", title="Close · 关闭"),
                             html.Div(id=f"{P}-trend-body"),
                         ],
                         id=f"{P}-trend-panel",
-                        className="trend-panel",
+                        className="trend-panel panel",
                         hidden=True,
                     ),
                     html.Aside(
@@ -228,16 +228,12 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                                 [
                                     html.H2(t("Key indicators", "关键指标")),
                                     # No dcc.Loading here: it hid the cards during every refresh slower
-                                    # than its delay; the cards are replaced in place instead.
-                                    html.Div(
-                                        html.Div(t("Loading…", "加载中…"), className="muted kpi-loading"),
-                                        id=f"{P}-kpis",
-                                        className="kpi-grid",
-                                    ),
+                                    # than its delay; the cards are drawn once and refreshed in place.
+                                    kpi_panel(P, None),
                                 ],
                                 className="panel",
                             ),
-                            html.Section([html.H2(t("Alerts", "告警")), html.Div(id=f"{P}-alerts")], className="panel"),
+                            html.Section([html.H2(t("Alerts", "告警")), alerts_panel(P)], className="panel"),
                             source_note(sources.simulated),
                         ],
                         className="side-panel",
@@ -319,18 +315,7 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
         " ",
         t("China Standard Time", "北京时间"),
     ]
-    try:
-        # Each layer in full, or only what changed since the version the browser says it has.
-        payload = access.live_values_since(city, at, have)
-    except Exception:
-        log.exception("map refresh failed for %s at %s", city, at)
-        return no_update, [
-            *label,
-            " · ",
-            html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error"),
-        ]
-    payload["at"] = at
-    return payload, label
+    return map_answer(city, at, label, have)
 
 
 FORECAST_REASONS = {
@@ -370,8 +355,8 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
 
 
 @callback(
-    Output(f"{P}-kpis", "children"),
-    Output(f"{P}-alerts", "children"),
+    Output(f"{P}-kpi-data", "data"),
+    Output(f"{P}-alert-data", "data"),
     Input(f"{P}-tick-panels", "data"),
     Input(f"{P}-mode", "value"),
     Input(f"{P}-slider", "value"),
@@ -379,23 +364,14 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
     running=[(Output(f"{P}-busy-panels", "data"), True, False)],
 )
 def refresh_panels(_n: int, mode: str, step: int, city: str):
+    """The panels' data (pages/_live.py), not components: the browser writes it into the drawn cards."""
     city, at = get_city(city).key, access.resolve_at(mode, step)
-    try:
-        items = access.kpis(city, at)
-        sparks = kpi_sparklines(city, at, {k.key: k.value for k in items})
-        cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"])) for k in access.kpi_dicts(items)]
-    except Exception:
-        log.exception("KPI refresh failed for %s", city)
-        cards = error_panel(("key indicators", "关键指标"))
-    try:
-        found = access.alerts(city, at)
-        if mode != "history" or (isinstance(step, int) and step > access.history_window().steps):
-            found += access.forecast_alerts(city, int(time.time()))  # labelled FORECAST, never an incident
-        alert_view = alert_list([asdict(a) for a in found])
-    except Exception:
-        log.exception("alerts failed for %s", city)
-        alert_view = error_panel(("alerts", "告警"))
-    return cards, alert_view
+    window = access.history_window()
+    future = mode == "history" and isinstance(step, int) and step > window.steps
+    # A forecast step: the KPIs' forecast for the moment the map shows (as `_forecast_answer` places it).
+    target = window.last_bucket + min(step - window.steps, access.FORECAST_STEPS) * access.B if future else None
+    forecast_alerts = int(time.time()) if mode != "history" or future else None
+    return kpi_data(city, at, target, FORECAST_REASONS), alert_data(city, at, forecast_alerts)
 
 
 @callback(
@@ -438,9 +414,8 @@ def show_trend(key: str | None, lang: str | None, theme: str | None, city: str, 
     except Exception:
         log.exception("KPI chart failed for %s %s", city, key)
         return False, error_panel(("chart", "图表"))
-    return False, chart_panel(
-        P, key, trend, current, "zh" if lang == "zh" else "en", "dark" if theme == "dark" else "light"
-    )
+    lang, theme = "zh" if lang == "zh" else "en", "dark" if theme == "dark" else "light"
+    return False, chart_panel(P, key, trend, current, lang, theme, CST)
 
 
 dash.page_registry[__name__]["preload"] = preload

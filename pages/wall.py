@@ -6,23 +6,20 @@ once it answers again (a restart, a network drop), so the screen never goes blan
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Any
 
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from components.alerts import alert_list
 from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
-from components.kpi import HIGHER_IS_WORSE, error_panel, kpi_card
-from components.map_layers import INCIDENTS_OVERLAY, city_map, incident_meta, layer_hideouts
+from components.map_layers import city_map, incident_meta, layer_hideouts
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, UnknownCityError, get_city
 from data.rules import aqi as aqi_rules
 from data.rules.clock import local_label
 from data.rules.tables import RULE_TABLES
-from pages._live import browser_versions, kpi_sparklines, register_live_refresh
+from pages import _live
 
 dash.register_page(
     __name__,
@@ -77,21 +74,13 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
     meta = incident_meta(POPUP_LABELS, list, "/assets/icons/", RULE_TABLES, severities=SEVERITIES) | {"cluster": True}
     # The first picture comes with the page (after a reload too): the wall is never empty while it waits.
     live, time_label = refresh_map(None, info.key)
-    cards, alerts = refresh_panels(None, info.key)
+    kpis, alerts = refresh_panels(None, info.key)
     return html.Div(
         [
-            dcc.Store(id=f"{P}-city-key", data=info.key),
-            dcc.Store(id=f"{P}-live", data=None if live is no_update else live),
-            dcc.Store(id=f"{P}-tick-map"),
-            dcc.Store(id=f"{P}-tick-panels"),
-            dcc.Store(id=f"{P}-busy-map", data=False),
-            dcc.Store(id=f"{P}-busy-panels", data=False),
-            dcc.Store(id=f"{P}-incident-meta", data=meta),
-            dcc.Store(id=f"{P}-overlay-name", data=INCIDENTS_OVERLAY),
+            *_live.live_stores(P, info.key, None if live is no_update else live, meta, kpis, alerts),
             dcc.Store(id=f"{P}-next", data=f"/wall?city={next_city(info.key)}&rotate={seconds}" if seconds else None),
             dcc.Interval(id=f"{P}-refresh", interval=settings.refresh_seconds * 1000),
             dcc.Interval(id=f"{P}-rotate", interval=(seconds or 3600) * 1000, disabled=seconds is None),
-            html.Span(id=f"{P}-applied", hidden=True),
             html.Span(id=f"{P}-rotated", hidden=True),
             html.Header(
                 [
@@ -123,12 +112,12 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
             html.Section(
                 [
                     html.H2(t("Key indicators", "关键指标")),
-                    html.Div(cards, id=f"{P}-kpis", className="kpi-grid wall-kpis"),
+                    _live.kpi_panel(P, kpis, "kpi-grid wall-kpis"),
                 ],
                 className="wall-side panel",
             ),
             html.Section(
-                [html.H2(t("Alerts", "告警")), html.Div(alerts, id=f"{P}-alerts")],
+                [html.H2(t("Alerts", "告警")), _live.alerts_panel(P)],
                 className="wall-alerts panel",
             ),
         ],
@@ -148,22 +137,12 @@ def refresh_map(_n: int | None, city: str):
     key = get_city(city).key
     at = access.resolve_at("live", None)
     label = [local_label(at), " ", t("China Standard Time", "北京时间")]
-    try:
-        payload = access.live_values_since(key, at, browser_versions())
-    except Exception:
-        log.exception("wall map refresh failed for %s", key)
-        return no_update, [
-            *label,
-            " · ",
-            html.Span(t("map data unavailable", "地图数据暂不可用"), className="text-error"),
-        ]
-    payload["at"] = at
-    return payload, label
+    return _live.map_answer(key, at, label, _live.browser_versions())
 
 
 @callback(
-    Output(f"{P}-kpis", "children"),
-    Output(f"{P}-alerts", "children"),
+    Output(f"{P}-kpi-data", "data"),
+    Output(f"{P}-alert-data", "data"),
     Input(f"{P}-tick-panels", "data"),
     State(f"{P}-city-key", "data"),
     running=[(Output(f"{P}-busy-panels", "data"), True, False)],
@@ -172,22 +151,10 @@ def refresh_map(_n: int | None, city: str):
 def refresh_panels(_n: int | None, city: str):
     key = get_city(city).key
     at = access.resolve_at("live", None)
-    try:
-        items = access.kpis(key, at)
-        sparks = kpi_sparklines(key, at, {k.key: k.value for k in items})
-        cards = [kpi_card(k, at, HIGHER_IS_WORSE[k["key"]], sparks.get(k["key"])) for k in access.kpi_dicts(items)]
-    except Exception:
-        log.exception("wall KPIs failed for %s", key)
-        cards = error_panel(("key indicators", "关键指标"))
-    try:
-        alerts = alert_list([asdict(a) for a in access.alerts(key, at)])
-    except Exception:
-        log.exception("wall alerts failed for %s", key)
-        alerts = error_panel(("alerts", "告警"))
-    return cards, alerts
+    return _live.kpi_data(key, at), _live.alert_data(key, at)
 
 
-register_live_refresh(P)
+_live.register_live_refresh(P)
 clientside_callback(
     # Only while the server answers (assets/wall.js): navigating during an outage would blank the screen.
     "(n, next) => { if (n && next && (!window.cbwall || window.cbwall.ok())) { window.location.assign(next); }"

@@ -11,7 +11,7 @@ from data import store
 from data.rules.clock import floor_bucket
 from data.store import forecasts as fstore
 from tests.conftest import SESSION_DIR
-from tests.test_browser import MAP_READY, WAIT_MS, _no_console_errors, _open
+from tests.test_browser import FIRST_LOAD_MS, MAP_READY, WAIT_MS, _no_console_errors, _open
 
 CITY = "hangzhou"
 
@@ -54,6 +54,13 @@ def test_slider_past_now_shows_the_forecast_and_live_restores(served_app, page):
         "() => document.querySelector('#cc-time-label').innerText.startsWith('预测')", timeout=WAIT_MS
     )
     assert "+30 min" in label.inner_text() and "交通：无预测：基准更优" in label.inner_text()
+    # the KPI cards: the lots' forecast with its interval, marked; traffic's model lost to its baseline
+    page.wait_for_function(
+        """() => { const fc = (k) => document.querySelector(`.kpi-card[data-kpi="${k}"] .kpi-forecast`);
+            return !fc('free_spaces').hidden && fc('free_spaces').innerText.startsWith('预测 · 80% 区间')
+                && fc('congestion_index').innerText === '无预测：基准更优'; }""",
+        timeout=FIRST_LOAD_MS,  # the page's first panel refresh (cold 7-day trends) may still be under way
+    )
     assert page.locator(".forecast-banner").is_visible()
     banner = page.evaluate("() => getComputedStyle(document.querySelector('.map-panel'), '::after').content")
     assert "FORECAST" in banner
@@ -76,4 +83,5 @@ def test_slider_past_now_shows_the_forecast_and_live_restores(served_app, page):
         "() => { const r = window.citybrain.state.registry.parking; return r[Object.keys(r)[0]].options.dashArray; }"
     )
     assert restored is None
+    page.wait_for_function("() => !document.querySelector('.kpi-card.is-forecast')", timeout=WAIT_MS)
     _no_console_errors(page)

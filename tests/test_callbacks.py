@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from dash import html, no_update
+from dash import no_update
 
 from data import access
 from data.rules import clock
@@ -63,14 +63,25 @@ def test_history_mode_shows_the_chosen_past_time(cc, dash_app):
     assert "History" in _texts(label)
 
 
+def _cards(data: dict) -> list:
+    """The cards as the browser shows them after a refresh: the page draws each card from its view
+    (pages/_live.py kpi_panel), assets/citybrain.js `applyPanels` writes the same fields into it."""
+    from components.kpi import kpi_card
+    from components.trend import spark_element
+
+    return [kpi_card(v["key"], v, spark_element(v["spark"])) for v in data["cards"]]
+
+
 def test_refresh_panels_renders_nine_kpis_and_alerts(cc, dash_app):
     with dash_app.server.test_request_context():
-        cards, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+        kpis, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+    cards = _cards(kpis)
     assert len(cards) == 9
     text = _texts(cards)
     for label in ("Mean speed", "km/h", "Parking occupancy", "%", "City AQI", "vs yesterday", "ago"):
         assert label in text
-    assert isinstance(alerts, html.Div | html.Ul)
+    assert isinstance(alerts, list) and all(len(row) == 3 and row[0].startswith("alert ") for row in alerts)
+    assert len(json.dumps([kpis, alerts])) < 40_000  # data, not components: a few kB per refresh
 
 
 def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
@@ -79,10 +90,10 @@ def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
 
     monkeypatch.setattr(access, "kpis", broken)
     with dash_app.server.test_request_context():
-        cards, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
-    assert "Temporarily unavailable" in _texts(cards)
-    assert "database went away" not in _texts(cards)  # no internals reach the browser
-    assert "Temporarily unavailable" not in _texts(alerts)  # the other panel still works
+        kpis, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+    assert kpis == {"error": True}  # the panel's "Temporarily unavailable" state (applyPanels shows it)
+    assert "database went away" not in json.dumps(kpis)  # no internals reach the browser
+    assert isinstance(alerts, list)  # the other panel still works
 
 
 def test_map_refresh_failure_keeps_the_last_values(cc, dash_app, monkeypatch):
@@ -147,3 +158,42 @@ def test_healthz_reports_database_and_data_age(client):
     assert report["database"]["backend"] == "sqlite"
     assert set(report["layers"]) >= {"traffic", "parking", "air_quality", "incidents"}
     assert report["layers"]["traffic"]["hangzhou"]["newest_age_s"] >= 0
+
+
+def test_a_forecast_step_shows_forecast_kpis_with_their_interval_or_why_not(cc, dash_app):
+    """Issue 19: past now, the cards show the city forecast (the lots' sum, interval combined as
+    data/rules/forecast_kpis.py says) marked FORECAST; a layer whose model lost to its baseline says so."""
+    from data import store
+    from data.store import forecasts as fstore
+
+    city, engine, now = "beijing", store.get_engine(), int(time.time())
+    origin = clock.floor_bucket(now)
+    lots = store.sensors(engine, "parking", city).head(2)
+    fit = {"city": city, "fit_seconds": 1.0, "history_from": now - 7 * 86400, "history_to": origin, "n": 100,
+           "fitted_at": now, "train_rows": 600, "better": "persistence", "hit_rate": None, "coverage": 0.8,
+           "baselines": {"persistence": 1.0, "yesterday": 2.0, "last_week": None},
+           "model": "hgb-1", "mae": 0.5}  # fmt: skip
+    rows = [
+        {"sensor_id": int(i), "target": origin + k * 900, "origin": origin, "value": v, "low": lo, "high": hi,
+         "primary_pollutant": None}
+        for i, (v, lo, hi) in zip(lots["id"], [(10.0, 7.0, 12.0), (20.0, 16.0, 20.0)], strict=True)
+        for k in range(1, 7)
+    ]  # fmt: skip
+    fstore.write_fit(engine, fit | {"layer": "parking", "served": True, "skill": 0.3}, rows, [])
+    fstore.write_fit(engine, fit | {"layer": "traffic", "served": False, "skill": -0.1}, [], [])
+    step = access.history_window().steps + 2
+    with dash_app.server.test_request_context():
+        kpis, _alerts = cc.refresh_panels(1, "history", step, city)
+        live, _ = cc.refresh_panels(1, "live", 0, city)
+    views = {v["key"]: v for v in kpis["cards"]}
+    free = views["free_spaces"]
+    assert free["value"] == "30" and free["change"] is None
+    assert free["fc"] == ["FORECAST · 80 % interval 25 – 32", "预测 · 80% 区间 25 – 32"]  # 30 − √(3²+4²), 30 + √(2²)
+    capacity = float(lots["capacity"].sum())
+    assert views["parking_occupancy"]["value"] == f"{(capacity - 30) / capacity * 100:.1f}".rstrip("0").rstrip(".")
+    assert views["congestion_index"]["value"] == "—"
+    assert views["congestion_index"]["fc"] == ["no forecast: baseline better", "无预测：基准更优"]
+    assert views["open_incidents"]["fc"][0] == "no forecast for this indicator"
+    text = _texts(_cards(kpis))
+    assert "FORECAST · 80 % interval 25 – 32" in text and "预测" in text
+    assert all(v["fc"] is None and v["change"] for v in live["cards"])  # live: the present, no mark

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from plotly.utils import PlotlyJSONEncoder
 
-from components.trend import _path, sparkline
+from components.trend import _path, spark_element, spark_masks
 from data import access, trends
 from data.rules.clock import BUCKET_SECONDS as B
 from data.rules.clock import DAY, floor_bucket
@@ -78,11 +78,13 @@ def test_incident_series_counts_open_today_and_median():
 
 def test_sparkline_draws_both_days_and_breaks_on_gaps():
     assert "M0.0" in _path([1, 2, None, 3], 1, 3) and _path([1, 2, None, 3], 1, 3).count("M") == 2
-    spark = sparkline([1, 2, 3], [3, 2, 1])
+    spark = spark_element(spark_masks([1, 2, 3], [3, 2, 1]))
     classes = [c.className for c in spark.children]
     assert classes == ["spark-line spark-yesterday", "spark-line spark-today"]
     assert spark.children[1].style["maskImage"].startswith('url("data:image/svg+xml,')
-    assert sparkline([None], [None]) is None
+    assert not any(c.hidden for c in spark.children) and not spark.hidden
+    assert spark_masks([None], [None]) is None and spark_element(None).hidden
+    assert spark_masks([1, 2], [None, None])["yesterday"] is None
     assert trends.sparkline(list(range(300)), 999) == ([*range(204, 299), 999], list(range(108, 204)))
 
 
@@ -133,7 +135,7 @@ def test_kpi_click_opens_its_chart_with_7_days(served_app, page):
     page.goto(served_app + "/?city=hangzhou")
     page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
     page.wait_for_selector(".kpi-card .kpi-spark .spark-today", timeout=WAIT_MS)
-    assert page.locator(".kpi-card .spark-yesterday").count() >= 6
+    assert page.locator(".kpi-card .spark-yesterday:not([hidden])").count() >= 6
     page.locator(".kpi-card").first.click()
     page.wait_for_function(  # the first chart of a page loads plotly.js (3.5 MB) on demand: slow on a busy machine
         "() => { const g = document.querySelector('#cc-trend-chart .js-plotly-plot'); return g && g.data; }",
