@@ -1358,7 +1358,7 @@ def forecast_map_values(city: str, at: int) -> dict[str, Any]:
     """The map's values for a future instant, shaped like `live_values_since` in full (so the browser
     applies them the same way) with the 80 % interval beside each value and `forecast` describing
     each layer: served, or why not ("baseline better", "beyond 1 h" for parking and traffic past the
-    hour, or none fitted). A layer without a forecast for `at` shows nothing (hidden, not the present);
+    hour, or none fitted). A layer without a forecast for `at` has no values (drawn grey, never the present);
     air quality within the current hour keeps the hour's observations."""
     key = get_city(city).key
     revision = _forecast_revision(key)

@@ -342,7 +342,7 @@ FORECAST_REASONS = {
     "baseline better": ("no forecast: baseline better", "无预测：基准更优"),
     "beyond horizon": ("beyond its horizon", "超出预测时长"),
     "observed hour": ("this hour observed", "本小时为观测值"),
-    "beyond 1 h": ("no forecast beyond 1 h (hidden)", "超过 1 小时无预测（已隐藏）"),
+    "beyond 1 h": ("no forecast beyond 1 h (greyed)", "超过 1 小时无预测（灰色显示）"),
     None: ("no forecast yet", "暂无预测"),
 }
 
@@ -357,7 +357,7 @@ def _forecast_marks(steps: int) -> dict[int, str]:
 def _forecast_answer(city: str, ahead: int, window: access.TimeWindow):
     """A slider step past now: the layers' forecasts for it, and a FORECAST label naming any layer
     without one (its model lost to the naive baseline, none is fitted yet, or past +1 h for parking and
-    traffic, which are then hidden), with the city's AQI outlook in HJ 633 levels beside it."""
+    traffic, drawn grey like a sensor without data), with the city's AQI outlook in HJ 633 levels beside it."""
     at = access.forecast_step_at(window.last_bucket, ahead)
     span = at - window.last_bucket
     label: list[Any] = [

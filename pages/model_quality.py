@@ -295,11 +295,9 @@ def outlook_view(outlook: dict[str, Any], fits: list[dict[str, Any]], city: str)
 
 
 @callback(
-    Output(f"{P}-table", "children"),
-    Output(f"{P}-skill", "children"),
-    Output(f"{P}-outlook", "children"),
-    Input(f"{P}-refresh", "n_intervals"),
-    State(f"{P}-city", "data"),
+    output=[Output(f"{P}-{part}", "children") for part in ("table", "skill", "outlook")],
+    inputs=[Input(f"{P}-refresh", "n_intervals")],
+    state=[State(f"{P}-city", "data")],
 )
 def refresh(_n: int | None, city: str):
     now, city = int(time.time()), get_city(city).key

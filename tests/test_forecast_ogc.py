@@ -200,7 +200,7 @@ def test_aqi_beyond_an_hour_comes_from_the_outlook_model_and_parking_is_hidden(d
         payload, label = command_centre._live_answer(city, "history", window.steps + ahead, None)
         text = _texts(label)
         assert text.startswith("FORECAST") and "+30 h" in text
-        assert "Parking: no forecast beyond 1 h (hidden)" in text and "停车：超过 1 小时无预测（已隐藏）" in text
+        assert "Parking: no forecast beyond 1 h (greyed)" in text and "停车：超过 1 小时无预测（灰色显示）" in text
         assert all(v is None for v in payload["parking"]["free"]) and all(v is None for v in payload["traffic"]["ci"])
         assert payload["forecast"]["air_quality"]["served"]
         expected = 160 if floor_bucket(at, 3600) > hour + 86400 else 60
