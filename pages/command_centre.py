@@ -348,10 +348,9 @@ FORECAST_REASONS = {
 
 
 def _forecast_marks(steps: int) -> dict[int, str]:
-    """Slider marks past now: +1 h (the end of every layer's forecast), then air quality's +24/48/72 h."""
-    hour = access.FORECAST_STEPS * access.B // 3600
-    ends = (1, 24, 48, 72)
-    return {steps + access.FORECAST_STEPS + h - hour: f"+{h} h" for h in ends}
+    """The slider's mark past now: its end, air quality's +72 h (the 75 future steps are a tenth of the
+    slider: more marks would overlap; the tooltip and the label give each step's time)."""
+    return {steps + access.FORECAST_SLIDER_STEPS: f"+{access.AQI_FORECAST_HOURS} h"}
 
 
 def _forecast_answer(city: str, ahead: int, window: access.TimeWindow):
