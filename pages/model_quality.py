@@ -283,9 +283,9 @@ def outlook_view(outlook: dict[str, Any], fits: list[dict[str, Any]], city: str)
             outlook_panel(outlook),
             html.P(
                 t(
-                    f"Level hit rate of the +25–72 h model on held-back days (station-hours): {hit or '–'}. "
-                    "A day is the mean of its forecast hours of the stations' mean AQI.",
-                    f"25–72 小时模型在保留日上的等级命中率（站点·小时）：{hit or '–'}。"
+                    f"HJ 633 level hit rate of the city's daily outlook (+25–72 h model, held-back days): "
+                    f"{hit or '–'}. A day is the mean of its forecast hours of the stations' mean AQI.",
+                    f"城市每日展望的 HJ 633 等级命中率（25–72 小时模型，保留日）：{hit or '–'}。"
                     "每日数值为各预测小时站点平均 AQI 的均值。",
                 ),
                 className="muted",

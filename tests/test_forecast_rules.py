@@ -145,6 +145,19 @@ def test_symmetric_quantiles_scaled_by_the_spread():
     assert fm.spread(lots, rows([0, 1], 1)) == pytest.approx([1.0, 1.0])
 
 
+def test_daily_level_hit_rate_by_hand():
+    day = 86400
+    midnight = 10 * day - 8 * 3600  # a CST midnight
+    origin = np.array([0, 0, 0, 0, 1, 1])
+    target = np.array([midnight + 3600, midnight + 7200, midnight + day + 3600, midnight + day + 7200,
+                       midnight + 3600, midnight + 7200])  # fmt: skip
+    # origin 0, first day: means 60 vs 55 (both 良 Good): hit; second day: 140 vs 90 (轻度 vs 良): miss;
+    # origin 1, first day: 45 vs 52 (优 vs 良): miss; a NaN pair is left out
+    forecast = np.array([50.0, 70.0, 130.0, 150.0, 45.0, np.nan])
+    actual = np.array([50.0, 60.0, 80.0, 100.0, 52.0, 300.0])
+    assert sk.daily_level_hit_rate(origin, target, forecast, actual) == pytest.approx(1 / 3)
+
+
 def test_skill_against_each_baseline():
     score = bt.Score("parking", "x", "m", 8.0, {"persistence": 10.0, "yesterday": 16.0, "last_week": math.nan},
                      "persistence", 0.2, math.nan, 0.8, 10)  # fmt: skip

@@ -106,6 +106,7 @@ def backtest(panel: Panel, test_days: int | None = None, regressor: fm.Regressor
                 "model": panel.served(point[ok], rows.sensor[ok]),
                 "actual": panel.served(actual[ok], rows.sensor[ok]),
                 "horizon": rows.horizon[ok],
+                "origin": rows.origin[ok],
                 "raw_model": point[ok],  # model units (parking: occupied share), for the intervals
                 "raw_actual": actual[ok],
                 "spread": fm.spread(panel, rows)[ok],
@@ -134,12 +135,21 @@ def backtest(panel: Panel, test_days: int | None = None, regressor: fm.Regressor
         baselines=baseline_maes,
         better=better,
         skill=sk.skill(model_mae, better_mae),
-        hit_rate=sk.level_hit_rate(joined["model"], joined["actual"]) if panel.layer in AQI_LAYERS else math.nan,
+        hit_rate=_hit_rate(panel, joined),
         coverage=float(inside / max(1, len(joined["actual"]))),
         n=len(joined["actual"]),
         fold_skill=fold_skill,
     )
     return Result(score, _quantiles(parts, panel.layer))
+
+
+def _hit_rate(panel: Panel, joined: dict[str, np.ndarray]) -> float:
+    """Air quality: the share of forecasts in the observed HJ 633 level, per station-hour for +1..+24 h;
+    for the +25..+72 h outlook, of the city's daily level (data/forecast/outlook.py's mean)."""
+    if panel.layer == "aqi_outlook":
+        target = panel.start + (joined["origin"] + joined["horizon"]) * panel.step
+        return sk.daily_level_hit_rate(joined["origin"], target, joined["model"], joined["actual"])
+    return sk.level_hit_rate(joined["model"], joined["actual"]) if panel.layer in AQI_LAYERS else math.nan
 
 
 def _quantiles(parts: list[dict[str, np.ndarray]], layer: str) -> dict[int, tuple[float, float]]:
