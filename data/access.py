@@ -1364,9 +1364,10 @@ def forecast_map_values(city: str, at: int) -> dict[str, Any]:
     revision = _forecast_revision(key)
     out: dict[str, Any] = {"at": at, "forecast": {}}
     hour_ahead = floor_bucket(time.time()) + FORECAST_STEPS * B
-    for layer in FORECAST_LAYERS:
-        bucket = floor_bucket(at, HOUR if layer == "air_quality" else B)
-        values, info = _forecast_map_layer(key, layer, bucket, revision)
+    buckets = tuple(floor_bucket(at, HOUR if layer == "air_quality" else B) for layer in FORECAST_LAYERS)
+    for layer, bucket, (values, info) in zip(
+        FORECAST_LAYERS, buckets, _forecast_map_layers(key, buckets, revision), strict=True
+    ):
         if layer != "air_quality" and bucket > hour_ahead:
             info = info | {"served": False, "reason": "beyond 1 h"}
         if layer == "air_quality" and not info["served"] and bucket == floor_bucket(time.time(), HOUR):
@@ -1375,6 +1376,13 @@ def forecast_map_values(city: str, at: int) -> dict[str, Any]:
             info = info | {"reason": "observed hour"}
         out[layer], out["forecast"][layer] = values, info
     return out
+
+
+@cache.memoize()
+def _forecast_map_layers(city: str, buckets: tuple[int, ...], revision: int) -> list[tuple[dict, dict]]:
+    """The three layers' answers under one cache key: a warm step costs one lookup, not three."""
+    pairs = zip(FORECAST_LAYERS, buckets, strict=True)
+    return [_forecast_map_layer(city, layer, bucket, revision) for layer, bucket in pairs]
 
 
 @cache.memoize()
