@@ -482,8 +482,11 @@ window.citybrain = window.citybrain || {};
         const el = document.querySelector(".time-slider[data-bucket]");
         if (!el) { return String(step); }
         const bucket = Number(el.dataset.bucket), span = Number(el.dataset.span), offset = Number(el.dataset.offset);
-        const now = Date.now() / 1000, first = Math.floor(now / bucket) * bucket - span;
-        const at = Math.min(now, first + Number(step) * bucket + bucket - 1);
+        const now = Date.now() / 1000, last = Math.floor(now / bucket) * bucket, first = last - span;
+        // Past now (forecast steps): quarter hours up to data-quarters, then whole hours (air quality to +72 h).
+        const ahead = Number(step) - span / bucket, quarters = Number(el.dataset.quarters || 0);
+        const at = ahead <= 0 ? Math.min(now, first + Number(step) * bucket + bucket - 1)
+            : last + Math.min(ahead, quarters) * bucket + Math.max(0, ahead - quarters) * 3600;
         return new Date((at + offset) * 1000).toISOString().slice(5, 16).replace("T", " ");
     }
     window.dccFunctions = Object.assign(window.dccFunctions || {}, {stepTime: stepTime});

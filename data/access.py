@@ -1231,12 +1231,22 @@ def forecast_values(city: str, layer: str, target: int) -> dict[str, Any]:
     return _forecast_layer(key, layer, bucket, _forecast_revision(key))
 
 
+def _stored_layer(city: str, layer: str, bucket: int, revision: int) -> str:
+    """Where a target's forecast is stored: air quality beyond the hourly model's day comes from the
+    +25..+72 h outlook model (fitted, backtested and served or not on its own)."""
+    if layer != "air_quality":
+        return layer
+    fit = _latest_fit(city, "air_quality", revision)
+    return layer if fit is None or bucket <= int(fit["history_to"]) + DAY else "aqi_outlook"
+
+
 @cache.memoize()
 def _forecast_layer(city: str, layer: str, bucket: int, revision: int) -> dict[str, Any]:
     engine = _engine()
     sensors = _sensor_frame(city, layer, static_version(city))
-    fit = _latest_fit(city, layer, revision)
-    frame = forecast_store.values_at(engine, city, layer, bucket)
+    stored = _stored_layer(city, layer, bucket, revision)
+    fit = _latest_fit(city, stored, revision)
+    frame = forecast_store.values_at(engine, city, stored, bucket)
     aligned = sensors[["id"]].merge(frame, left_on="id", right_on="sensor_id", how="left")
 
     def column(name: str, digits: int) -> list[float | None]:
@@ -1276,7 +1286,9 @@ def _forecast_horizon(city: str, revision: int) -> dict[str, int | None]:
     out = {}
     for layer in FORECAST_LAYERS:
         found = forecast_store.targets(_engine(), city, layer)
-        out[layer] = found[-1] if found else None
+        if layer == "air_quality":  # and the outlook's hours beyond the first day
+            found += forecast_store.targets(_engine(), city, "aqi_outlook")
+        out[layer] = max(found) if found else None
     return out
 
 
@@ -1346,26 +1358,49 @@ def tracked_sensors(city: str, layer: str) -> list[int]:
     return forecast_store.tracked_sensors(_engine(), key, layer) if layer in FORECAST_LAYERS else []
 
 
-FORECAST_STEPS = 4  # the map's time slider runs this many 15-minute steps past now (+1 h)
+FORECAST_STEPS = 4  # the map's time slider runs 15-minute steps past now to +1 h (all layers) ...
+AQI_FORECAST_HOURS = 72  # ... then hourly steps to +72 h (air quality only)
+FORECAST_SLIDER_STEPS = FORECAST_STEPS + AQI_FORECAST_HOURS - FORECAST_STEPS * B // HOUR
+
+
+def forecast_step_at(last_bucket: int, ahead: int) -> int:
+    """The instant of the slider's `ahead`-th step past now (1..FORECAST_SLIDER_STEPS): quarter hours
+    to +1 h, then whole hours to +72 h."""
+    ahead = min(max(int(ahead), 1), FORECAST_SLIDER_STEPS)
+    if ahead <= FORECAST_STEPS:
+        return last_bucket + ahead * B
+    return last_bucket + FORECAST_STEPS * B + (ahead - FORECAST_STEPS) * HOUR
 
 
 def forecast_map_values(city: str, at: int) -> dict[str, Any]:
     """The map's values for a future instant, shaped like `live_values_since` in full (so the browser
     applies them the same way) with the 80 % interval beside each value and `forecast` describing
-    each layer: served, or why not ("baseline better", or none fitted). A layer without a forecast
-    for `at` shows nothing; air quality within the current hour keeps the hour's observations."""
+    each layer: served, or why not ("baseline better", "beyond 1 h" for parking and traffic past the
+    hour, or none fitted). A layer without a forecast for `at` has no values (drawn grey, never the present);
+    air quality within the current hour keeps the hour's observations."""
     key = get_city(city).key
     revision = _forecast_revision(key)
     out: dict[str, Any] = {"at": at, "forecast": {}}
-    for layer in FORECAST_LAYERS:
-        bucket = floor_bucket(at, HOUR if layer == "air_quality" else B)
-        values, info = _forecast_map_layer(key, layer, bucket, revision)
+    hour_ahead = floor_bucket(time.time()) + FORECAST_STEPS * B
+    buckets = tuple(floor_bucket(at, HOUR if layer == "air_quality" else B) for layer in FORECAST_LAYERS)
+    for layer, bucket, (values, info) in zip(
+        FORECAST_LAYERS, buckets, _forecast_map_layers(key, buckets, revision), strict=True
+    ):
+        if layer != "air_quality" and bucket > hour_ahead:
+            info = info | {"served": False, "reason": "beyond 1 h"}
         if layer == "air_quality" and not info["served"] and bucket == floor_bucket(time.time(), HOUR):
             live = live_values(key, int(time.time()))[layer]
             values = _strip_kpi(live) | {"v": values["v"] + ":observed"}
             info = info | {"reason": "observed hour"}
         out[layer], out["forecast"][layer] = values, info
     return out
+
+
+@cache.memoize()
+def _forecast_map_layers(city: str, buckets: tuple[int, ...], revision: int) -> list[tuple[dict, dict]]:
+    """The three layers' answers under one cache key: a warm step costs one lookup, not three."""
+    pairs = zip(FORECAST_LAYERS, buckets, strict=True)
+    return [_forecast_map_layer(city, layer, bucket, revision) for layer, bucket in pairs]
 
 
 @cache.memoize()
@@ -1378,6 +1413,33 @@ def _forecast_map_layer(city: str, layer: str, bucket: int, revision: int) -> tu
         "fitted_at": fc["fitted_at"],
     }
     return _forecast_layer_values(city, layer, fc) | {"v": f"fc:{city}:{layer}:{bucket}:{revision}"}, info
+
+
+def forecast_outlook(city: str, now: float | None = None) -> dict[str, Any]:
+    """The city's air-quality outlook for the next three local days in HJ 633 levels (data/forecast/outlook.py)
+    from the served hourly forecasts, with the verdict of each model (served, or "baseline better")."""
+    key = get_city(city).key
+    now = time.time() if now is None else now
+    return _forecast_outlook(key, floor_bucket(now, HOUR), _forecast_revision(key))
+
+
+@cache.memoize()
+def _forecast_outlook(city: str, hour: int, revision: int) -> dict[str, Any]:
+    from data.forecast.outlook import city_outlook  # pandas only: no model code in the serving process
+
+    engine = _engine()
+    first = local_day_start(hour) + DAY
+    frames = [forecast_store.values_between(engine, city, k, first, first + 3 * DAY) for k in AQI_MODELS]
+    models = {}
+    for k in AQI_MODELS:
+        fit = _latest_fit(city, k, revision)
+        served = bool(fit and fit["served"])
+        reason = None if fit is None or served else "baseline better"
+        models[k] = {"served": served, "reason": reason, "model": fit["model"] if fit else None}
+    return {"days": city_outlook(pd.concat(frames, ignore_index=True), hour), "models": models}
+
+
+AQI_MODELS = ("air_quality", "aqi_outlook")  # +1..+24 h, +25..+72 h
 
 
 def _strip_kpi(layer: dict[str, Any]) -> dict[str, Any]:

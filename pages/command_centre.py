@@ -10,6 +10,7 @@ import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from components.data_sources import empty_map_note, source_note
+from components.forecast_outlook import outlook_panel
 from components.i18n import LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import HIGHER_IS_WORSE, error_panel
 from components.legend import operator_legend
@@ -157,6 +158,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
     window = access.history_window()
     urls = _geometry_urls(info.key)
     marks = {step: local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)}
+    marks |= _forecast_marks(window.steps)
     live, label = _live_answer(info.key, "live", window.steps, None)
     sources = access.data_sources(info.key)
     return html.Div(
@@ -185,8 +187,13 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                         marks,
                         settings.refresh_seconds,
                         label,
-                        {"bucket": access.B, "span": window.last_bucket - window.first_bucket, "offset": CST},
-                        access.FORECAST_STEPS,
+                        {
+                            "bucket": access.B,
+                            "span": window.last_bucket - window.first_bucket,
+                            "offset": CST,
+                            "quarters": access.FORECAST_STEPS,
+                        },  # then hourly steps (assets/citybrain.js stepTime)
+                        access.FORECAST_SLIDER_STEPS,
                     ),
                 ],
                 className="toolbar",
@@ -306,7 +313,7 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
     """The map's live store and the time label; the store is no_update when the values failed."""
     window = access.history_window()
     if mode == "history" and isinstance(step, int) and step > window.steps:
-        return _forecast_answer(city, min(step - window.steps, access.FORECAST_STEPS), window)
+        return _forecast_answer(city, min(step - window.steps, access.FORECAST_SLIDER_STEPS), window)
     at = access.resolve_at(mode, step)
     label = [
         t("Live" if mode != "history" else "History", "实时" if mode != "history" else "历史"),
@@ -322,17 +329,26 @@ FORECAST_REASONS = {
     "baseline better": ("no forecast: baseline better", "无预测：基准更优"),
     "beyond horizon": ("beyond its horizon", "超出预测时长"),
     "observed hour": ("this hour observed", "本小时为观测值"),
+    "beyond 1 h": ("no forecast beyond 1 h (greyed)", "超过 1 小时无预测（灰色显示）"),
     None: ("no forecast yet", "暂无预测"),
 }
 
 
+def _forecast_marks(steps: int) -> dict[int, str]:
+    """The slider's mark past now: its end, air quality's +72 h (the 75 future steps are a tenth of the
+    slider: more marks would overlap; the tooltip and the label give each step's time)."""
+    return {steps + access.FORECAST_SLIDER_STEPS: f"+{access.AQI_FORECAST_HOURS} h"}
+
+
 def _forecast_answer(city: str, ahead: int, window: access.TimeWindow):
     """A slider step past now: the layers' forecasts for it, and a FORECAST label naming any layer
-    without one (its model lost to the naive baseline, or none is fitted yet)."""
-    at = window.last_bucket + ahead * access.B
+    without one (its model lost to the naive baseline, none is fitted yet, or past +1 h for parking and
+    traffic, drawn grey like a sensor without data), with the city's AQI outlook in HJ 633 levels beside it."""
+    at = access.forecast_step_at(window.last_bucket, ahead)
+    span = at - window.last_bucket
     label: list[Any] = [
         html.Span(t("FORECAST", "预测"), className="forecast-banner"),
-        f" · +{ahead * access.B // 60} min · ",
+        f" · +{span // 60} min · " if span <= 3600 else f" · +{span // 3600} h · ",
         local_label(at),
         " ",
         t("China Standard Time", "北京时间"),
@@ -347,6 +363,10 @@ def _forecast_answer(city: str, ahead: int, window: access.TimeWindow):
             reason = FORECAST_REASONS.get(info["reason"], FORECAST_REASONS[None])
             name = LAYERS[layer]
             label += [" · ", t(f"{name[0]}: {reason[0]}", f"{name[1]}：{reason[1]}", className="forecast-note")]
+    try:
+        label.append(outlook_panel(access.forecast_outlook(city), CST))
+    except Exception:
+        log.exception("AQI outlook failed for %s", city)
     return payload, label
 
 

@@ -10,6 +10,7 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
+from components.city_pages import city_nav, panel_section
 from components.i18n import LAYERS, t
 from components.kpi import error_panel
 from data import access
@@ -54,20 +55,9 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                     href=f"/sensors?city={info.key}",
                 )
             ),
-            html.Div(
-                [
-                    html.A(t(c.name_en, c.name_zh), href=f"/data-quality?city={c.key}", className="nav-link")
-                    for c in CITIES.values()
-                ],
-                className="nav",
-            ),
-            html.Section(
-                [html.H2(t("Rows per feed, last 24 hours", "近 24 小时各数据源行数")), html.Div(id=f"{P}-feeds")],
-                className="panel",
-            ),
-            html.Section(
-                [html.H2(t("Latest rejections", "最近被拒绝的数据")), html.Div(id=f"{P}-rejections")], className="panel"
-            ),
+            city_nav("/data-quality", CITIES.values()),
+            panel_section(("Rows per feed, last 24 hours", "近 24 小时各数据源行数"), f"{P}-feeds"),
+            panel_section(("Latest rejections", "最近被拒绝的数据"), f"{P}-rejections"),
             html.Section(
                 [html.H2(t("Stale sensors", "数据过期的传感器")), html.Div(id=f"{P}-stale")], className="panel"
             ),

@@ -15,11 +15,13 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html
 
+from components.city_pages import city_nav, panel_section
+from components.forecast_outlook import outlook_panel
 from components.i18n import LAYERS, t
 from components.kpi import error_panel
 from data import access
 from data.geo.cities import CITIES, city_or_default, get_city
-from data.rules.clock import local_label
+from data.rules.clock import CST, local_label
 
 dash.register_page(
     __name__,
@@ -34,11 +36,20 @@ dash.register_page(
 
 log = logging.getLogger(__name__)
 P = "mq"
-LAYER_ORDER = ("parking", "traffic", "air_quality")
+LAYER_ORDER = ("parking", "traffic", "air_quality", "aqi_outlook")
+TRACKED_LAYERS = LAYER_ORDER[:3]  # next-hour forecasts are tracked; the 25-72 h outlook has none
+AQI_LAYERS = ("air_quality", "aqi_outlook")
+NAMES = {
+    "parking": LAYERS["parking"],
+    "traffic": LAYERS["traffic"],
+    "air_quality": ("Air quality +1–24 h", "空气质量 1–24 小时"),
+    "aqi_outlook": ("Air quality +25–72 h", "空气质量 25–72 小时"),
+}
 UNITS = {
     "parking": ("free spaces", "空余车位"),
     "traffic": ("congestion index", "拥堵指数"),
     "air_quality": ("AQI", "AQI"),
+    "aqi_outlook": ("AQI", "AQI"),
 }
 BASELINES = {
     "persistence": ("Persistence", "持续法"),
@@ -46,7 +57,7 @@ BASELINES = {
     "last_week": ("Same time last week", "上周同时"),
 }
 TRACK_HOURS = 36
-COLORS = {"parking": "#1c7ed6", "traffic": "#e8590c", "air_quality": "#2b8a3e"}
+COLORS = {"parking": "#1c7ed6", "traffic": "#e8590c", "air_quality": "#2b8a3e", "aqi_outlook": "#845ef7"}
 
 
 def layout(city: str | None = None, **_query: Any) -> html.Div:
@@ -68,20 +79,10 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                 ),
                 className="muted",
             ),
-            html.Div(
-                [
-                    html.A(t(c.name_en, c.name_zh), href=f"/model-quality?city={c.key}", className="nav-link")
-                    for c in CITIES.values()
-                ],
-                className="nav",
-            ),
-            html.Section(
-                [html.H2(t("Backtest per layer and city", "各图层与城市的回测")), html.Div(id=f"{P}-table")],
-                className="panel",
-            ),
-            html.Section(
-                [html.H2(t("Skill over time", "技巧分随时间变化")), html.Div(id=f"{P}-skill")], className="panel"
-            ),
+            city_nav("/model-quality", CITIES.values()),
+            panel_section(("Backtest per layer and city", "各图层与城市的回测"), f"{P}-table"),
+            panel_section(("Air-quality outlook, next three days", "未来三天空气质量展望"), f"{P}-outlook"),
+            panel_section(("Skill over time", "技巧分随时间变化"), f"{P}-skill"),
             html.Section(
                 [
                     html.H2(t("Next-hour forecast against what happened", "未来一小时预测与实际对比")),
@@ -90,7 +91,7 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                             dcc.Dropdown(
                                 id=f"{P}-layer",
                                 options=[
-                                    {"label": LAYERS[k][0] + " · " + LAYERS[k][1], "value": k} for k in LAYER_ORDER
+                                    {"label": LAYERS[k][0] + " · " + LAYERS[k][1], "value": k} for k in TRACKED_LAYERS
                                 ],
                                 value="parking",
                                 clearable=False,
@@ -130,6 +131,7 @@ def backtest_table(fits: list[dict[str, Any]], city: str) -> html.Div:
             ),
             className="muted",
         )
+    fits = [f for f in fits if f["layer"] in LAYER_ORDER]
     ordered = sorted(fits, key=lambda f: (f["city"] != city, f["city"], LAYER_ORDER.index(f["layer"])))
     header = [
         t("Layer", "图层"),
@@ -159,7 +161,7 @@ def backtest_table(fits: list[dict[str, Any]], city: str) -> html.Div:
         body.append(
             html.Tr(
                 [
-                    html.Td([t(*LAYERS[f["layer"]]), html.Br(), t(*UNITS[f["layer"]], className="muted")]),
+                    html.Td([t(*NAMES[f["layer"]]), html.Br(), t(*UNITS[f["layer"]], className="muted")]),
                     html.Td(t(info.name_en, info.name_zh) if info else f["city"]),
                     html.Td(f["model"]),
                     html.Td(local_label(int(f["fitted_at"]))),
@@ -175,7 +177,7 @@ def backtest_table(fits: list[dict[str, Any]], city: str) -> html.Div:
                     ),
                     html.Td(_fmt(f["skill"], 3)),
                     html.Td(_fmt(None if f["hit_rate"] is None else f["hit_rate"] * 100, 0) + " %"
-                            if f["layer"] == "air_quality" else "–"),
+                            if f["layer"] in AQI_LAYERS else "–"),
                     html.Td(_fmt(None if f["coverage"] is None else f["coverage"] * 100, 0) + " %"),
                     html.Td(f"{int(f['n']):,}"),
                     html.Td(verdict),
@@ -223,7 +225,7 @@ def skill_chart(history: list[dict[str, Any]], city: str) -> html.Div:
                 x=[local_label(int(h["fitted_at"])) for h in mine],
                 y=[h["skill"] for h in mine],
                 mode="lines+markers",
-                name=LAYERS[layer][0],
+                name=NAMES[layer][0],
                 line={"color": COLORS[layer]},
             )
     figure.add_hline(y=0, line_dash="dot", line_color="#868e96")
@@ -271,20 +273,41 @@ def track_chart(track: dict[str, Any], layer: str) -> html.Div:
     )
 
 
+def outlook_view(outlook: dict[str, Any], fits: list[dict[str, Any]], city: str) -> html.Div:
+    """The outlook as the command centre shows it, and how often the 25-72 h model named the right HJ 633
+    level in its backtest."""
+    fit = next((f for f in fits if f["city"] == city and f["layer"] == "aqi_outlook"), None)
+    hit = None if fit is None or fit["hit_rate"] is None else f"{fit['hit_rate'] * 100:.0f} %"
+    return html.Div(
+        [
+            outlook_panel(outlook, CST),
+            html.P(
+                t(
+                    f"HJ 633 level hit rate of the city's daily outlook (+25–72 h model, held-back days): "
+                    f"{hit or '–'}. A day is the mean of its forecast hours of the stations' mean AQI.",
+                    f"城市每日展望的 HJ 633 等级命中率（25–72 小时模型，保留日）：{hit or '–'}。"
+                    "每日数值为各预测小时站点平均 AQI 的均值。",
+                ),
+                className="muted",
+            ),
+        ]
+    )
+
+
 @callback(
-    Output(f"{P}-table", "children"),
-    Output(f"{P}-skill", "children"),
-    Input(f"{P}-refresh", "n_intervals"),
-    State(f"{P}-city", "data"),
+    output=[Output(f"{P}-{part}", "children") for part in ("table", "skill", "outlook")],
+    inputs=[Input(f"{P}-refresh", "n_intervals")],
+    state=[State(f"{P}-city", "data")],
 )
 def refresh(_n: int | None, city: str):
     now, city = int(time.time()), get_city(city).key
     try:
         quality = access.model_quality(now - 7 * 86400)
-        return backtest_table(quality["latest"], city), skill_chart(quality["history"], city)
+        table, skill = backtest_table(quality["latest"], city), skill_chart(quality["history"], city)
+        return table, skill, outlook_view(access.forecast_outlook(city), quality["latest"], city)
     except Exception:
         log.exception("model quality panel failed")
-        return error_panel(("backtest", "回测")), error_panel(("skill", "技巧分"))
+        return error_panel(("backtest", "回测")), error_panel(("skill", "技巧分")), error_panel(("outlook", "展望"))
 
 
 @callback(
@@ -294,7 +317,7 @@ def refresh(_n: int | None, city: str):
     State(f"{P}-city", "data"),
 )
 def sensors(layer: str | None, city: str):
-    if layer not in LAYER_ORDER:
+    if layer not in TRACKED_LAYERS:
         return [], None
     ids = access.tracked_sensors(get_city(city).key, layer)
     return [{"label": f"#{i}", "value": i} for i in ids], (ids[0] if ids else None)
@@ -308,7 +331,7 @@ def sensors(layer: str | None, city: str):
     State(f"{P}-city", "data"),
 )
 def track(sensor: Any, _n: int | None, layer: str | None, city: str):
-    if layer not in LAYER_ORDER or not isinstance(sensor, int) or isinstance(sensor, bool):
+    if layer not in TRACKED_LAYERS or not isinstance(sensor, int) or isinstance(sensor, bool):
         return html.Div(t("Choose a sensor.", "请选择传感器。"), className="muted")
     since = int(time.time()) - TRACK_HOURS * 3600
     try:

@@ -2,7 +2,9 @@
 days it never saw, and the same check fails when the model is replaced by persistence.
 
 The history is the simulator's (deterministic in city, sensor and time) for a fixed `now`, a
-Thursday 15:00 CST, in a store of its own: Hangzhou's 7 days.
+Thursday 15:00 CST, in a store of its own written as `python -m cli.forecast backtest --simulated-days`
+writes it: Hangzhou's 16 days (enough to score "same time last week" on every held-back day) and
+Beijing's last 26 hours (too little to fit).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from data.forecast import series
 NOW = 1795676400  # Thursday 2026-11-26 15:00 CST
 CITY = "hangzhou"
 MUST_SERVE = ("parking", "traffic")  # on this history; air quality may lose to persistence
+HISTORY_DAYS = 16
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -34,19 +37,20 @@ def one_core():
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
+    from data.geo.cities import get_city
     from data.sim import simulate  # the test builds the history; the forecast code never sees the simulator
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('forecast') / 'history.sqlite'}"
-    engine = store.get_engine(url)
-    simulate.prepare(engine, now=NOW, progress=lambda _m: None, first_city=CITY, full=False)
+    engine = cli.simulated_store(tmp_path_factory.mktemp("forecast"), [CITY], HISTORY_DAYS, NOW, lambda _m: None)
+    simulate.ensure_sensors(engine, get_city("beijing"), lambda _m: None)
+    simulate.advance_city(engine, get_city("beijing"), NOW, None, 26 / 24)
     return engine
 
 
 @pytest.fixture(scope="module")
 def panels(engine):
     out = {}
-    for layer in series.LAYER_SPECS:
-        oldest, newest = store.observation_bucket_range(engine, layer, CITY)
+    for layer, spec in series.LAYER_SPECS.items():
+        oldest, newest = store.observation_bucket_range(engine, spec.observed, CITY)
         out[layer] = series.load(engine, layer, CITY, oldest, newest)
     return out
 
@@ -58,7 +62,9 @@ def check_served_models_beat_baselines(scores: dict[str, bt.Score]) -> None:
         if score.served:
             best = min(v for v in score.baselines.values() if not math.isnan(v))
             assert score.mae < best, score
-            assert score.skill > 0 and score.fold_skill[0] > 0, score
+            # better over all held-back days, and on most of them (one day of a turning pollution episode
+            # may be lost: the verdict is the days' total, as the issue asks)
+            assert score.skill > 0 and sum(s > 0 for s in score.fold_skill) > len(score.fold_skill) / 2, score
 
 
 class NoChange:
@@ -71,7 +77,9 @@ class NoChange:
         return np.zeros(len(x))
 
 
-def test_served_models_beat_the_better_baseline_on_held_back_days(panels, monkeypatch):
+@pytest.fixture(scope="module")
+def scored(panels):
+    """Each layer's backtest (computed once: the fits are the slow part), and the newest target each fit saw."""
     newest_target: list[int] = []
     fit = fm.fit
 
@@ -79,17 +87,42 @@ def test_served_models_beat_the_better_baseline_on_held_back_days(panels, monkey
         newest_target.append(int((rows.origin + rows.horizon).max()))
         return fit(panel, rows, regressor)
 
-    monkeypatch.setattr(fm, "fit", recording_fit)
-    scores = {layer: bt.backtest(panel).score for layer, panel in panels.items()}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fm, "fit", recording_fit)
+        scores = {layer: bt.backtest(panel).score for layer, panel in panels.items()}
+    return scores, newest_target
+
+
+def test_served_models_beat_the_better_baseline_on_held_back_days(panels, scored):
+    scores, newest_target = scored
     check_served_models_beat_baselines(scores)
     # every fit saw only targets observed by its fold's first held-back origin
-    folds = [f for layer, p in panels.items() for f in bt.fold_origins(p, series.LAYER_SPECS[layer].horizons, 2)]
+    folds = [
+        f
+        for layer, p in panels.items()
+        for f in bt.fold_origins(p, series.LAYER_SPECS[layer].horizons, series.LAYER_SPECS[layer].test_days)
+    ]
     assert len(newest_target) == len(folds)
     assert all(newest <= int(f[0]) for newest, f in zip(newest_target, folds, strict=True))
     for layer in MUST_SERVE:
-        assert scores[layer].n > 10_000 and 0.6 < scores[layer].coverage < 0.95, scores[layer]
+        assert scores[layer].n > 10_000, scores[layer]
     aq = scores["air_quality"]
     assert 0 <= aq.hit_rate <= 1 and aq.n > 1000
+
+
+def test_every_baseline_is_scored_and_the_better_one_is_the_lowest(scored):
+    for score in scored[0].values():
+        assert set(score.baselines) == set(bt.BASELINES) and not any(math.isnan(v) for v in score.baselines.values())
+        assert score.baselines[score.better] == min(score.baselines.values()), score
+        skills = score.skills
+        assert skills[score.better] == pytest.approx(score.skill)
+        assert all(skills[name] >= score.skill for name in bt.BASELINES), score  # the better one is the hardest
+
+
+def test_the_80_percent_intervals_cover_about_80_percent_of_held_back_observations(scored):
+    """Each layer's intervals, calibrated on the other held-back days, on the day they were held back from."""
+    for score in scored[0].values():
+        assert 0.7 <= score.coverage <= 0.9, score
 
 
 def test_the_check_fails_when_the_model_is_persistence(panels, monkeypatch):
@@ -104,9 +137,12 @@ def test_cli_prints_the_table(engine, monkeypatch, capsys):
     monkeypatch.setattr(store, "get_engine", lambda url=None: engine)
     assert cli.main(["backtest", "--city", CITY, "--layer", "air_quality"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[1].split()[:4] == ["layer", "city", "model", "MAE"]
+    header = out[1].split()
+    assert header[:4] == ["layer", "city", "model", "MAE"] and {"sk_pers", "sk_yest", "sk_week"} <= set(header)
     row = out[2].split()
     assert row[:3] == ["air_quality", CITY, "ridge-h-1"] and ("served" in out[2] or "baseline better" in out[2])
+    sk_week = float(row[header.index("sk_week")])  # last week scored: a number, not "-"
+    assert -5 < sk_week < 1
     with pytest.raises(SystemExit):
         cli.main(["backtest", "--city", "atlantis"])
 
@@ -179,6 +215,7 @@ def test_the_job_skips_a_city_with_too_little_history_and_can_be_switched_off(en
     beats = []
     with caplog.at_level("INFO", logger=forecasting.__name__):
         assert forecasting.fit_all(engine, now=NOW, beat=lambda: beats.append(1)) == []
-    assert len(beats) == 3 and caplog.text.count("too little history") == 3
+    n_layers = len(series.LAYER_SPECS)
+    assert len(beats) == n_layers and caplog.text.count("too little history") == n_layers
     monkeypatch.setenv("FORECASTS", "0")
     assert forecasting.start(load_settings()) is False

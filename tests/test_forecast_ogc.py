@@ -107,9 +107,9 @@ def test_the_slider_past_now_shows_forecasts_with_intervals_and_says_which_layer
         # back to live: the ordinary answer, without the forecast key
         live, live_label = command_centre._live_answer(CITY, "live", window.steps, None)
         assert "forecast" not in live and _texts(live_label).startswith("Live")
-        # past the last forecast step the slider stops at +1 h
-        capped, _ = command_centre._live_answer(CITY, "history", window.steps + 99, None)
-        assert capped["at"] == window.last_bucket + access.FORECAST_STEPS * store.BUCKET_SECONDS
+        # past the last forecast step the slider stops at +72 h (air quality's outlook)
+        capped, _ = command_centre._live_answer(CITY, "history", window.steps + 999, None)
+        assert capped["at"] == window.last_bucket + 72 * 3600
 
 
 # --- alerts on forecasts: a separate, labelled kind that never opens an incident ---------------------
@@ -159,3 +159,71 @@ def test_forecast_alerts_are_labelled_and_never_open_incidents(dash_app):
         assert "FORECAST" not in _texts(past_view)  # a past moment shows what was observed then
     # the rules that open incidents read observations only
     assert "forecast" not in inspect.getsource(alerting)
+
+
+# --- air quality to +72 h at hourly steps, and the city's outlook in HJ 633 levels -------------------
+
+
+def test_slider_steps_are_quarter_hours_to_one_hour_then_hours_to_72():
+    from data import access
+
+    last = 1_000_000 * 900
+    assert [access.forecast_step_at(last, k) - last for k in (1, 4, 5, 27, 75)] == [900, 3600, 7200, 86400, 259200]
+    assert access.forecast_step_at(last, 500) - last == 72 * 3600 and access.forecast_step_at(last, -3) - last == 900
+    assert access.FORECAST_SLIDER_STEPS == 75
+
+
+def test_aqi_beyond_an_hour_comes_from_the_outlook_model_and_parking_is_hidden(dash_app):
+    from data import access
+    from pages import command_centre
+    from tests.test_callbacks import _texts
+
+    city, engine, now = "chengdu" if "chengdu" in access.CITIES else "xiongan", store.get_engine(), int(time.time())
+    stations = store.sensors(engine, "air_quality", city)["id"].tolist()
+    hour = floor_bucket(now, 3600)
+    fit = {"city": city, "fit_seconds": 1.0, "history_from": hour - 7 * 86400, "history_to": hour, "n": 100,
+           "fitted_at": now, "train_rows": 600, "better": "persistence", "hit_rate": 0.6, "coverage": 0.8,
+           "baselines": {"persistence": 20.0, "yesterday": 25.0, "last_week": None}, "model": "ridge-h-1",
+           "mae": 15.0, "skill": 0.25, "served": True}  # fmt: skip
+
+    def rows(hours, value, spread):
+        return [{"sensor_id": s, "target": hour + h * 3600, "origin": hour, "value": value, "low": value - spread,
+                 "high": value + spread, "primary_pollutant": "pm25"} for s in stations for h in hours]  # fmt: skip
+
+    fstore.write_fit(engine, fit | {"layer": "air_quality"}, rows(range(1, 25), 60.0, 10.0), [])
+    fstore.write_fit(engine, fit | {"layer": "aqi_outlook"}, rows(range(25, 73), 160.0, 40.0), [])
+    with dash_app.server.test_request_context():
+        window = access.history_window()
+        # +30 h: an hourly step of the slider, served by the outlook model; parking and traffic hidden
+        ahead = access.FORECAST_STEPS + 29
+        at = access.forecast_step_at(window.last_bucket, ahead)
+        payload, label = command_centre._live_answer(city, "history", window.steps + ahead, None)
+        text = _texts(label)
+        assert text.startswith("FORECAST") and "+30 h" in text
+        assert "Parking: no forecast beyond 1 h (greyed)" in text and "停车：超过 1 小时无预测（灰色显示）" in text
+        assert all(v is None for v in payload["parking"]["free"]) and all(v is None for v in payload["traffic"]["ci"])
+        assert payload["forecast"]["air_quality"]["served"]
+        expected = 160 if floor_bucket(at, 3600) > hour + 86400 else 60
+        assert {st["aqi"] for st in payload["air_quality"]["stations"]} == {expected}
+        # the outlook beside the banner: three days, HJ 633 names in both languages, the interval's range
+        outlook = access.forecast_outlook(city, now)
+        days = outlook["days"]
+        assert len(days) == 3 and all(d["level"] for d in days[:2])
+        assert days[1]["aqi"] == 160 and days[1]["level"]["name_en"] == "Moderately polluted"
+        assert (days[1]["low"], days[1]["high"]) == (120, 200) and days[1]["level_low"]["name_zh"] == "轻度污染"
+        assert "AQI outlook" in text and "Moderately polluted" in text and "中度污染" in text
+        # the OGC items of air quality at +30 h are the outlook's forecast features
+        body = dash_app.server.test_client().get(
+            f"/api/ogc/collections/air-quality/items?city={city}&datetime={iso(at)}&limit=3"
+        )
+        assert body.status_code == 200
+        features = body.get_json()["features"]
+        assert features and all(f["properties"]["forecast"] is True for f in features)
+    # a model that lost: its days say so
+    fstore.write_fit(engine, fit | {"layer": "aqi_outlook", "served": False, "skill": -0.2}, [], [])
+    with dash_app.server.test_request_context():
+        lost = access.forecast_outlook(city, now)
+        assert lost["models"]["aqi_outlook"]["reason"] == "baseline better" and lost["days"][2]["level"] is None
+        from components.forecast_outlook import outlook_panel
+
+        assert "+25–72 h: no forecast: baseline better" in _texts(outlook_panel(lost, 8 * 3600))

@@ -129,6 +129,43 @@ def test_residual_quantiles_per_horizon():
     assert q[1] == pytest.approx((1.0, 9.0)) and q[2] == pytest.approx((-9.0, -1.0))
 
 
+def test_symmetric_quantiles_scaled_by_the_spread():
+    # |residual| 0..10 (in spreads): its 80th percentile is 8, so the interval is point ± 8 spreads
+    residuals = np.concatenate([np.arange(6.0), -np.arange(6.0, 11.0)])
+    q = fm.residual_quantiles(residuals, np.ones(11, dtype=int), symmetric=True)
+    assert q[1] == pytest.approx((-8.0, 8.0))
+    lo, hi = fm.interval_offsets(q, np.array([1, 1, 2]), np.array([20.0, 50.0, 20.0]))
+    assert lo[:2] == pytest.approx([-160.0, -400.0]) and hi[:2] == pytest.approx([160.0, 400.0])
+    assert math.isnan(lo[2])  # no quantile for that horizon: no interval
+    # the spread of an AQI row is its origin's AQI, never below 20; parking's is 1
+    values = col(10.0, 80.0, math.nan)
+    aq = Panel("air_quality", "x", 0, STEP, np.array([1]), np.zeros(1, int), values, np.ones(1))
+    assert fm.spread(aq, rows([0, 1, 2], 1)) == pytest.approx([20.0, 80.0, 20.0])
+    lots = Panel("parking", "x", 0, STEP, np.array([1]), np.zeros(1, int), values, np.ones(1))
+    assert fm.spread(lots, rows([0, 1], 1)) == pytest.approx([1.0, 1.0])
+
+
+def test_daily_level_hit_rate_by_hand():
+    day = 86400
+    midnight = 10 * day - 8 * 3600  # a CST midnight
+    origin = np.array([0, 0, 0, 0, 1, 1])
+    target = np.array([midnight + 3600, midnight + 7200, midnight + day + 3600, midnight + day + 7200,
+                       midnight + 3600, midnight + 7200])  # fmt: skip
+    # origin 0, first day: means 60 vs 55 (both 良 Good): hit; second day: 140 vs 90 (轻度 vs 良): miss;
+    # origin 1, first day: 45 vs 52 (优 vs 良): miss; a NaN pair is left out
+    forecast = np.array([50.0, 70.0, 130.0, 150.0, 45.0, np.nan])
+    actual = np.array([50.0, 60.0, 80.0, 100.0, 52.0, 300.0])
+    assert sk.daily_level_hit_rate(origin, target, forecast, actual) == pytest.approx(1 / 3)
+
+
+def test_skill_against_each_baseline():
+    score = bt.Score("parking", "x", "m", 8.0, {"persistence": 10.0, "yesterday": 16.0, "last_week": math.nan},
+                     "persistence", 0.2, math.nan, 0.8, 10)  # fmt: skip
+    skills = score.skills
+    assert skills["persistence"] == pytest.approx(0.2) and skills["yesterday"] == pytest.approx(0.5)
+    assert math.isnan(skills["last_week"])
+
+
 # --- model and backtest on a tiny panel -------------------------------------------------------------
 
 

@@ -52,12 +52,14 @@ def test_backtest_table_and_skill_chart(dash_app, fits):
     from pages import model_quality
 
     with dash_app.server.test_request_context():
-        table, skill = model_quality.refresh(1, CITY)
+        table, skill, outlook = model_quality.refresh(1, CITY)
     text = _texts(table)
     assert "hgb-1" in text and "33.4" in text and "38.5" in text and "0.132" in text and "Served" in text
     assert "ridge-h-1" in text and "No forecast: baseline better" in text and "无预测：基准更优" in text
     assert "58 %" in text  # the AQI level hit rate, shown for air quality only
     assert skill.children.figure.data[0].y == (0.132,)
+    # the outlook: no AQI forecast served for this city, so each day says so, and the outlook model's hit rate
+    assert "AQI outlook" in _texts(outlook) and _texts(outlook).count("no forecast") >= 3
     assert "Model quality" in _texts(model_quality.layout(city=CITY))
 
 

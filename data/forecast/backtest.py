@@ -17,7 +17,7 @@ import numpy as np
 from data.forecast import features as ft
 from data.forecast import model as fm
 from data.forecast import skill as sk
-from data.forecast.series import LAYER_SPECS, Panel
+from data.forecast.series import AQI_LAYERS, LAYER_SPECS, Panel
 
 BASELINES = ("persistence", "yesterday", "last_week")
 TEST_ROWS = 80_000  # scored rows per fold at most (a fixed-seed sample)
@@ -36,6 +36,11 @@ class Score:
     coverage: float  # share of observations inside the 80 % interval
     n: int  # scored forecasts
     fold_skill: list[float] = field(default_factory=list)  # newest fold first
+
+    @property
+    def skills(self) -> dict[str, float]:
+        """Skill against each baseline (NaN where the baseline could not be scored)."""
+        return {name: sk.skill(self.mae, value) for name, value in self.baselines.items()}
 
     @property
     def served(self) -> bool:
@@ -81,9 +86,9 @@ def training_rows(panel: Panel, horizons: tuple[int, ...], before: int, limit: i
     return ft.sample(ft.Rows(rows.origin[keep], rows.sensor[keep], rows.horizon[keep]), limit, seed)
 
 
-def backtest(panel: Panel, test_days: int = 2, regressor: fm.Regressor | None = None) -> Result:
+def backtest(panel: Panel, test_days: int | None = None, regressor: fm.Regressor | None = None) -> Result:
     spec = LAYER_SPECS[panel.layer]
-    folds = fold_origins(panel, spec.horizons, test_days)
+    folds = fold_origins(panel, spec.horizons, test_days or spec.test_days)
     if not folds:
         raise ValueError(f"too little history to backtest {panel.layer} for {panel.city}")
     parts: list[dict[str, np.ndarray]] = []
@@ -101,8 +106,10 @@ def backtest(panel: Panel, test_days: int = 2, regressor: fm.Regressor | None = 
                 "model": panel.served(point[ok], rows.sensor[ok]),
                 "actual": panel.served(actual[ok], rows.sensor[ok]),
                 "horizon": rows.horizon[ok],
+                "origin": rows.origin[ok],
                 "raw_model": point[ok],  # model units (parking: occupied share), for the intervals
                 "raw_actual": actual[ok],
+                "spread": fm.spread(panel, rows)[ok],
                 **served,
             }
         )
@@ -117,10 +124,9 @@ def backtest(panel: Panel, test_days: int = 2, regressor: fm.Regressor | None = 
     # Coverage of each fold's intervals taken from the other folds' residuals (never its own).
     inside = 0.0
     for k, part in enumerate(parts):
-        quant = _quantiles([p for j, p in enumerate(parts) if j != k] or [part])
-        lo = part["raw_model"] + np.array([quant.get(int(h), (np.nan, np.nan))[0] for h in part["horizon"]])
-        hi = part["raw_model"] + np.array([quant.get(int(h), (np.nan, np.nan))[1] for h in part["horizon"]])
-        inside += sk.coverage(lo, hi, part["raw_actual"]) * len(part["raw_actual"])
+        quant = _quantiles([p for j, p in enumerate(parts) if j != k] or [part], panel.layer)
+        lo, hi = fm.interval_offsets(quant, part["horizon"], part["spread"])
+        inside += sk.coverage(part["raw_model"] + lo, part["raw_model"] + hi, part["raw_actual"]) * len(lo)
     score = Score(
         layer=panel.layer,
         city=panel.city,
@@ -129,15 +135,25 @@ def backtest(panel: Panel, test_days: int = 2, regressor: fm.Regressor | None = 
         baselines=baseline_maes,
         better=better,
         skill=sk.skill(model_mae, better_mae),
-        hit_rate=sk.level_hit_rate(joined["model"], joined["actual"]) if panel.layer == "air_quality" else math.nan,
+        hit_rate=_hit_rate(panel, joined),
         coverage=float(inside / max(1, len(joined["actual"]))),
         n=len(joined["actual"]),
         fold_skill=fold_skill,
     )
-    return Result(score, _quantiles(parts))
+    return Result(score, _quantiles(parts, panel.layer))
 
 
-def _quantiles(parts: list[dict[str, np.ndarray]]) -> dict[int, tuple[float, float]]:
-    """Interval quantiles (model units) by horizon from the held-back residuals of `parts`."""
-    res = np.concatenate([p["raw_actual"] - p["raw_model"] for p in parts])
-    return fm.residual_quantiles(res, np.concatenate([p["horizon"] for p in parts]))
+def _hit_rate(panel: Panel, joined: dict[str, np.ndarray]) -> float:
+    """Air quality: the share of forecasts in the observed HJ 633 level, per station-hour for +1..+24 h;
+    for the +25..+72 h outlook, of the city's daily level (data/forecast/outlook.py's mean)."""
+    if panel.layer == "aqi_outlook":
+        target = panel.start + (joined["origin"] + joined["horizon"]) * panel.step
+        return sk.daily_level_hit_rate(joined["origin"], target, joined["model"], joined["actual"])
+    return sk.level_hit_rate(joined["model"], joined["actual"]) if panel.layer in AQI_LAYERS else math.nan
+
+
+def _quantiles(parts: list[dict[str, np.ndarray]], layer: str) -> dict[int, tuple[float, float]]:
+    """Interval quantiles (in spreads, model.spread) by horizon from the held-back residuals of `parts`."""
+    res = np.concatenate([(p["raw_actual"] - p["raw_model"]) / p["spread"] for p in parts])
+    horizons = np.concatenate([p["horizon"] for p in parts])
+    return fm.residual_quantiles(res, horizons, symmetric=layer in fm.SPREAD_FLOOR)

@@ -18,7 +18,7 @@ FEATURES = (
     "last",  # the origin's observation (persistence)
     "prev",  # one row before the origin
     "recent",  # mean of the origin's last 4 observations: the level with less of each reading's noise
-    "day",  # same time yesterday, for the target (seasonal naive)
+    "day",  # same time yesterday, for the target (seasonal naive); beyond a day ahead, the newest observed day
     "day_origin",  # same time yesterday, for the origin: day - day_origin is yesterday's change
     "week",  # same time last week, for the target; yesterday's while the store holds less
     "hour_sin",  # the target's hour of day (China Standard Time) on the circle
@@ -71,13 +71,20 @@ def calendar(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.sin(angle), np.cos(angle), weekday.astype(float)
 
 
+def day_lag(horizon: np.ndarray, per_day: int) -> np.ndarray:
+    """Rows back from the target to the same time on the newest day observed at the origin: a day for
+    horizons up to a day, two for the second day ahead, and so on."""
+    return np.maximum(1, -(-np.asarray(horizon) // per_day)) * per_day
+
+
 def baselines(values: np.ndarray, rows: Rows, step: int) -> dict[str, np.ndarray]:
-    """The naive forecasts of each row: persistence, same time yesterday, same time last week."""
+    """The naive forecasts of each row: persistence, same time yesterday (the newest observed day, for
+    horizons beyond a day), same time last week."""
     per_day = rows_per_day(step)
     target = rows.origin + rows.horizon
     return {
         "persistence": lagged(values, rows.origin, rows.sensor),
-        "yesterday": lagged(values, target - per_day, rows.sensor),
+        "yesterday": lagged(values, target - day_lag(rows.horizon, per_day), rows.sensor),
         "last_week": lagged(values, target - 7 * per_day, rows.sensor),
     }
 

@@ -36,7 +36,7 @@ def forecast_rows(panel: series.Panel, fitted: fm.Fitted) -> list[dict[str, Any]
     origin = panel.values.shape[0] - 1
     rows = ft.grid(np.array([origin]), len(panel.sensor_ids), spec.horizons)
     point = fitted.predict(panel, rows)
-    low, high = fitted.interval(point, rows.horizon)
+    low, high = fitted.interval(point, rows.horizon, fm.spread(panel, rows))
     value = panel.served(point, rows.sensor)
     bounds = np.sort(np.column_stack([panel.served(low, rows.sensor), panel.served(high, rows.sensor)]), axis=1)
     per_day = ft.rows_per_day(panel.step)
@@ -44,8 +44,9 @@ def forecast_rows(panel: series.Panel, fitted: fm.Fitted) -> list[dict[str, Any]
     for k in np.flatnonzero(~np.isnan(value) & ~np.isnan(bounds).any(axis=1)):
         sensor, target_row = int(rows.sensor[k]), int(rows.origin[k] + rows.horizon[k])
         primary = None
-        if panel.primary is not None:  # the primary pollutant of the same hour yesterday
-            code = int(panel.primary[target_row - per_day, sensor]) if target_row >= per_day else -1
+        if panel.primary is not None:  # the primary pollutant of the same hour on the newest observed day
+            lag = int(ft.day_lag(rows.horizon[k], per_day))
+            code = int(panel.primary[target_row - lag, sensor]) if target_row >= lag else -1
             primary = aqi_rules.POLLUTANTS[code] if code >= 0 else None
         digits = 0 if panel.layer == "parking" else (2 if panel.layer == "traffic" else 0)
         out.append(
@@ -67,7 +68,7 @@ def fit_layer(engine: Engine, city: str, layer: str, now: float | None = None) -
     it beats the better baseline). Returns the stored fit record."""
     started = time.perf_counter()
     spec = series.LAYER_SPECS[layer]
-    oldest, newest = store.observation_bucket_range(engine, layer, city)
+    oldest, newest = store.observation_bucket_range(engine, series.LAYER_SPECS[layer].observed, city)
     if oldest is None or newest is None:
         raise ValueError(f"no {layer} observations for {city}")
     panel = series.load(engine, layer, city, max(oldest, newest - HISTORY_DAYS * DAY), newest)

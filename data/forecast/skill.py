@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from data.rules.aqi import level_for
+from data.rules.clock import CST, DAY
 
 
 def _pairs(forecast: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +52,21 @@ def level_hit_rate(forecast: np.ndarray, actual: np.ndarray) -> float:
     """Share of forecasts that name the same HJ 633 level as the observed AQI."""
     f, a = _pairs(forecast, actual)
     return float(np.mean(aqi_levels(f) == aqi_levels(a))) if len(f) else math.nan
+
+
+def daily_level_hit_rate(origin: np.ndarray, target: np.ndarray, forecast: np.ndarray, actual: np.ndarray) -> float:
+    """The outlook's score: per forecast origin and local (CST) day of the targets `target` (epoch seconds),
+    whether the mean forecast names the same HJ 633 level as the mean observed AQI; the share that do."""
+    f, a = np.asarray(forecast, dtype=float), np.asarray(actual, dtype=float)
+    ok = ~np.isnan(f) & ~np.isnan(a)
+    if not ok.any():
+        return math.nan
+    day = (np.asarray(target)[ok] + CST) // DAY
+    _keys, group = np.unique(np.column_stack([np.asarray(origin)[ok], day]), axis=0, return_inverse=True)
+    group = group.ravel()
+    n = np.bincount(group)
+    mean_f, mean_a = np.bincount(group, f[ok]) / n, np.bincount(group, a[ok]) / n
+    return float(np.mean(aqi_levels(mean_f) == aqi_levels(mean_a)))
 
 
 def coverage(low: np.ndarray, high: np.ndarray, actual: np.ndarray) -> float:
