@@ -674,6 +674,21 @@ def _trends(city: str, end_bucket: int) -> dict[str, Any]:
     return {"t": buckets.tolist(), "series": series, "breakdown": breakdown, "breakdown_at": last}
 
 
+TRENDS_AHEAD = RefreshAhead(slow_seconds=0.0)
+
+
+def kpi_trends_ready(city: str, at: int) -> dict[str, Any] | None:
+    """`kpi_trends` when at hand, without waiting: a cold 7-day read takes seconds (far more on a busy
+    machine) and the KPI cards must not wait for their sparklines. Meanwhile one thread reads them; the
+    trends of up to an hour earlier stand in (a 24 h line), else None (the cards show no sparkline)."""
+    key = get_city(city).key
+    bucket = floor_bucket(at)
+    slot = (load_settings().database_url, key)  # (one process may open several stores: the tests do)
+    return TRENDS_AHEAD.get_nowait(
+        slot, bucket, lambda: kpi_trends(key, at), accept=lambda held: abs(held - bucket) <= HOUR
+    )
+
+
 def kpi_trends(city: str, at: int) -> dict[str, Any]:
     """Every KPI over the 7 days up to `at` on the 15-minute grid (`t`, `series`), each KPI's values
     by district (stations for AQI) at the last point (`breakdown`) and the alert `thresholds`. One
@@ -1065,13 +1080,17 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     at_key = at // settings.refresh_seconds * settings.refresh_seconds
     version = static_version(key)
     stale = settings.stale_minutes
-    compute = {
-        "traffic": lambda: _traffic_values(key, floor_bucket(at), at_key, rev["traffic"], stale),
-        "parking": lambda: _parking_values(key, floor_bucket(at), at_key, rev["parking"], stale),
-        "air_quality": lambda: _air_values(key, floor_bucket(at, HOUR), at_key, rev["air_quality"], stale),
-        "incidents": lambda: _incidents(key, at_key, rev["incidents"]),
-    }
     scaled = get_city(key).scale != "default"
+    if scaled:  # a layer at a time, each computed ahead when slow
+        compute = {
+            "traffic": lambda: _traffic_values(key, floor_bucket(at), at_key, rev["traffic"], stale),
+            "parking": lambda: _parking_values(key, floor_bucket(at), at_key, rev["parking"], stale),
+            "air_quality": lambda: _air_values(key, floor_bucket(at, HOUR), at_key, rev["air_quality"], stale),
+            "incidents": lambda: _incidents(key, at_key, rev["incidents"]),
+        }
+    else:
+        values = _live_values(key, at, rev, settings)
+        values["incidents"] = _incidents(key, at_key, rev["incidents"])
     tokens = {
         "traffic": f"{floor_bucket(at)}",
         "parking": f"{floor_bucket(at)}",
@@ -1084,10 +1103,10 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     for layer, part in tokens.items():
         token = f"{key}:{layer}:{version}:{part}:{at_key}:{rev[layer]}:{settings.stale_minutes}"
         if scaled:  # a scaled city's recompute is answered with the values held until it is done
-            token, values = LIVE_AHEAD.get((key, layer, version), token, compute[layer])
+            token, held = LIVE_AHEAD.get((settings.database_url, key, layer, version), token, compute[layer])
         else:
-            values = compute[layer]()
-        new = {k: v for k, v in values.items() if k != "kpi"}
+            held = values[layer]
+        new = {k: v for k, v in held.items() if k != "kpi"}
         if not cache.has(f"snap:{token}"):  # (an add would pickle `new` for Redis just to find it there)
             cache.add(f"snap:{token}", new, timeout=SNAPSHOT_TIMEOUT)
         base_token = have.get(layer)

@@ -52,9 +52,11 @@ def kpi_sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
     """The cards' sparklines (trend.spark_masks) from the cached trends (their last point is the card's own
     value `now`); none when the trends cannot be read (the cards still show)."""
     try:
-        trend = access.kpi_trends(city, at)
+        trend = access.kpi_trends_ready(city, at)  # (the cards do not wait for a cold 7-day read)
     except Exception:
         log.exception("KPI trends failed for %s", city)
+        return {}
+    if trend is None:
         return {}
     return {key: spark_masks(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
 

@@ -80,8 +80,26 @@ def test_a_failed_inline_computation_raises_and_a_failed_thread_is_tried_again()
     ahead.get("a", "t1", _slow("v1", 0.1))
     assert ahead.get("a", "t2", broken) == ("t1", "v1")  # the thread fails (logged) ...
     for _ in range(200):
-        if ahead._held["a"].pending is None:
+        if "a" not in ahead._pending:
             break
         time.sleep(0.01)
     assert ahead.get("a", "t2", _slow("v2", 0)) == ("t1", "v1")  # ... and the next request starts another
     _wait_for(ahead, "a", "t2")
+
+
+def test_nowait_answers_what_is_ready_and_computes_the_rest_in_a_thread():
+    ahead = RefreshAhead(slow_seconds=0)
+    release = threading.Event()
+    # nothing held: nothing to answer, one thread computes
+    assert ahead.get_nowait("trends", 100, _slow("at 100", 0, release=release)) is None
+    assert ahead.get_nowait("trends", 100, lambda: pytest.fail("a second thread")) is None
+    release.set()
+    for _ in range(200):
+        if ahead.get_nowait("trends", 100, lambda: pytest.fail("recomputed")) is not None:
+            break
+        time.sleep(0.01)
+    assert ahead.get_nowait("trends", 100, lambda: pytest.fail("recomputed")) == "at 100"
+    # a close token may stand in while its own values are computed; a distant one may not
+    near = lambda held: abs(held - 160) <= 60  # noqa: E731
+    assert ahead.get_nowait("trends", 160, _slow("at 160", 0.05), accept=near) == "at 100"
+    assert ahead.get_nowait("trends", 9_000, _slow("at 9000", 0), accept=lambda held: abs(held - 9_000) <= 60) is None
