@@ -49,6 +49,8 @@ POLLUTANT_NAMES = {"pm25": "PM2.5", "pm10": "PM10", "o3": "O₃", "no2": "NO₂"
 def layout(city: str | None = None, **_query: Any) -> html.Div:
     info = city_or_default(city)
     frame = access.sensor_registry(info.key)
+    # A city with sensors of its own opens on them; an all-simulated one on everything (not an empty list).
+    fed = bool(len(frame)) and bool((frame["source"] != "simulated").any())
     return html.Div(
         [
             dcc.Store(id=f"{P}-city", data=info.key),
@@ -77,7 +79,7 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                             dcc.Dropdown(
                                 id=f"{P}-source",
                                 options=[{"label": f"{en} · {zh}", "value": k} for k, (en, zh) in SOURCES.items()],
-                                value="feed",
+                                value="feed" if fed else None,
                                 placeholder="Source · 来源",
                             ),
                             dcc.Dropdown(
