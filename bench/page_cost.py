@@ -113,6 +113,15 @@ def trace_tasks(trace: bytes, since_us: float, until_us: float) -> tuple[list[tu
     return max(tasks.values(), key=lambda t: sum(c for _, c in t), default=[]), compositing
 
 
+# Where the nodes are (a soak tells growth of what is drawn, e.g. more open incidents, from a leak: nodes
+# counted by the browser but no longer in the document).
+DOM_SPLIT_JS = """() => ({
+    in_document: document.getElementsByTagName('*').length,
+    in_map: (document.querySelector('.leaflet-map-pane') || document).getElementsByTagName('*').length,
+    markers: document.querySelectorAll('.leaflet-marker-icon').length,
+})"""
+
+
 def measure(browser: Any, url: str, ready_js: str, seconds: float, soak_minutes: float) -> dict[str, Any]:
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, extra_http_headers=auth_headers())
     context.add_init_script(LONG_TASKS_JS)
@@ -138,6 +147,7 @@ def measure(browser: Any, url: str, ready_js: str, seconds: float, soak_minutes:
                 m = metrics(cdp)
                 samples.append(
                     {"minute": minute, "heap_mb": round(m["JSHeapUsedSize"] / 2**20, 2), "nodes": m["Nodes"]}
+                    | page.evaluate(DOM_SPLIT_JS)
                 )
                 log(f"    soak {minute} min: {samples[-1]}")
         else:

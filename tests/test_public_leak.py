@@ -158,7 +158,8 @@ def _request_every_public_route(c: Collector) -> None:
     _configure(c, "/embed/map", "?city=atlantis")
     # the browser sends the config back: a forged one gets nothing more than a public refresh
     forged = {"city": "hangzhou", "layers": ["incidents", "kpi", "alerts"], "lang": "en", "internal": True}
-    assert set(_refresh(c, forged)) == {"at", "newest", "incidents"}
+    # ("geo": the public geometry's version, the same `v` its public URLs carry)
+    assert set(_refresh(c, forged)) == {"at", "newest", "geo", "incidents"}
     for city in ("hangzhou", "beijing"):
         version = public_data.geometry_version(city)
         for layer in ("districts", "roads", "parking", "air_quality"):
