@@ -91,7 +91,9 @@ PAGE_READY_JS = """() => {
     const cb = window.citybrain, s = cb && cb.state;
     if (!s || s.refreshes < 1 || !(s.incidentCount > 0)) { return false; }
     for (const k of ["traffic", "parking", "air_quality"]) {
-        if (!s.registry[k] || Object.keys(s.registry[k]).length === 0) { return false; }
+        // (car parks zoomed out are drawn as cluster icons, not features: at Shanghai scale, all of them)
+        const drawn = s.registry[k] && Object.keys(s.registry[k]).length > 0;
+        if (!drawn && !(k === "parking" && document.querySelector(".cb-cluster"))) { return false; }
     }
     return performance.now();
 }"""
@@ -362,9 +364,9 @@ class Callbacks:
 
     def __post_init__(self) -> None:
         self.map_dep = self.dash.dep("cc-live.data")
-        self.panels_dep = self.dash.dep("cc-kpis.children")
+        self.panels_dep = self.dash.dep("cc-kpi-data.data")
         self.city = self.dash.prop("cc-city-key", "data")
-        self.last_step = int(self.dash.prop("cc-slider", "max"))
+        self.last_step = int(self.dash.prop("cc-slider", "value"))  # now: the steps past it are forecasts
         self.plan = plan_steps(self.last_step, time.time())
 
     def live_tick(self, dep: dict[str, Any], n: int) -> bytes:

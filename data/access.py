@@ -1061,9 +1061,6 @@ INCIDENT_ROW = ("kind", "sev", "status", "lon", "lat", "district", "sim", "ops",
 SNAPSHOT_TIMEOUT = 120  # a browser refreshes every REFRESH_SECONDS: an older base is rarely asked for
 
 
-LIVE_AHEAD = RefreshAhead(slow_seconds=0.1)
-
-
 def live_values_since(city: str, at: int, have: dict[str, str] | None = None) -> dict[str, Any]:
     """The map's live values at `at`, each layer as a delta against the snapshot the browser has.
 
@@ -1071,26 +1068,15 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     snapshot is still cached comes back as {"v", "base", "n", "changes": {field: [indices, values]},
     "stale_add", "stale_del"} (incidents: {"v", "base", "remove", "rows", "age_shift", lookups});
     otherwise in full, as `live_values` gives it, plus its "v". Snapshots live in the app cache (so
-    in Redis, shared by every worker, when REDIS_URL is set). At a SIM_SCALE, a layer whose recompute
-    is slow is computed ahead (data/refresh_ahead.py): until it is done, the values held and their token.
+    in Redis, shared by every worker, when REDIS_URL is set).
     """
     key = get_city(city).key
     settings = load_settings()
     rev = _revisions(key)  # one read for the values and their tokens (it was three per refresh)
     at_key = at // settings.refresh_seconds * settings.refresh_seconds
     version = static_version(key)
-    stale = settings.stale_minutes
-    scaled = get_city(key).scale != "default"
-    if scaled:  # a layer at a time, each computed ahead when slow
-        compute = {
-            "traffic": lambda: _traffic_values(key, floor_bucket(at), at_key, rev["traffic"], stale),
-            "parking": lambda: _parking_values(key, floor_bucket(at), at_key, rev["parking"], stale),
-            "air_quality": lambda: _air_values(key, floor_bucket(at, HOUR), at_key, rev["air_quality"], stale),
-            "incidents": lambda: _incidents(key, at_key, rev["incidents"]),
-        }
-    else:
-        values = _live_values(key, at, rev, settings)
-        values["incidents"] = _incidents(key, at_key, rev["incidents"])
+    values = _live_values(key, at, rev, settings)
+    values["incidents"] = _incidents(key, at_key, rev["incidents"])
     tokens = {
         "traffic": f"{floor_bucket(at)}",
         "parking": f"{floor_bucket(at)}",
@@ -1102,11 +1088,7 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     out: dict[str, Any] = {"at": at, "geo": version}
     for layer, part in tokens.items():
         token = f"{key}:{layer}:{version}:{part}:{at_key}:{rev[layer]}:{settings.stale_minutes}"
-        if scaled:  # a scaled city's recompute is answered with the values held until it is done
-            token, held = LIVE_AHEAD.get((settings.database_url, key, layer, version), token, compute[layer])
-        else:
-            held = values[layer]
-        new = {k: v for k, v in held.items() if k != "kpi"}
+        new = {k: v for k, v in values[layer].items() if k != "kpi"}
         if not cache.has(f"snap:{token}"):  # (an add would pickle `new` for Redis just to find it there)
             cache.add(f"snap:{token}", new, timeout=SNAPSHOT_TIMEOUT)
         base_token = have.get(layer)

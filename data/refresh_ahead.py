@@ -1,9 +1,7 @@
-"""Refresh-ahead for values that are slow to recompute (a scaled city's live arrays after a simulator
-tick or a large feed batch: 100,000 road segments at SIM_SCALE=shanghai took about a second, the p95
-of the map's live refresh; a city's 7-day KPI trends on a cold cache: seconds). While a newer version
-is computed by one thread of this process, requests get the version held, labelled with its own
-token, so no viewer's refresh waits for it and the browser receives the newer values at its next
-refresh."""
+"""Refresh-ahead for values that are slow to recompute (a city's 7-day KPI trends on a cold cache take
+seconds: data.access.kpi_trends_ready). While a newer version is computed by one thread of this process,
+requests get the version held (or nothing), so no viewer's refresh waits for it and the browser receives
+the newer values at a later refresh."""
 
 from __future__ import annotations
 
