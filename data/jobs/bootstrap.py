@@ -11,10 +11,12 @@ import logging
 import threading
 import time
 
+from sqlalchemy import text
+
 from data import access, heartbeat, outage, store
 from data.config import Settings
 from data.geo.cities import CITIES
-from data.jobs.leader import JobLock
+from data.jobs.leader import JobLock, lock_key
 from data.jobs.memory import release_freed_memory
 from data.sim import simulate
 
@@ -27,7 +29,18 @@ def prepare_data(settings: Settings, progress=print) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.data_dir / "prepare.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # several gunicorn workers start at once: one prepares, others wait
-        _prepare_locked(settings, progress)
+        if not settings.database_url.startswith("postgresql"):
+            _prepare_locked(settings, progress)
+            return
+        # Machines sharing one PostgreSQL store: one prepares at a time (two writing the same new buckets at
+        # once collided on their primary keys), the others wait on a session-level advisory lock.
+        engine = store.get_engine(settings.database_url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key("prepare")})
+            try:
+                _prepare_locked(settings, progress)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key("prepare")})
 
 
 def _prepare_locked(settings: Settings, progress) -> None:

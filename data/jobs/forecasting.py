@@ -8,7 +8,6 @@ A fit uses one core (BLAS and OpenMP threads limited to one): the serving worker
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -41,19 +40,6 @@ def fit_all(engine, now: float | None = None, beat=lambda: None) -> list[dict]:
     return fits
 
 
-FIT_NICENESS = 10
-
-
-def _lower_priority() -> None:
-    """Fitting is background work: it yields the CPU to the web workers (on a 2-core machine the first
-    fit, right at start-up, competes with the first page loads). On Linux a nice value belongs to the
-    calling thread, so this process's simulator thread keeps its priority."""
-    try:
-        os.nice(FIT_NICENESS)
-    except OSError:  # not permitted here: fit at normal priority
-        log.info("forecasts: could not lower the fitting thread's priority")
-
-
 def start(settings: Settings) -> bool:
     """Start the forecast thread once per process (FORECASTS=1, the default)."""
     if not settings.forecasts or _started.is_set():
@@ -62,7 +48,6 @@ def start(settings: Settings) -> bool:
     lock = JobLock(settings, JOB)
 
     def run() -> None:
-        _lower_priority()
         engine = store.get_engine(settings.database_url)
         due = 0.0
         while True:
