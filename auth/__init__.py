@@ -24,6 +24,7 @@ from werkzeug.exceptions import BadRequest
 from api.errors import error_response
 from auth import callbacks
 from auth.first_run import blueprint as first_run_blueprint
+from auth.sessions import keep_alive
 from auth.views import blueprint as views_blueprint
 from auth.views import forbidden_page
 from data import store, users
@@ -144,6 +145,8 @@ def _gate():
         if request.method == "GET" and not request.path.startswith(("/api/", "/geo/")):
             return forbidden_page(user, needed or "?"), 403
         return error_response(403, "forbidden", message, role=user.role), 403
+    if session.get("sid"):
+        keep_alive()
     return None
 
 

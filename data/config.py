@@ -125,7 +125,8 @@ class Settings:
     web_concurrency: int = 2  # WEB_CONCURRENCY: gunicorn workers (gunicorn.conf.py, scripts/start.sh)
     # Sign-in
     secret_key: str | None = None  # SECRET_KEY: signs sessions (else one generated once, kept in the store)
-    session_hours: float = 12.0  # SESSION_HOURS: a shift and then some
+    session_hours: float = 12.0  # SESSION_HOURS: idle this long (no request at all) and a session ends
+    session_max_days: float = 7.0  # SESSION_MAX_DAYS: a session ends this long after sign-in, in use or not
     session_cookie_secure: bool = False  # SESSION_COOKIE_SECURE=1 behind TLS
     # Incidents and alert rules
     sla_file: str | None = None  # SLA_FILE: JSON overrides of the response-time targets
@@ -208,6 +209,7 @@ def _read_settings() -> Settings:
         web_concurrency=max(1, _int("WEB_CONCURRENCY", 2)),
         secret_key=os.environ.get("SECRET_KEY", "").strip() or None,
         session_hours=_float("SESSION_HOURS", 12.0) or 12.0,
+        session_max_days=_float("SESSION_MAX_DAYS", 7.0) or 7.0,
         session_cookie_secure=os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
         sla_file=os.environ.get("SLA_FILE", "").strip() or None,
         alert_aqi=_float("ALERT_AQI", 200),

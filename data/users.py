@@ -104,6 +104,13 @@ def session_user(sid: str) -> User | None:
     return User(row["name"], row["role"]) if row else None
 
 
+def renew_session(sid: str, lifetime_s: int, max_age_s: int) -> int | None:
+    """Keep a session in use alive another `lifetime_s`, at most `max_age_s` after sign-in; its new end
+    (epoch seconds), or None when it has ended."""
+    now = int(time.time())
+    return ops_store.renew_session(_engine(), _token_hash(sid), now, now + lifetime_s, max_age_s)
+
+
 def end_session(sid: str) -> None:
     ops_store.end_session(_engine(), _token_hash(sid))
 

@@ -17,6 +17,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from auth import current_user
 from components.i18n import LAYERS, t
+from components.report_grid import GRID, Col, report_grid
 from data import access
 from data.geo.cities import CITIES, city_or_default
 from data.rules.aqi import UNITS
@@ -39,7 +40,9 @@ log = logging.getLogger(__name__)
 P = "sr"
 SOURCES = {"simulated": ("Simulated", "模拟"), "feed": ("Feed", "数据接入"), "import": ("Import", "导入")}
 SENSOR_LAYERS = ("traffic", "parking", "air_quality")
-MAX_ROWS = 200
+# The grid draws only the rows in view, so many can be sent; a scaled city (100k segments) still needs a cap.
+MAX_ROWS = 2000
+GRID_KEY = "sr-sensors"
 MAX_QUERY = 100  # a search box's text is bounded before it is matched
 STREET_ZOOM = 17  # "show on map": the command centre's view at street level on the sensor
 STATES = {"stale": ("Stale", "数据中断"), "reporting": ("Reporting", "正常上报")}
@@ -97,7 +100,8 @@ def layout(city: str | None = None, **_query: Any) -> html.Div:
                         ],
                         className="toolbar",
                     ),
-                    html.Div(id=f"{P}-table"),
+                    report_grid(GRID_KEY, COLUMNS, height=520, filename=f"sensors-{info.key}"),
+                    html.Div(id=f"{P}-table", role="status"),
                 ],
                 className="panel",
             ),
@@ -167,26 +171,66 @@ def map_href(city: str, lat: float, lon: float) -> str:
     return "/?" + urlencode({"city": city, "z": STREET_ZOOM, "lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
 
 
-def newest_value(r: Any) -> Any:
-    """The newest reading with its unit: speed, occupied of capacity, or the first pollutant reported."""
+def newest_value(r: Any) -> tuple[str, str]:
+    """The newest reading with its unit (English, Chinese): speed, occupied of capacity, or the first
+    pollutant reported."""
     if r.value is None or pd.isna(r.value):
-        return ""
+        return "", ""
     if r.measure == "speed_kmh":
-        return f"{r.value:.1f} km/h"
+        return (f"{r.value:.1f} km/h",) * 2
     if r.measure == "occupied":
-        return t(f"{int(r.value)} / {int(r.capacity)} occupied", f"已占用 {int(r.value)} / {int(r.capacity)}")
-    return f"{POLLUTANT_NAMES.get(r.measure, r.measure)} {r.value:g} {UNITS.get(r.measure, '')}"
+        return f"{int(r.value)} / {int(r.capacity)} occupied", f"已占用 {int(r.value)} / {int(r.capacity)}"
+    return (f"{POLLUTANT_NAMES.get(r.measure, r.measure)} {r.value:g} {UNITS.get(r.measure, '')}",) * 2
 
 
-def _state(r: Any) -> html.Span:
+def _state(r: Any) -> tuple[str, str]:
     if not pd.isna(r.retired_at):
-        return t("retired", "已停用")
-    if r.stale:
-        return t("stale", "数据中断", className="stale-flag")
-    return t("reporting", "正常上报")
+        return "retired", "已停用"
+    return STATES["stale"] if r.stale else STATES["reporting"]
+
+
+def sensor_record(r: Any, city: str) -> dict[str, Any]:
+    """One registry row as the grid shows it, in both languages. Ids and names are the feed's own
+    text, shown as plain text; only the map link (built here) is Markdown."""
+    value_en, value_zh = newest_value(r)
+    state_en, state_zh = _state(r)
+    href = map_href(city, r.lat, r.lon) if not (pd.isna(r.lat) or pd.isna(r.lon)) else None
+    return {
+        "layer_en": LAYERS[r.layer][0],
+        "layer_zh": LAYERS[r.layer][1],
+        "source_id": r.source_id,
+        "name": "" if r.name is None or pd.isna(r.name) else str(r.name),
+        "source_en": SOURCES.get(r.source, (r.source, r.source))[0],
+        "source_zh": SOURCES.get(r.source, (r.source, r.source))[1],
+        "first_seen": _when(r.first_seen),
+        "last_seen": _when(r.last_seen),
+        "value_en": value_en,
+        "value_zh": value_zh,
+        "state_en": state_en.lower(),
+        "state_zh": state_zh,
+        "stale": bool(r.stale) and pd.isna(r.retired_at),
+        "map_en": f"[show on map]({href})" if href else "",
+        "map_zh": f"[地图上查看]({href})" if href else "",
+    }
+
+
+STALE_CELL = {"stale-flag": "params.data.stale"}  # an expression dash-ag-grid evaluates per row
+STALE_CELL = {"stale-flag": "params.data.stale"}  # an expression dash-ag-grid evaluates per row
+COLUMNS = [
+    Col("layer", ("Layer", "图层"), "layer_en", "layer_zh", width=100),
+    Col("id", ("Id", "编号"), "source_id", flex=3, extra={"cellClass": "sr-id", "tooltipField": "source_id"}),
+    Col("name", ("Name", "名称"), "name", flex=2),
+    Col("source", ("Source", "来源"), "source_en", "source_zh", width=105),
+    Col("first", ("First seen", "首次上报"), "first_seen", width=145),
+    Col("last", ("Last seen", "最近上报"), "last_seen", width=145),
+    Col("value", ("Newest value", "最新读数"), "value_en", "value_zh", width=170),
+    Col("state", ("State", "状态"), "state_en", "state_zh", width=120, extra={"cellClassRules": STALE_CELL}),
+    Col("map", ("Map", "地图"), "map_en", "map_zh", kind="markdown", width=120),
+]
 
 
 @callback(
+    Output({"type": GRID, "key": GRID_KEY}, "rowData"),
     Output(f"{P}-table", "children"),
     Input(f"{P}-layer", "value"),
     Input(f"{P}-source", "value"),
@@ -206,40 +250,15 @@ def refresh(layer: Any, source: Any, search: Any, state: Any, _done: Any, city: 
         state if isinstance(state, str) else None,
     )
     if found.empty:
-        return html.P(t("No sensor matches.", "没有符合条件的传感器。"), className="muted")
-    head = html.Tr(
-        [
-            html.Th(t("Layer", "图层")),
-            html.Th(t("Id", "编号")),
-            html.Th(t("Name", "名称")),
-            html.Th(t("Source", "来源")),
-            html.Th(t("First seen", "首次上报")),
-            html.Th(t("Last seen", "最近上报")),
-            html.Th(t("Newest value", "最新读数")),
-            html.Th(t("State", "状态")),
-            html.Th(""),
-        ]
-    )
-    rows = [
-        html.Tr(
-            [
-                html.Td(t(*LAYERS[r.layer])),
-                html.Td(html.Code(r.source_id)),
-                html.Td(str(r.name)),
-                html.Td(t(*SOURCES.get(r.source, (r.source, r.source)))),
-                html.Td(_when(r.first_seen)),
-                html.Td(_when(r.last_seen)),
-                html.Td(newest_value(r)),
-                html.Td(_state(r)),
-                html.Td(html.A(t("show on map", "地图上查看"), href=map_href(key, r.lat, r.lon))),
-            ],
-            className="stale" if r.stale and pd.isna(r.retired_at) else None,
-        )
-        for r in found.head(MAX_ROWS).itertuples(index=False)
-    ]
+        return [], html.P(t("No sensor matches.", "没有符合条件的传感器。"), className="muted")
+    rows = [sensor_record(r, key) for r in found.head(MAX_ROWS).itertuples(index=False)]
     more = len(found) - MAX_ROWS
-    note = html.P(t(f"… and {more} more: search to narrow", f"……另有 {more} 个，请搜索缩小范围"), className="muted")
-    return [html.Table([html.Thead(head), html.Tbody(rows)], className="table"), note if more > 0 else None]
+    if more <= 0:
+        return rows, None
+    return rows, html.P(
+        t(f"… and {more:,} more: filter or search to narrow", f"……另有 {more:,} 个，请筛选或搜索缩小范围"),
+        className="muted",
+    )
 
 
 @callback(

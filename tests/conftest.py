@@ -40,16 +40,8 @@ os.environ.update(
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("REDIS_URL", None)
 ARTIFACTS = PROJECT / "tests" / "artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# One Chromium command line for the tests and the benchmark (defined in bench/_common.py).
+from bench._common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - after the environment is set
 
 
 @pytest.fixture(scope="session")

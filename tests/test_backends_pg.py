@@ -22,7 +22,7 @@ import pytest
 import redis
 from sqlalchemy import func, select, text
 
-from data import access, store
+from data import access, store, users
 from data.feeds import ingest
 from data.feeds.ingest import utc_iso
 from public import data as public_data
@@ -181,6 +181,19 @@ def test_an_ingested_incident_is_found_by_bbox_at_once(backend):
     assert (found["lon"] == 120.15).any()
     missed = store.incidents_page(backend.engine, "hangzhou", columns, start=t, end=t, bbox=far)
     assert not (missed["lon"] == 120.15).any()
+
+
+def test_a_session_is_renewed_up_to_its_most_age_on_both_stores(backend):
+    """The sliding session's SQL (the smaller of the new end and sign-in + most age) on both stores."""
+    from data.store import operations
+
+    sid, now = f"renew-{backend.name}-{time.time_ns()}", int(time.time())
+    users.add_user("renewer", "operator", "a long enough password")
+    operations.start_session(backend.engine, sid, "renewer", now, now + 100)
+    assert operations.renew_session(backend.engine, sid, now + 50, now + 150, 1000) == now + 150
+    assert operations.renew_session(backend.engine, sid, now + 140, now + 2000, 1000) == now + 1000  # capped
+    assert operations.renew_session(backend.engine, sid, now + 1000, now + 3000, 1000) is None  # ended
+    assert operations.renew_session(backend.engine, "no-such-session", now, now + 100, 1000) is None
 
 
 # --- ingest on both stores ----------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_simulate_none_starts_empty_and_replayed_sensors_appear(empty_city_app, 
     page.wait_for_selector("text=replay-xiongan-0001", timeout=WAIT_MS)
     page.screenshot(path=str(ARTIFACTS / "byoc_sensors.png"), full_page=True)
     # "Show on map" opens the command centre at street zoom on that sensor.
-    row = page.locator("tr", has_text="AirQualityObserved:replay-xiongan-0001").first
+    row = page.locator(".ag-row", has_text="AirQualityObserved:replay-xiongan-0001").first
     href = row.locator("a").first.get_attribute("href")
     row.locator("a").first.click()
     page.wait_for_url(re.compile(r"/\?city=xiongan&z=17&lat="), timeout=WAIT_MS)

@@ -113,24 +113,25 @@ def test_sensors_page_shows_readings_filters_stale_and_show_on_map_focuses_the_s
     assert ingest.ingest_ngsi(fresh).accepted == 2
     with dash_app.server.test_request_context():
         counts = _texts(page.layout(city="shenzhen"))
-        feed = page.refresh(None, "feed", None, None, 0, "shenzhen")
-        stale = _texts(page.refresh(None, "feed", None, "stale", 0, "shenzhen"))
-        reporting = _texts(page.refresh(None, "feed", None, "reporting", 0, "shenzhen"))
+        feed, _ = page.refresh(None, "feed", None, None, 0, "shenzhen")
+        stale = _rows_text(page.refresh(None, "feed", None, "stale", 0, "shenzhen"))
+        reporting = _rows_text(page.refresh(None, "feed", None, "reporting", 0, "shenzhen"))
         road_only = page.refresh("traffic", None, "REG-ROAD" + "x" * 500, None, 0, "shenzhen")
-        road = page.refresh("traffic", None, "REG-ROAD", None, 0, "shenzhen")
+        road, _ = page.refresh("traffic", None, "REG-ROAD", None, 0, "shenzhen")
         hostile = page.refresh({"$": 1}, ["feed"], 10**30, ["x"], None, ["nope"])
-    texts = _texts(feed)
+    texts = _rows_text((feed, None))
     assert "reg-road" in texts and "31.5 km/h" in texts and "20 / 80 occupied" in texts and "PM10 61 µg/m³" in texts
-    assert "Last seen" in texts and "First seen" in texts and "stale" in texts and "reporting" in texts
+    assert "已占用 20 / 80" in texts and "数据中断" in texts  # both languages, the grid shows one
+    assert {r["state_en"] for r in feed} == {"stale", "reporting"} and [r["stale"] for r in feed].count(True) == 1
     assert "reg-road" in stale and "reg-lot" not in stale and "reg-air" not in stale
     assert "reg-lot" in reporting and "reg-air" in reporting and "reg-road" not in reporting
-    assert "Stale" in counts and "No sensor matches." in _texts(road_only)  # the search is cut, not matched whole
-    assert "reg-road" in _texts(hostile) or "No sensor matches." in _texts(hostile)  # garbage: no error
+    assert "Stale" in counts and road_only[0] == [] and "No sensor matches." in _texts(road_only[1])  # cut, not whole
+    assert "reg-road" in _rows_text(hostile) or "No sensor matches." in _rows_text(hostile)  # garbage: no error
 
-    links = [a.href for a in _links(road) if "show on map" in _texts(a)]
-    assert len(links) == 1
-    query = {k: v[0] for k, v in parse_qs(urlsplit(links[0]).query).items()}
-    assert urlsplit(links[0]).path == "/" and query["city"] == "shenzhen" and query["z"] == str(page.STREET_ZOOM)
+    assert len(road) == 1 and road[0]["map_en"].startswith("[show on map](/?") and "[地图上查看](" in road[0]["map_zh"]
+    link = road[0]["map_en"].split("](", 1)[1].rstrip(")")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+    assert urlsplit(link).path == "/" and query["city"] == "shenzhen" and query["z"] == str(page.STREET_ZOOM)
     assert (float(query["lon"]), float(query["lat"])) == pytest.approx((LON0 + 0.002, LAT0), abs=2e-4)  # midpoint
     with dash_app.server.test_request_context():
         cc = command_centre.layout(**query)
@@ -149,6 +150,12 @@ def _links(node) -> list:
     return found
 
 
+def _rows_text(answer) -> str:
+    """Every value of the grid's rows and the note under it, as one text."""
+    rows, note = answer
+    return " ".join(str(v) for row in rows for v in row.values()) + " " + _texts(note)
+
+
 def _router(client, pathname: str):
     body = {
         "output": ".._pages_content.children..._pages_store.data..",
@@ -164,9 +171,10 @@ def _router(client, pathname: str):
 
 def test_viewers_and_the_public_cannot_reach_the_sensor_registry(dash_app, anon_client):
     viewer, operator = signed_in_client(dash_app, "viewer"), signed_in_client(dash_app, "operator")
+    grid = {"key": "sr-sensors", "type": "rg-grid"}
     table = {
-        "output": "sr-table.children",
-        "outputs": {"id": "sr-table", "property": "children"},
+        "output": f"..{json.dumps(grid, separators=(',', ':'))}.rowData...sr-table.children..",
+        "outputs": [{"id": grid, "property": "rowData"}, {"id": "sr-table", "property": "children"}],
         "inputs": [
             {"id": f"sr-{k}", "property": "value", "value": None} for k in ("layer", "source", "search", "state")
         ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from sqlalchemy import text
@@ -141,6 +142,22 @@ def test_signing_in_again_ends_the_old_session(dash_app):
     replay = dash_app.server.test_client()
     replay.set_cookie("citybrain_session", old_cookie)
     assert replay.get("/incidents").status_code == 302
+
+
+def test_a_session_in_use_slides_until_session_max_days_and_an_idle_one_ends(dash_app, monkeypatch):
+    """A wall screen polls all day: its session lives on past SESSION_HOURS (12) while in use, up to
+    SESSION_MAX_DAYS (7) after sign-in; a browser left idle still ends after SESSION_HOURS."""
+    users.add_user("wall", "operator", PASSWORD)
+    started = time.time()
+    in_use, idle = signed_in_client(dash_app, "wall"), signed_in_client(dash_app, "wall")
+    hour = 3600
+    for hours in range(11, 7 * 24, 11):  # a request every 11 hours: each one within the idle limit
+        monkeypatch.setattr(time, "time", lambda h=hours: started + h * hour)
+        assert in_use.get("/incidents").status_code == 200, f"ended after {hours} h"
+        if hours == 22:
+            assert idle.get("/incidents").status_code == 302  # no request for 22 h: ended at 12
+    monkeypatch.setattr(time, "time", lambda: started + 7 * 24 * hour + 60)
+    assert in_use.get("/incidents").status_code == 302  # SESSION_MAX_DAYS after sign-in, in use or not
 
 
 def test_tokens_expire_and_are_revoked_one_by_one(dash_app, monkeypatch):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -175,6 +175,18 @@ def session_user(engine: Engine, sid_hash: str, now: int) -> dict[str, Any] | No
             .first()
         )
     return dict(row) if row else None
+
+
+def renew_session(engine: Engine, sid_hash: str, now: int, expires_at: int, max_age_s: int) -> int | None:
+    """Move a live session's end to `expires_at`, never past `max_age_s` after it began; the new end,
+    or None when the session is gone or has ended."""
+    latest = app_session.c.created_at + max_age_s
+    ends = case((latest < expires_at, latest), else_=expires_at)  # the smaller, in SQLite and PostgreSQL alike
+    with engine.begin() as conn:
+        live = (app_session.c.sid == sid_hash) & (app_session.c.expires_at > now)
+        conn.execute(app_session.update().where(live).values(expires_at=ends))
+        row = conn.execute(select(app_session.c.expires_at).where(live)).first()
+    return int(row.expires_at) if row else None
 
 
 def end_session(engine: Engine, sid_hash: str) -> None:
