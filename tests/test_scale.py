@@ -12,6 +12,7 @@ import pytest
 
 from data import access, store
 from data.geo.cities import CITIES, SCALES, scaled_city
+from data.rules.clock import floor_bucket
 from data.sim import simulate
 from tests.conftest import refresh_map_body
 
@@ -206,3 +207,35 @@ def test_prepare_encodes_every_citys_geobuf_before_any_page_asks(prepared):
     access.build_geobuf_files(progress=lambda _m: None)
     assert one.read_bytes() == before  # the missing one encoded again, the same bytes
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p != one} == kept  # the others untouched
+
+
+def test_a_worker_without_the_browsers_snapshot_rebuilds_it_and_sends_a_delta(dash_app):
+    """gunicorn workers keep their own snapshots (no REDIS_URL): a refresh on the other worker than the
+    one that answered before still gets a delta when only the refresh interval moved (issue 17)."""
+    refresh = access.load_settings().refresh_seconds
+    at0 = floor_bucket(access.resolve_at("history", access.history_window().steps - 8)) + refresh
+    at1 = at0 + refresh  # the next refresh interval, same bucket and feed revisions
+    full0 = access.live_values_since("hangzhou", at0)
+    have = {layer: full0[layer]["v"] for layer in ("traffic", "parking", "air_quality", "incidents")}
+    for token in have.values():
+        access.cache.delete(f"snap:{token}")  # answered by the other worker
+    delta = access.live_values_since("hangzhou", at1, have)
+    full1 = access.live_values_since("hangzhou", at1)
+    for layer in ("traffic", "parking", "air_quality"):
+        assert delta[layer]["base"] == have[layer]
+        rebuilt = access.apply_array_delta(full0[layer], delta[layer])
+        for field in (*access.LIVE_ARRAYS[layer], "stale", "n"):
+            assert rebuilt[field] == full1[layer][field]
+    assert delta["incidents"]["base"] == have["incidents"]
+    assert access.apply_incident_delta(full0["incidents"], delta["incidents"]) == _by_id(full1["incidents"])
+    # Not for versions no browser can hold (older than a snapshot lives, or made up): those get it in full.
+    old = have["traffic"].split(":")
+    for made_up in (
+        ":".join([*old[:4], str(at1 - access.SNAPSHOT_TIMEOUT - refresh), *old[5:]]),
+        ":".join([*old[:4], str(at0 + 1), *old[5:]]),
+        ":".join([*old[:4], "x", *old[5:]]),
+        ":".join([*old[:5], "999999", *old[6:]]),
+        "hangzhou:traffic",
+    ):
+        got = access.live_values_since("hangzhou", at1, {"traffic": made_up})["traffic"]
+        assert "base" not in got and got["ci"] == full1["traffic"]["ci"]
