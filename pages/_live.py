@@ -17,7 +17,7 @@ from components.alerts import alert_panel, alert_rows
 from components.i18n import t
 from components.kpi import HIGHER_IS_WORSE, KPI_KEYS, error_panel, kpi_card, kpi_view
 from components.map_layers import INCIDENTS_OVERLAY
-from components.trend import spark_element, spark_masks
+from components.trend import spark_element, spark_paths
 from data import access
 from data.trends import sparkline as spark_series
 
@@ -49,7 +49,7 @@ def map_answer(city: str, at: int, label: list[Any], have: dict[str, str] | None
 
 
 def kpi_sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
-    """The cards' sparklines (trend.spark_masks) from the cached trends (their last point is the card's own
+    """The cards' sparklines (trend.spark_paths) from the cached trends (their last point is the card's own
     value `now`); none when the trends cannot be read (the cards still show)."""
     try:
         trend = access.kpi_trends_ready(city, at)  # (the cards do not wait for a cold 7-day read)
@@ -58,7 +58,7 @@ def kpi_sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
         return {}
     if trend is None:
         return {}
-    return {key: spark_masks(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
+    return {key: spark_paths(*spark_series(series, now.get(key))) for key, series in trend["series"].items()}
 
 
 NOT_FORECAST = ("no forecast for this indicator", "此指标无预测")
