@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     env |= {"SIMULATE_LIVE": "1", "SIMULATE_BACKFILL": "0", "REFRESH_SECONDS": "10"}
     make_bench_user(env)
     env["BENCH_TOKEN"] = os.environ["BENCH_TOKEN"]
-    if args.before_data_dir and not args.before_data_dir.exists():  # a copy holds the same bench token
+    if args.before_data_dir:  # a fresh copy: the same data, and the bench token just made (one for both)
+        shutil.rmtree(args.before_data_dir, ignore_errors=True)
         shutil.copytree(args.data_dir, args.before_data_dir)
     work = Path(tempfile.mkdtemp(prefix="citybrain-page-open-"))
     static = work / "static"
