@@ -396,10 +396,26 @@ window.citybrain = window.citybrain || {};
         setText(el.querySelector(".lang-en"), pair[0]);
         setText(el.querySelector(".lang-zh"), pair[1]);
     }
-    function setMask(el, url) {
+    // A sparkline (components/trend.py): one inline <svg><path> per line, made once; a refresh rewrites
+    // the path's `d`. (CSS mask images from data: URLs made every changed line a new SVG document that
+    // the browser kept: the soak's growing "Documents" and nodes outside the page.)
+    const SVG_NS = "http://www.w3.org/2000/svg";
+    function setLine(el, d, viewBox) {
         if (!el) { return; }
-        setHidden(el, !url);
-        if (url && el._cbMask !== url) { el._cbMask = url; el.style.maskImage = url; el.style.webkitMaskImage = url; }
+        setHidden(el, !d);
+        if (!d) { return; }
+        let path = el._cbPath;
+        if (!path) {
+            const svg = document.createElementNS(SVG_NS, "svg");
+            svg.setAttribute("viewBox", viewBox || "0 0 96 24");
+            svg.setAttribute("preserveAspectRatio", "none");
+            svg.setAttribute("aria-hidden", "true");
+            path = el._cbPath = document.createElementNS(SVG_NS, "path");
+            path.setAttribute("vector-effect", "non-scaling-stroke");
+            svg.appendChild(path);
+            el.appendChild(svg);
+        }
+        if (path.getAttribute("d") !== d) { path.setAttribute("d", d); }
     }
     function applyCard(card, v) {
         setText(card.querySelector(".kpi-value"), v.value);
@@ -407,9 +423,10 @@ window.citybrain = window.citybrain || {};
         const detail = card.querySelector(".kpi-detail");
         setText(detail, v.detail);
         setHidden(detail, !v.detail);
-        setHidden(card.querySelector(".kpi-spark"), !v.spark);
-        setMask(card.querySelector(".spark-yesterday"), v.spark && v.spark.yesterday);
-        setMask(card.querySelector(".spark-today"), v.spark && v.spark.today);
+        const spark = card.querySelector(".kpi-spark"), box = spark && spark.dataset.viewbox;
+        setHidden(spark, !v.spark);
+        setLine(card.querySelector(".spark-yesterday"), v.spark && v.spark.yesterday, box);
+        setLine(card.querySelector(".spark-today"), v.spark && v.spark.today, box);
         const fc = card.querySelector(".kpi-forecast");
         setHidden(fc, !v.fc);
         if (v.fc) { setPair(fc, v.fc); }

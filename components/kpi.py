@@ -66,7 +66,7 @@ def kpi_view(
     forecast: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What one card shows, as JSON: `kpi` is one entry of data.access.kpi_dicts; the arrow's colour
-    says whether the change is bad; `spark` is components/trend.py `spark_masks`. On a forecast step of
+    says whether the change is bad; `spark` is components/trend.py `spark_paths`. On a forecast step of
     the time control, `forecast` replaces the value: {value, low, high, level, detail} (the 80 % interval)
     or {note: (en, zh)} saying why there is none; the change against yesterday is then not shown."""
     change = kpi.get("change")

@@ -1,11 +1,10 @@
-"""KPI trends: the sparkline under each card (no chart library: an SVG line used as a CSS mask, so
-the theme's colours paint it and a refresh costs the browser almost nothing) and the chart panel a
-click on a card opens (plotly: 7 days with the alert thresholds, and the breakdown by district)."""
+"""KPI trends: the sparkline under each card (no chart library: an inline SVG path whose `d` a refresh
+rewrites, painted by the theme's colours through CSS) and the chart panel a click on a card opens
+(plotly: 7 days with the alert thresholds, and the breakdown by district)."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -33,43 +32,37 @@ def _path(values: Series, low: float, high: float) -> str:
     return "".join(parts)
 
 
-def _mask(path: str) -> str:
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:g} {HEIGHT:g}" preserveAspectRatio="none">'
-        f'<path d="{path}" fill="none" stroke="#000" stroke-width="1.6" vector-effect="non-scaling-stroke"/></svg>'
-    )
-    return f'url("data:image/svg+xml,{quote(svg)}")'
-
-
-def spark_masks(today: Series, yesterday: Series) -> dict[str, str | None] | None:
-    """The sparkline as data: CSS mask images of today's last 24 h and of the same hours yesterday
-    (None without a value), on one scale; None when there is nothing to draw. The card draws them
-    (spark_element) and assets/citybrain.js `applyPanels` swaps them on a refresh."""
+def spark_paths(today: Series, yesterday: Series) -> dict[str, str | None] | None:
+    """The sparkline as data: SVG paths (on a WIDTH x HEIGHT box) of today's last 24 h and of the same
+    hours yesterday (None without a value), on one scale; None when there is nothing to draw.
+    assets/citybrain.js `applyPanels` draws them into the card's spark_element and rewrites them on a
+    refresh. (They were CSS mask images, data: URLs: every changed line was a new SVG image document the
+    browser kept, +4 documents and ~12 nodes a refresh in the 30-minute soak, issue 17.)"""
     present = [float(v) for v in [*today, *yesterday] if v is not None]
     if not present:
         return None
     low, high = min(present), max(present)
     has_yesterday = any(v is not None for v in yesterday)
     return {
-        "today": _mask(_path(today, low, high)),
-        "yesterday": _mask(_path(yesterday, low, high)) if has_yesterday else None,
+        "today": _path(today, low, high),
+        "yesterday": _path(yesterday, low, high) if has_yesterday else None,
     }
 
 
-def spark_element(masks: dict[str, str | None] | None) -> html.Div:
-    """Today over yesterday (faint); both lines are always there, hidden without a mask."""
-    masks = masks or {}
+def spark_element(paths: dict[str, str | None] | None) -> html.Div:
+    """Today over yesterday (faint); both lines are always there, hidden without a path. The browser
+    draws the paths (Dash has no SVG components) from the card's data, on the page's first apply."""
+    paths = paths or {}
 
     def line(which: str) -> html.Div:
-        url = masks.get(which)
-        style = {"maskImage": url, "WebkitMaskImage": url} if url else {}
-        return html.Div(className=f"spark-line spark-{which}", style=style, hidden=not url)
+        return html.Div(className=f"spark-line spark-{which}", hidden=not paths.get(which))
 
     return html.Div(
         [line("yesterday"), line("today")],
         className="kpi-spark",
         title="24 h · 24 小时（虚淡：昨日同期 · faint: yesterday）",
-        hidden=not masks,
+        hidden=not paths,
+        **{"data-viewbox": f"0 0 {WIDTH:g} {HEIGHT:g}"},
     )
 
 

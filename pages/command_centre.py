@@ -265,6 +265,7 @@ def change_city(selected: str, current: str) -> str:
     Output(f"{P}-play", "disabled"),
     Output(f"{P}-refresh", "disabled"),
     Input(f"{P}-mode", "value"),
+    prevent_initial_call=True,  # the layout opens in Live: slider and play disabled, refresh running
 )
 def switch_mode(mode: str) -> tuple[bool, bool, bool]:
     history = mode == "history"
@@ -423,6 +424,7 @@ def choose_trend(_cards: list[int | None], _close: int | None, current: str | No
     State(f"{P}-city-key", "data"),
     State(f"{P}-mode", "value"),
     State(f"{P}-slider", "value"),
+    prevent_initial_call=True,  # the layout opens with the panel hidden and empty
 )
 def show_trend(key: str | None, lang: str | None, theme: str | None, city: str, mode: str, step: int):
     if key not in HIGHER_IS_WORSE:

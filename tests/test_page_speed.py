@@ -108,3 +108,20 @@ def test_other_pages_and_the_embed_app_keep_their_scripts(client):
     assert "citybrain-lazy-libraries" in incidents and "/geo/" not in incidents.split("</head>")[0]
     embed = client.get("/embed/map?city=hangzhou").data.decode()
     assert "citybrain-lazy-libraries" not in embed and 'rel="preload"' not in embed
+
+
+def test_the_first_live_values_travel_as_arrays_and_serialise_to_the_same_json():
+    """Dash walks every list element of a layout in Python to encode it; the long value lists go as numpy
+    arrays (one leaf each), and the browser gets the same JSON."""
+    import numpy as np
+    from dash._utils import to_json
+
+    from pages._live import _as_arrays
+
+    live = {"traffic": {"ci": [0.5, 1.25] * 40, "stale": [], "v": "x"}, "incidents": {"id": list(range(100)),
+            "kind": [0, 1] * 50, "sev": [1, None] * 50, "districts": ["A"] * 70, "due_at": [1.5, 2] * 50}}  # fmt: skip
+    arrays = _as_arrays(live)
+    assert isinstance(arrays["traffic"]["ci"], np.ndarray) and isinstance(arrays["incidents"]["id"], np.ndarray)
+    # gaps (None), text and mixed int/float lists stay lists: an array would change their JSON
+    assert all(isinstance(arrays["incidents"][k], list) for k in ("sev", "districts", "due_at"))
+    assert json.loads(to_json(arrays)) == live

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from plotly.utils import PlotlyJSONEncoder
 
-from components.trend import _path, spark_element, spark_masks
+from components.trend import _path, spark_element, spark_paths
 from data import access, trends
 from data.rules.clock import BUCKET_SECONDS as B
 from data.rules.clock import DAY, floor_bucket
@@ -78,13 +78,13 @@ def test_incident_series_counts_open_today_and_median():
 
 def test_sparkline_draws_both_days_and_breaks_on_gaps():
     assert "M0.0" in _path([1, 2, None, 3], 1, 3) and _path([1, 2, None, 3], 1, 3).count("M") == 2
-    spark = spark_element(spark_masks([1, 2, 3], [3, 2, 1]))
+    spark = spark_element(spark_paths([1, 2, 3], [3, 2, 1]))
     classes = [c.className for c in spark.children]
     assert classes == ["spark-line spark-yesterday", "spark-line spark-today"]
-    assert spark.children[1].style["maskImage"].startswith('url("data:image/svg+xml,')
+    assert spark_paths([1, 2, 3], [3, 2, 1])["today"].startswith("M0.0 23.0L")
     assert not any(c.hidden for c in spark.children) and not spark.hidden
-    assert spark_masks([None], [None]) is None and spark_element(None).hidden
-    assert spark_masks([1, 2], [None, None])["yesterday"] is None
+    assert spark_paths([None], [None]) is None and spark_element(None).hidden
+    assert spark_paths([1, 2], [None, None])["yesterday"] is None
     assert trends.sparkline(list(range(300)), 999) == ([*range(204, 299), 999], list(range(108, 204)))
 
 
@@ -135,6 +135,8 @@ def test_kpi_click_opens_its_chart_with_7_days(served_app, page):
     page.goto(served_app + "/?city=hangzhou")
     page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
     page.wait_for_selector(".kpi-card .kpi-spark .spark-today", timeout=WAIT_MS)
+    # (attached: a flat line's path has no height, which Playwright calls invisible)
+    page.wait_for_selector(".kpi-card .spark-today svg path[d^='M']", state="attached", timeout=WAIT_MS)
     assert page.locator(".kpi-card .spark-yesterday:not([hidden])").count() >= 6
     page.locator(".kpi-card").first.click()
     page.wait_for_function(  # the first chart of a page loads plotly.js (3.5 MB) on demand: slow on a busy machine
@@ -151,3 +153,38 @@ def test_kpi_click_opens_its_chart_with_7_days(served_app, page):
     page.locator("#cc-trend-close").click()
     page.wait_for_selector("#cc-trend-panel", state="hidden", timeout=WAIT_MS)
     assert page.console_errors == [], page.console_errors
+
+
+# A card as assets/citybrain.js `applyCard` reads it, its sparkline changed on every refresh.
+SPARK_REFRESHES_JS = """(n) => {
+    for (let k = 0; k < n; k++) {
+        const today = "M0.0 " + (k % 23) + ".0L96.0 " + (23 - k % 23) + ".0";
+        const spark = {today: today, yesterday: "M0.0 12.0L96.0 " + (k % 7) + ".0"};
+        window.citybrain.applyPanels("cc", {cards: [{key: "city_aqi", value: String(k), main: "kpi-main", detail: "",
+            fc: null, change: null, trend: "kpi-flat", age: ["now", "刚刚"], stale: false, spark: spark}]}, null);
+    }
+    return document.querySelector('.kpi-card[data-kpi="city_aqi"] .spark-today path').getAttribute("d");
+}"""
+
+
+def test_sparkline_refreshes_leave_no_documents_or_nodes_behind(served_app, page):
+    """The 30-minute soak's growth (issue 17): each changed sparkline was a new CSS mask image (a data:
+    URL, one SVG document each) that the browser kept. Now a refresh rewrites one path in place."""
+    page.goto(served_app + "/?city=hangzhou")
+    page.wait_for_function(READY, timeout=FIRST_LOAD_MS)
+    page.wait_for_selector('.kpi-card[data-kpi="city_aqi"]', state="attached", timeout=WAIT_MS)
+    page.evaluate(SPARK_REFRESHES_JS, 3)  # the first apply of a line makes its <svg>
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+
+    def counts() -> tuple[float, float]:
+        cdp.send("HeapProfiler.collectGarbage")
+        m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+        return m["Documents"], m["Nodes"]
+
+    documents, nodes = counts()
+    assert page.evaluate(SPARK_REFRESHES_JS, 40) == "M0.0 16.0L96.0 7.0"
+    documents_after, nodes_after = counts()
+    assert documents_after <= documents
+    assert nodes_after <= nodes + 10  # the live refreshes meanwhile (time label, an incident or two)
+    assert page.locator('.kpi-card[data-kpi="city_aqi"] .spark-today svg').count() == 1
