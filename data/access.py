@@ -1101,14 +1101,15 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     # "geo": the geometry version; a browser holding older geometry (sensors registered since) refetches it.
     out: dict[str, Any] = {"at": at, "geo": version}
     for layer, part in tokens.items():
-        token = f"{key}:{layer}:{version}:{part}:{at_key}:{rev[layer]}:{settings.stale_minutes}"
+        token = _token(key, layer, version, part, at_key, rev[layer], settings.stale_minutes)
         new = {k: v for k, v in values[layer].items() if k != "kpi"}
         if not cache.has(f"snap:{token}"):  # (an add would pickle `new` for Redis just to find it there)
             cache.add(f"snap:{token}", new, timeout=SNAPSHOT_TIMEOUT)
         base_token = have.get(layer)
         base = cache.get(f"snap:{base_token}") if isinstance(base_token, str) and base_token else None
         if base is None and isinstance(base_token, str) and base_token != token:
-            base = _rebuilt_snapshot(base_token, token, settings.refresh_seconds)
+            now = (key, layer, version, part, at_key, rev[layer], settings.stale_minutes)
+            base = _rebuilt_snapshot(base_token, now)
         if base_token == token:
             out[layer] = {"v": token, "base": token, "n": new.get("n"), "changes": {}, "stale_add": [], "stale_del": []}
             if layer == "incidents":
@@ -1129,25 +1130,36 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     return out
 
 
-def _rebuilt_snapshot(base_token: str, token: str, refresh_seconds: int) -> dict[str, Any] | None:
-    """The values a browser's version token names, recomputed here when only the refresh interval
-    differs from `token` (same city, layer, geometry, bucket, feed revision and stale limit): then they
-    come from what this process has cached for the revision, cheaply. Snapshots are per worker without
-    REDIS_URL, and a browser's refreshes land on either gunicorn worker: at SIM_SCALE=shanghai half of
-    them found no base and got the layer in full (1.2 MB of open incidents, ~2 s on a loaded machine)."""
-    old, new = base_token.split(":"), token.split(":")
-    if len(old) != 7 or len(new) != 7 or old[:4] + old[5:] != new[:4] + new[5:] or not old[4].isdigit():
-        return None
-    key, layer, _version, part, at_key, revision, stale = old[0], old[1], old[2], old[3], int(old[4]), old[5], old[6]
-    if at_key % refresh_seconds or not 0 < int(new[4]) - at_key <= SNAPSHOT_TIMEOUT:  # (what a browser can hold)
+def _token(city: str, layer: str, version: str, part: str, at_key: int, revision: int, stale: int) -> str:
+    """The version token of a layer's values: everything they were computed from."""
+    return f"{city}:{layer}:{version}:{part}:{at_key}:{revision}:{stale}"
+
+
+def _rebuilt_snapshot(base_token: str, now: tuple[str, str, str, str, int, int, int]) -> dict[str, Any] | None:
+    """The values a browser's token names when it is one this process would have issued for the same
+    city, layer, geometry, bucket, feed revision and stale limit at an earlier refresh (up to a
+    snapshot's lifetime back): then they come cheaply from what is cached for that revision. The token
+    is matched whole against those candidates; nothing is parsed out of it. Snapshots are per worker
+    without REDIS_URL, and a browser's refreshes land on either gunicorn worker: at SIM_SCALE=shanghai
+    half of them found no base and got the layer in full (1.2 MB, ~2 s on a loaded machine)."""
+    key, layer, version, part, at_key, revision, stale = now
+    refresh = load_settings().refresh_seconds
+    then = next(
+        (
+            at_key - back
+            for back in range(refresh, SNAPSHOT_TIMEOUT + 1, refresh)
+            if base_token == _token(key, layer, version, part, at_key - back, revision, stale)
+        ),
+        None,
+    )
+    if then is None:
         return None
     if layer == "incidents":
-        values = _incidents(key, at_key, int(revision))
+        values = _incidents(key, then, revision)
     elif layer in ("traffic", "parking"):
-        fn = _traffic_values if layer == "traffic" else _parking_values
-        values = fn(key, int(part), at_key, int(revision), int(stale))
+        values = (_traffic_values if layer == "traffic" else _parking_values)(key, int(part), then, revision, stale)
     else:
-        values = _air_values(key, int(part), at_key, int(revision), int(stale))
+        values = _air_values(key, int(part), then, revision, stale)
     return {k: v for k, v in values.items() if k != "kpi"}
 
 

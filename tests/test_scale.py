@@ -234,6 +234,9 @@ def test_a_worker_without_the_browsers_snapshot_rebuilds_it_and_sends_a_delta(da
         ":".join([*old[:4], str(at1 - access.SNAPSHOT_TIMEOUT - refresh), *old[5:]]),
         ":".join([*old[:4], str(at0 + 1), *old[5:]]),
         ":".join([*old[:4], "x", *old[5:]]),
+        ":".join([*old[:4], "²", *old[5:]]),  # a digit to str.isdigit, not to int()
+        ":".join([*old[:4], "9" * 5000, *old[5:]]),  # past int()'s digit limit
+        "x" * 100_000,
         ":".join([*old[:5], "999999", *old[6:]]),
         "hangzhou:traffic",
     ):
