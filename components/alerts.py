@@ -27,6 +27,19 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "forecast_aqi_heavy": ("FORECAST: {n} stations above AQI 200 within 24 h (first {d})",
                            "预测：24 小时内 {n} 个站点 AQI 超过 200（最早 {d}）"),
 }  # fmt: skip
+# English for a count of one ("1 incidents not dispatched" read wrong on the wall); Chinese has no plural.
+SINGULAR_EN: dict[str, str] = {
+    "sla_ack_breach": "1 incident not acknowledged within its SLA",
+    "sla_dispatch_breach": "1 incident not dispatched within its SLA",
+    "aqi_heavy": "1 station heavily polluted (AQI > 200: {d})",
+    "aqi_moderate": "1 station moderately polluted (AQI {d})",
+    "congested_segments": "1 road segment congested (index ≥ 2.0)",
+    "lots_full": "1 car park full",
+    "stale_sensors": "1 {layer_en} sensor without recent data",
+    "forecast_lots_full": "FORECAST: 1 car park full within the hour (in {d} min)",
+    "forecast_congested": "FORECAST: 1 road segment congested within the hour (in {d} min)",
+    "forecast_aqi_heavy": "FORECAST: 1 station above AQI 200 within 24 h ({d})",
+}
 
 
 def alert_rows(items: list[dict[str, Any]]) -> list[list[str]]:
@@ -35,6 +48,7 @@ def alert_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for a in items:
         en, zh = TEMPLATES[a["key"]]
+        en = SINGULAR_EN.get(a["key"], en) if a["count"] == 1 else en
         layer = LAYERS.get(a["detail"], ("", ""))
         fields = {"n": a["count"], "d": a["detail"], "layer_en": layer[0].lower(), "layer_zh": layer[1]}
         kind = " alert-forecast" if a["key"].startswith("forecast_") else ""

@@ -139,3 +139,16 @@ def test_breach_is_late_or_overdue():
     done = np.array([59.0, 61.0, np.nan, np.nan])
     target = np.array([60.0, 60.0, 60.0, 600.0])
     assert sla.breached(reported, done, target, at=100).tolist() == [False, True, True, False]
+
+
+def test_alert_lines_read_right_for_one_and_for_many():
+    from components.alerts import SINGULAR_EN, TEMPLATES, alert_rows
+
+    assert set(SINGULAR_EN) == set(TEMPLATES)  # every alert has its singular
+    one, many = (
+        alert_rows([{"key": "sla_dispatch_breach", "count": n, "detail": None, "level": "bad"}])[0] for n in (1, 3)
+    )
+    assert one[1:] == ["1 incident not dispatched within its SLA", "1 起事件超时未派遣"]
+    assert many[1:] == ["3 incidents not dispatched within their SLA", "3 起事件超时未派遣"]
+    stale = alert_rows([{"key": "stale_sensors", "count": 1, "detail": "parking", "level": "warn"}])[0]
+    assert stale[1] == "1 parking sensor without recent data"
