@@ -271,11 +271,10 @@ def _traffic_base(city: str, bucket: int, revision: int) -> dict[str, Any]:
     engine = _engine()
     segs = _sensor_frame(city, "traffic", static_version(city))
     found = store.latest_bucket_at_or_before(engine, "traffic", city, bucket)
-    obs = store.observations(engine, "traffic", city, found) if found is not None else pd.DataFrame()
+    columns = ["segment_id", "speed_kmh", "observed_at"]
+    obs = store.observation_values(engine, "traffic", city, found, columns) if found is not None else pd.DataFrame()
     frame = segs[["id", "free_flow_kmh", "length_m"]].merge(
-        obs[["segment_id", "speed_kmh", "observed_at"]]
-        if len(obs)
-        else pd.DataFrame(columns=["segment_id", "speed_kmh", "observed_at"]),
+        obs if len(obs) else pd.DataFrame(columns=columns),
         left_on="id",
         right_on="segment_id",
         how="left",
@@ -322,11 +321,13 @@ def _parking_base(city: str, bucket: int, revision: int) -> dict[str, Any]:
     def at_bucket(b: int | None) -> pd.Series:
         if b is None:
             return pd.Series(np.nan, index=lots["id"])
-        obs = store.observations(engine, "parking", city, b).set_index("lot_id")
+        obs = store.observation_values(engine, "parking", city, b, ["lot_id", "occupied"]).set_index("lot_id")
         return obs["occupied"].reindex(lots["id"])
 
     now_obs = (
-        store.observations(engine, "parking", city, found).set_index("lot_id").reindex(lots["id"])
+        store.observation_values(engine, "parking", city, found, ["lot_id", "occupied", "observed_at"])
+        .set_index("lot_id")
+        .reindex(lots["id"])
         if (found is not None)
         else pd.DataFrame(index=lots["id"], columns=["occupied", "observed_at"], dtype=float)
     )

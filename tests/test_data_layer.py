@@ -11,6 +11,7 @@ import json
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
@@ -119,6 +120,39 @@ def test_observation_writes_are_idempotent_and_bump_the_revision(backend):
     rows = store.observations(engine, "traffic", "xiongan", bucket)
     assert len(rows) == 1 and rows["speed_kmh"].iloc[0] == 34.0
     assert store.feed_states(engine, "xiongan")["traffic"][0] == before + 2
+
+
+@pytest.mark.parametrize(
+    ("layer", "columns"),
+    [
+        ("traffic", ["segment_id", "speed_kmh", "observed_at"]),
+        ("parking", ["lot_id", "occupied", "arrivals", "observed_at"]),
+        ("air_quality", ["station_id", "pm25", "o3", "co", "observed_at"]),
+    ],
+)
+def test_observation_values_are_the_observations_columns(backend, layer, columns):
+    """The live arrays' fast read (driver tuples into numpy) gives what `observations` gives."""
+    engine = backend.engine
+    city = "hangzhou"
+    bucket = store.latest_bucket_at_or_before(engine, layer, city, simulate.floor_bucket(time.time()))
+    key = store.SENSOR_COLUMN[layer]
+    table = store.OBSERVATION_TABLES[layer]
+    first = store.observations(engine, layer, city, bucket).sort_values(key).iloc[0]
+    one = (table.c.city == city, table.c.bucket == bucket, table.c[key] == int(first[key]))
+    if layer == "air_quality":  # a missing pollutant reading is NULL: it must come back as NaN
+        with engine.begin() as conn:
+            conn.execute(table.update().where(*one).values(o3=None))
+    try:
+        expected = store.observations(engine, layer, city, bucket)[columns].sort_values(key, ignore_index=True)
+        got = store.observation_values(engine, layer, city, bucket, columns).sort_values(key, ignore_index=True)
+    finally:
+        if layer == "air_quality":
+            with engine.begin() as conn:
+                conn.execute(table.update().where(*one).values(o3=None if pd.isna(first["o3"]) else float(first["o3"])))
+    assert len(got) > 0
+    pd.testing.assert_frame_equal(got, expected.astype({c: float for c in columns if expected[c].dtype == object}))
+    if layer == "air_quality":
+        assert np.isnan(got["o3"].iloc[0])
 
 
 def test_a_failing_batch_writes_nothing(backend):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Boolean,
@@ -699,6 +700,26 @@ def latest_bucket_at_or_before(engine: Engine, layer: str, city: str, bucket: in
 def observations(engine: Engine, layer: str, city: str, bucket: int) -> pd.DataFrame:
     table = OBSERVATION_TABLES[layer]
     return read_frame(engine, select(table).where(table.c.city == city, table.c.bucket == bucket))
+
+
+def observation_values(engine: Engine, layer: str, city: str, bucket: int, columns: Sequence[str]) -> pd.DataFrame:
+    """Numeric `columns` of one bucket's observations, as `observations` has them (NOT NULL integer
+    columns as int64, the others as float64 with NaN for NULL). The driver's tuples go straight into
+    one numpy array: at 100k traffic rows this takes ~0.1 s where `read_frame`, building a Row per
+    row and a frame from Python objects, takes ~0.5 s (issue 17)."""
+    table = OBSERVATION_TABLES[layer]
+    cols = [table.c[c] for c in columns]
+    query = select(*cols).where(table.c.city == city, table.c.bucket == bucket)
+    with engine.connect() as conn:
+        # The DBAPI cursor, not SQLAlchemy rows: these columns need no result processing.
+        rows = conn.execute(query).cursor.fetchall()
+    values = np.array(rows, dtype=float).reshape(-1, len(cols))
+    return pd.DataFrame(
+        {
+            c.name: values[:, i].astype(np.int64) if isinstance(c.type, Integer) and not c.nullable else values[:, i]
+            for i, c in enumerate(cols)
+        }
+    )
 
 
 SENSOR_TABLES: dict[str, Table] = {"traffic": road_segment, "parking": parking_lot, "air_quality": aq_station}
