@@ -558,14 +558,17 @@ def test_sensor_registry_page_counts_filters_and_only_admins_retire(city_store, 
     with dash_app.server.test_request_context():
         layout = page.layout(city="shenzhen")
         counts = _texts(layout)
-        feed = _texts(page.refresh("parking", "feed", "reg-1", None, 0, "shenzhen"))
-        none = _texts(page.refresh(None, "feed", "no such thing", None, 0, "shenzhen"))
-        simulated = _texts(page.refresh("parking", "simulated", None, None, 0, "shenzhen"))
+        feed_rows, _ = page.refresh("parking", "feed", "reg-1", None, 0, "shenzhen")
+        none_rows, none = page.refresh(None, "feed", "no such thing", None, 0, "shenzhen")
+        simulated_rows, more = page.refresh("parking", "simulated", None, None, 0, "shenzhen")
+        monkeypatch.setattr(page, "MAX_ROWS", 10)
+        cut_rows, cut = page.refresh("parking", "simulated", None, None, 0, "shenzhen")
     lots = len(store.sensors(city_store, "parking", "shenzhen", all_sources=True)) - 3
     assert "Sensors by source" in counts and str(lots) in counts
-    assert "urn:ngsi-ld:OffStreetParking:SZ-reg-1" in feed and "SZ-reg-2" not in feed and "Registry car park 1" in feed
-    assert "No sensor matches." in none
-    assert f"and {lots - page.MAX_ROWS} more" in simulated
+    assert [(r["source_id"], r["name"]) for r in feed_rows] == [(rows[1]["lot_id"], "Registry car park 1")]
+    assert none_rows == [] and "No sensor matches." in _texts(none)
+    assert len(simulated_rows) == lots and more is None  # all of them (fewer than the cap)
+    assert len(cut_rows) == 10 and f"and {lots - 10:,} more" in _texts(cut)
 
     monkeypatch.setattr(page, "current_user", lambda: User("op", "operator"))
     with dash_app.server.test_request_context():
