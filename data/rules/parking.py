@@ -48,8 +48,7 @@ def turnover(vehicles: int, capacity: int, hours: float = 24.0) -> float:
         raise ValueError("capacity and hours must be positive")
     if vehicles < 0:
         raise ValueError("vehicle count cannot be negative")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return vehicles / capacity * (24.0 / hours)
+    return vehicles / capacity * (24.0 / hours)
 
 
 def forecast_next_hour(occupied_now: int, yesterday_now: int, yesterday_next_hour: int, capacity: int) -> int:
