@@ -80,3 +80,35 @@ def test_parking_arrays_skip_checks_where_there_is_no_reading():
     assert parking.turnover_array(np.array([np.nan, 20.0]), cap)[1] == 2.0
     with pytest.raises(ValueError):
         parking.turnover_array(np.array([-1.0, 20.0]), np.array([10.0, 10.0]))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_arrival_spans_cover_the_day_once_settled_hours_whole(seed):
+    from data.access import HOUR, B, arrival_spans
+
+    rng = np.random.default_rng(seed)
+    last = int(rng.integers(1_000_000, 2_000_000)) * B
+    first = last - 96 * B + B
+    settled = last - int(rng.integers(-3, 100)) * B  # before, inside and past the day
+    spans = arrival_spans(first, last, settled)
+    buckets = [b for lo, hi, _ in spans for b in range(lo, hi + 1, B)]
+    assert buckets == list(range(first, last + 1, B))  # every bucket once, in order
+    assert all(lo // HOUR == hi // HOUR for lo, hi, _ in spans)  # within one clock hour
+    assert all(done == (hi <= settled) for _lo, hi, done in spans)
+    unsettled = [b for lo, hi, done in spans if not done for b in range(lo, hi + 1, B)]
+    assert unsettled == [b for b in range(first, last + 1, B) if b > settled]
+
+
+def test_day_arrivals_from_spans_equal_the_days_sum(dash_app):
+    from data import access, store
+
+    engine = store.get_engine()
+    city = "hangzhou"
+    lots = store.sensors(engine, "parking", city)
+    last = store.latest_bucket_at_or_before(engine, "parking", city, access.floor_bucket(2**31))
+    for bucket in (last, last - 5 * access.B, last - 30 * access.B):  # live, settled edge inside, all settled
+        with dash_app.server.app_context():
+            got = access._day_arrivals(city, bucket, -1, lots["id"])
+        want = store.arrivals_between(engine, city, bucket - access.DAY + access.B, bucket).set_index("lot_id")
+        want = want["arrivals"].reindex(lots["id"]).fillna(0).to_numpy(dtype=float)
+        assert want.sum() > 0 and np.array_equal(got, want)
