@@ -435,9 +435,10 @@ def _air_base(city: str, hour: int, revision: int) -> dict[str, Any]:
         if found is not None
         else pd.DataFrame(index=stations["id"], columns=[*store.POLLUTANT_COLUMNS, "observed_at"], dtype=float)
     )
+    columns = {p: obs[p].to_numpy(dtype=float) for p in aqi_rules.POLLUTANTS}
     rows = []
-    for sid in stations["id"]:
-        conc = {p: (None if pd.isna(obs.at[sid, p]) else float(obs.at[sid, p])) for p in aqi_rules.POLLUTANTS}
+    for k in range(len(stations)):
+        conc = {p: (None if math.isnan(v[k]) else float(v[k])) for p, v in columns.items()}
         result = aqi_rules.hourly_aqi(conc)
         rows.append(
             {

@@ -196,6 +196,46 @@ def test_a_session_is_renewed_up_to_its_most_age_on_both_stores(backend):
     assert operations.renew_session(backend.engine, "no-such-session", now, now + 100, 1000) is None
 
 
+def test_a_days_incidents_are_those_reported_in_it_or_carried_into_it_on_both_stores(backend):
+    """store.incidents_between and the incident trend rows read three index ranges (issue 17): the same
+    rows as the one OR they replace, on both stores, for each way an incident can be in or out."""
+    from data.store import incident, read_frame
+
+    start = int(time.time()) // 86400 * 86400 - 10 * 86400
+    end, tag = start + 86400, f"carry-{backend.name}-{time.time_ns()}"
+    cases = {  # ref: (reported_at, closed_at, in the day?)
+        "open": (start - 3 * 86400, None, True),
+        "closed-later": (start - 2 * 86400, start + 100, True),
+        "closed-before": (start - 2 * 86400, start - 100, False),
+        "reported-in": (start + 50, start + 60, True),
+        "reported-after": (end + 100, None, False),
+    }
+    columns = ["ref", "city", "kind", "severity", "lon", "lat", "district", "reported_at", "closed_at", "source",
+               "simulated", "crew"]  # fmt: skip
+    rows = [(f"{tag}-{k}", "xiongan", "fire", 2, 115.9, 39.0, "", r, c, "test", False, "operator")
+            for k, (r, c, _) in cases.items()]  # fmt: skip
+    store.insert_incidents_once(backend.engine, "xiongan", columns, rows)
+    try:
+        c = incident.c
+        one_or = read_frame(
+            backend.engine,
+            select(c.ref).where(
+                c.city == "xiongan",
+                c.reported_at <= end,
+                (c.reported_at >= start) | c.closed_at.is_(None) | (c.closed_at > start),
+            ),
+        )
+        day = store.incidents_between(backend.engine, "xiongan", start, end, open_at=start)
+        assert sorted(day["ref"]) == sorted(one_or["ref"]) and day["id"].is_unique
+        assert {r for r in day["ref"] if r.startswith(tag)} == {f"{tag}-{k}" for k, v in cases.items() if v[2]}
+        assert day["simulated"].dtype == bool
+        trend = store.trend_rows(backend.engine, "incidents", "xiongan", start, end)
+        assert len(trend) == len(one_or)
+    finally:
+        with backend.engine.begin() as conn:
+            conn.execute(incident.delete().where(incident.c.ref.like(f"{tag}-%")))
+
+
 # --- ingest on both stores ----------------------------------------------------------------------
 
 

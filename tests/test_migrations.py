@@ -75,7 +75,7 @@ def test_a_version_1_store_with_data_upgrades_and_loses_nothing(backend, fresh):
 
     store.create_schema(fresh)
 
-    assert migrations.current(fresh) == "0005"
+    assert migrations.current(fresh) == "0006"
     for table in VERSION_1_TABLES:
         after = _rows(fresh, table, v1_columns[table])
         assert after == before[table] or table == "meta", table  # meta gains the schema version
@@ -123,7 +123,7 @@ def test_a_version_1_store_with_data_upgrades_and_loses_nothing(backend, fresh):
 def test_fresh_stores_end_at_the_declared_tables(backend, fresh):
     store.create_schema(fresh)
     store.create_schema(fresh)  # and a second start changes nothing
-    assert migrations.current(fresh) == "0005"
+    assert migrations.current(fresh) == "0006"
     assert store.get_meta(fresh, "schema_version") == store.SCHEMA_VERSION
     assert _schema_differences(fresh) == []
 
@@ -147,6 +147,6 @@ def test_stores_made_before_revisions_are_stamped_and_upgraded_in_place(tmp_path
 
     store.create_schema(engine)
 
-    assert migrations.current(engine) == "0005"
+    assert migrations.current(engine) == "0006"
     assert ops_store.get_user(engine, "old.admin") is not None
     assert inspect(engine).has_table("app_session") and _schema_differences(engine) == []

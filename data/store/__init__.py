@@ -179,6 +179,9 @@ incident = Table(
 Index("ix_incident_city_reported", incident.c.city, incident.c.reported_at)
 Index("ix_incident_city_resolved", incident.c.city, incident.c.resolved_at)
 Index("ix_incident_crew_closed", incident.c.crew, incident.c.closed_at)
+# The incidents a day carries in (reported before it, still open when it began), found without visiting
+# the city's whole history (migration 0006).
+Index("ix_incident_city_closed", incident.c.city, incident.c.closed_at)
 # At most one open incident per alert rule and object: the de-duplication guard, also under races.
 Index(
     "ux_incident_open_alert",
@@ -613,6 +616,19 @@ def read_frame(engine: Engine, query: Any) -> pd.DataFrame:
         return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
 
 
+def read_plain_frame(engine: Engine, query: Any) -> pd.DataFrame:
+    """`read_frame` without SQLAlchemy's result processing of each row (60 % of reading a day of
+    incidents): the driver's tuples as they come, NOT NULL Boolean columns made bool afterwards (SQLite
+    gives 0/1). Only for queries whose columns are numbers, strings and such Booleans."""
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        frame = pd.DataFrame(result.cursor.fetchall(), columns=list(result.keys()))
+    for column in query.selected_columns:
+        if isinstance(column.type, Boolean) and not getattr(column, "nullable", True):
+            frame[column.name] = frame[column.name].astype(bool)
+    return frame
+
+
 def feed_states(engine: Engine, city: str) -> dict[str, tuple[int, int | None]]:
     """{layer: (revision, newest_observed_at)} for one city."""
     with engine.connect() as conn:
@@ -805,11 +821,8 @@ def trend_rows(engine: Engine, layer: str, city: str, first: int, last: int) -> 
         )
     elif layer == "incidents":  # reported in [first, last], or earlier and not closed by `first`
         c = incident.c
-        q = select(c.reported_at, c.dispatched_at, c.resolved_at, c.closed_at, c.district).where(
-            c.city == city,
-            c.reported_at <= last,
-            (c.reported_at >= first) | c.closed_at.is_(None) | (c.closed_at > first),
-        )
+        columns = (c.reported_at, c.dispatched_at, c.resolved_at, c.closed_at, c.district)
+        q = _reported_or_carried(columns, [c.city == city], first, last, first)
     else:
         raise ValueError(f"no trend rows for {layer!r}")
     return read_frame(engine, q)
@@ -818,15 +831,23 @@ def trend_rows(engine: Engine, layer: str, city: str, first: int, last: int) -> 
 def incidents_between(engine: Engine, city: str, start: int, end: int, open_at: int | None = None) -> pd.DataFrame:
     """Incidents reported in [start, end] plus those reported earlier and not yet closed at `open_at`
     (default `end`)."""
-    c = incident.c
     open_at = end if open_at is None else open_at
-    q = select(incident).where(
-        *_shown_incidents(city),
-        c.city == city,
-        c.reported_at <= end,
-        (c.reported_at >= start) | (c.closed_at.is_(None)) | (c.closed_at > open_at),
+    q = _reported_or_carried((incident,), [*_shown_incidents(city), incident.c.city == city], start, end, open_at)
+    return read_plain_frame(engine, q)
+
+
+def _reported_or_carried(columns: Sequence[Any], where: list[Any], start: int, end: int, open_at: int) -> Any:
+    """Incidents reported in [start, end], or before `start` and not closed at `open_at`: three parts,
+    each a range of an index. One OR over them scanned the city's whole history (826,000 incidents at
+    SIM_SCALE=shanghai: 1.2-1.4 s for a day of 14,000; 0.16 s now). `+ 0` keeps the carried parts on
+    (city, closed_at): SQLite, without statistics, otherwise takes (city, reported_at) for them."""
+    c = incident.c
+    before = [*where, (c.reported_at + 0) < start, (c.reported_at + 0) <= end]
+    return union_all(
+        select(*columns).where(*where, c.reported_at >= start, c.reported_at <= end),
+        select(*columns).where(*before, c.closed_at.is_(None)),
+        select(*columns).where(*before, c.closed_at > open_at),
     )
-    return read_frame(engine, q)
 
 
 def ping(engine: Engine) -> float:
