@@ -459,3 +459,23 @@ def tree_state() -> str:
 def gunicorn_path() -> str:
     beside = Path(sys.executable).parent / "gunicorn"
     return str(beside) if beside.exists() else (shutil.which("gunicorn") or "gunicorn")
+
+
+def checkout_server(name: str, module: str, env: dict[str, str], app_dir: Path, log_dir: Path) -> Server:
+    """gunicorn -w 2 serving `module` from bench/ of the checkout at `app_dir` (not started yet)."""
+    port = free_port()
+    cmd = [gunicorn_path(), "-c", str(app_dir / "gunicorn.conf.py"), "-w", "2", "-b", f"127.0.0.1:{port}"]
+    cmd += ["--no-control-socket", "--timeout", "300", "--chdir", str(app_dir / "bench"), module]
+    return Server(name, cmd, env, log_dir / f"{name}.log", port)
+
+
+def feature_counts(env: dict[str, str]) -> dict[str, int]:
+    """The bench city's sensors per layer (what a page must draw), read in a child with `env`."""
+    code = (
+        "import json; from data import store; from data.geo.cities import get_city; import os; "
+        "e = store.get_engine(); c = os.environ['BENCH_CITY']; "
+        "n = lambda layer: len(store.sensors(e, layer, c)); "
+        "print(json.dumps({'roads': n('traffic'), 'parking': n('parking'), 'air_quality': n('air_quality')}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -38,6 +38,7 @@ from _common import (
     Dash,
     Server,
     auth_headers,
+    feature_counts,
     free_port,
     gunicorn_path,
     gz,
@@ -406,7 +407,7 @@ def run_scale(scale: str, base_env: dict[str, str], data_dir: Path, work: Path, 
         minimal = gunicorn(f"minimal-{scale}", "minimal_app:server", env | NO_BACKGROUND_JOBS, work)
         servers.append(minimal)
         minimal.start(timeout=300)
-        counts = _feature_counts(env)
+        counts = feature_counts(env)
         log(f"[{scale}] (c) page to drawn, minimal page ...")
         minimal_page = (f"http://127.0.0.1:{minimal.port}/", minimal_ready_js(counts))
         result["page"] = pages_app | measure_pages({"minimal": minimal_page}, 2 if quick else 3)
@@ -420,17 +421,6 @@ def run_scale(scale: str, base_env: dict[str, str], data_dir: Path, work: Path, 
     result["ingest"] = measure_ingest(env, city, 5000 if quick else 20000)
     result["checks"] = checks(scale, result)
     return result
-
-
-def _feature_counts(env: dict[str, str]) -> dict[str, int]:
-    code = (
-        "import json; from data import store; from data.geo.cities import get_city; import os; "
-        "e = store.get_engine(); c = os.environ['BENCH_CITY']; "
-        "n = lambda layer: len(store.sensors(e, layer, c)); "
-        "print(json.dumps({'roads': n('traffic'), 'parking': n('parking'), 'air_quality': n('air_quality')}))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def checks(scale: str, r: dict[str, Any]) -> dict[str, Any]:

@@ -42,11 +42,9 @@ from _common import (
     CHROMIUM_ARGS,
     PAGE_READY_JS,
     PROJECT,
-    Server,
     auth_headers,
+    checkout_server,
     cpu_busy,
-    free_port,
-    gunicorn_path,
     log,
     table,
     tree_state,
@@ -69,14 +67,6 @@ try {
 } catch (e) { /* no long-task timing in this browser */ }
 """
 REFRESHES_JS = "() => (window.citybrain && window.citybrain.state) ? window.citybrain.state.refreshes : null"
-
-
-def server(name: str, module: str, env: dict[str, str], app_dir: Path, log_dir: Path) -> Server:
-    port = free_port()
-    cmd = [gunicorn_path(), "-c", str(app_dir / "gunicorn.conf.py"), "-w", "2", "-b", f"127.0.0.1:{port}"]
-    cmd += ["--no-control-socket", "--timeout", "300", "--chdir", str(app_dir / "bench"), module]
-    srv = Server(name, cmd, env, log_dir / f"{name}.log", port)
-    return srv
 
 
 def metrics(cdp: Any, collect: bool = True) -> dict[str, float]:
@@ -278,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for name in args.pages.split(","):
                 module, page_env, path, ready = specs[name]
-                srv = server(name, module, page_env, app_dir, work)
+                srv = checkout_server(name, module, page_env, app_dir, work)
                 try:
                     srv.start(timeout=900)
                     log(f"{name}: measuring {result['seconds_each']:.0f} s idle ...")

@@ -30,9 +30,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CHROMIUM, CHROMIUM_ARGS, PAGE_READY_JS, auth_headers, log, make_bench_user
-from compare import NO_BACKGROUND_JOBS, _feature_counts, gunicorn, measure_pages, minimal_ready_js
-from page_cost import server as checkout_server
+from _common import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAGE_READY_JS,
+    auth_headers,
+    checkout_server,
+    feature_counts,
+    log,
+    make_bench_user,
+)
+from compare import NO_BACKGROUND_JOBS, gunicorn, measure_pages, minimal_ready_js
 
 
 def trace_load(url: str) -> dict[str, Any]:
@@ -121,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         out["product_start_s"] = round(product.start(timeout=600), 1)
         if args.wait:
             time.sleep(args.wait)
-        counts = _feature_counts(env)
+        counts = feature_counts(env)
         pages = {
             "app": (f"http://127.0.0.1:{product.port}/?city={args.city}", PAGE_READY_JS),
             "minimal": (f"http://127.0.0.1:{minimal.port}/", minimal_ready_js(counts)),
