@@ -400,14 +400,14 @@ window.citybrain = window.citybrain || {};
     // the path's `d`. (CSS mask images from data: URLs made every changed line a new SVG document that
     // the browser kept: the soak's growing "Documents" and nodes outside the page.)
     const SVG_NS = "http://www.w3.org/2000/svg";
-    function setLine(el, d, viewBox) {
-        if (!el) { return; }
+    function setLine(el, d, viewBox) {  // viewBox: the card's data-viewbox (trend.py WIDTH x HEIGHT)
+        if (!el || !viewBox) { return; }
         setHidden(el, !d);
         if (!d) { return; }
         let path = el._cbPath;
         if (!path) {
             const svg = document.createElementNS(SVG_NS, "svg");
-            svg.setAttribute("viewBox", viewBox || "0 0 96 24");
+            svg.setAttribute("viewBox", viewBox);
             svg.setAttribute("preserveAspectRatio", "none");
             svg.setAttribute("aria-hidden", "true");
             path = el._cbPath = document.createElementNS(SVG_NS, "path");

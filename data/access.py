@@ -581,17 +581,27 @@ def _revisions(key: str) -> dict[str, int]:
 
 
 def _live_values(key: str, at: int, rev: dict[str, int], settings: Settings) -> dict[str, Any]:
-    bucket = floor_bucket(at)
     # Staleness is judged at `at` rounded to the refresh interval, so every viewer within one
     # interval shares the same cache entry.
     at_key = at // settings.refresh_seconds * settings.refresh_seconds
-    stale = settings.stale_minutes
-    return {
-        "at": at,
-        "traffic": _traffic_values(key, bucket, at_key, rev["traffic"], stale),
-        "parking": _parking_values(key, bucket, at_key, rev["parking"], stale),
-        "air_quality": _air_values(key, floor_bucket(at, HOUR), at_key, rev["air_quality"], stale),
+    layers = ("traffic", "parking", "air_quality")
+    return {"at": at} | {
+        layer: _layer_values(key, layer, _layer_bucket(layer, at), at_key, rev[layer], settings.stale_minutes)
+        for layer in layers
     }
+
+
+def _layer_bucket(layer: str, at: int) -> int:
+    """The bucket a layer's live values at `at` come from (0 for incidents, which have none)."""
+    return 0 if layer == "incidents" else floor_bucket(at, HOUR if layer == "air_quality" else B)
+
+
+def _layer_values(key: str, layer: str, bucket: int, at_key: int, revision: int, stale: int) -> dict[str, Any]:
+    """One layer's cached live values (for incidents `bucket` and `stale` play no part)."""
+    if layer == "incidents":
+        return _incidents(key, at_key, revision)
+    compute = {"traffic": _traffic_values, "parking": _parking_values, "air_quality": _air_values}[layer]
+    return compute(key, bucket, at_key, revision, stale)
 
 
 def incidents(city: str, at: int) -> dict[str, Any]:
@@ -1147,26 +1157,20 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     at_key = at // settings.refresh_seconds * settings.refresh_seconds
     version = static_version(key)
     values = _live_values(key, at, rev, settings)
-    values["incidents"] = _incidents(key, at_key, rev["incidents"])
-    tokens = {
-        "traffic": f"{floor_bucket(at)}",
-        "parking": f"{floor_bucket(at)}",
-        "air_quality": f"{floor_bucket(at, HOUR)}",
-        "incidents": "",
-    }
+    values["incidents"] = _layer_values(key, "incidents", 0, at_key, rev["incidents"], settings.stale_minutes)
     have = have or {}
     # "geo": the geometry version; a browser holding older geometry (sensors registered since) refetches it.
     out: dict[str, Any] = {"at": at, "geo": version}
-    for layer, part in tokens.items():
-        token = _token(key, layer, version, part, at_key, rev[layer], settings.stale_minutes)
+    for layer in ("traffic", "parking", "air_quality", "incidents"):
+        source = TokenSource(key, layer, version, _layer_bucket(layer, at), rev[layer], settings.stale_minutes)
+        token = source.token(at_key)
         new = {k: v for k, v in values[layer].items() if k != "kpi"}
         if not cache.has(f"snap:{token}"):  # (an add would pickle `new` for Redis just to find it there)
             cache.add(f"snap:{token}", new, timeout=SNAPSHOT_TIMEOUT)
         base_token = have.get(layer)
         base = cache.get(f"snap:{base_token}") if isinstance(base_token, str) and base_token else None
         if base is None and isinstance(base_token, str) and base_token != token:
-            now = (key, layer, version, part, at_key, rev[layer], settings.stale_minutes)
-            base = _rebuilt_snapshot(base_token, now)
+            base = _rebuilt_snapshot(base_token, source, at_key, settings.refresh_seconds)
         if base_token == token:
             out[layer] = {"v": token, "base": token, "n": new.get("n"), "changes": {}, "stale_add": [], "stale_del": []}
             if layer == "incidents":
@@ -1187,36 +1191,36 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     return out
 
 
-def _token(city: str, layer: str, version: str, part: str, at_key: int, revision: int, stale: int) -> str:
-    """The version token of a layer's values: everything they were computed from."""
-    return f"{city}:{layer}:{version}:{part}:{at_key}:{revision}:{stale}"
+@dataclass(frozen=True)
+class TokenSource:
+    """What a layer's live values are computed from, but for the refresh interval (`at_key`)."""
+
+    city: str
+    layer: str
+    version: str  # the geometry's
+    bucket: int  # _layer_bucket
+    revision: int  # the feed's
+    stale: int  # minutes
+
+    def token(self, at_key: int) -> str:
+        """The version token of the values at `at_key`: everything they were computed from."""
+        part = "" if self.layer == "incidents" else str(self.bucket)
+        return f"{self.city}:{self.layer}:{self.version}:{part}:{at_key}:{self.revision}:{self.stale}"
 
 
-def _rebuilt_snapshot(base_token: str, now: tuple[str, str, str, str, int, int, int]) -> dict[str, Any] | None:
+def _rebuilt_snapshot(base_token: str, source: TokenSource, at_key: int, refresh: int) -> dict[str, Any] | None:
     """The values a browser's token names when it is one this process would have issued for the same
     city, layer, geometry, bucket, feed revision and stale limit at an earlier refresh (up to a
     snapshot's lifetime back): then they come cheaply from what is cached for that revision. The token
     is matched whole against those candidates; nothing is parsed out of it. Snapshots are per worker
     without REDIS_URL, and a browser's refreshes land on either gunicorn worker: at SIM_SCALE=shanghai
     half of them found no base and got the layer in full (1.2 MB, ~2 s on a loaded machine)."""
-    key, layer, version, part, at_key, revision, stale = now
-    refresh = load_settings().refresh_seconds
-    then = next(
-        (
-            at_key - back
-            for back in range(refresh, SNAPSHOT_TIMEOUT + 1, refresh)
-            if base_token == _token(key, layer, version, part, at_key - back, revision, stale)
-        ),
-        None,
-    )
+    earlier = (at_key - back for back in range(refresh, SNAPSHOT_TIMEOUT + 1, refresh))
+    then = next((t for t in earlier if base_token == source.token(t)), None)
     if then is None:
         return None
-    if layer == "incidents":
-        values = _incidents(key, then, revision)
-    elif layer in ("traffic", "parking"):
-        values = (_traffic_values if layer == "traffic" else _parking_values)(key, int(part), then, revision, stale)
-    else:
-        values = _air_values(key, int(part), then, revision, stale)
+    s = source
+    values = _layer_values(s.city, s.layer, s.bucket, then, s.revision, s.stale)
     return {k: v for k, v in values.items() if k != "kpi"}
 
 
