@@ -180,11 +180,11 @@ def measure_app_refresh(port: int, city: str, live_s: float, warm_n: int) -> dic
     hist = cbs.history(dep, cbs.last_step - 4)
     have = _tokens(_post(client, url, hist, headers))
     for _ in range(4):  # gunicorn's sync workers close every connection: prime both workers' caches
-        have = _tokens(_post(client, url, _with_have(hist, have), headers)) | have
+        have |= _tokens(_post(client, url, _with_have(hist, have), headers))
     warm = []
     for _ in range(warm_n):
         reply = _post(client, url, _with_have(hist, have), headers)
-        have = _tokens(reply) | have
+        have |= _tokens(reply)  # the newest version of each layer, as the browser keeps it
         warm.append(reply)
     # live: a tick every 2 s for `live_s`, each sending the versions the previous answer gave
     have = _tokens(_post(client, url, body, headers))
@@ -193,7 +193,7 @@ def measure_app_refresh(port: int, city: str, live_s: float, warm_n: int) -> dic
     n = 2
     while time.perf_counter() < stop:
         reply = _post(client, url, _with_have(cbs.live_tick(dep, n), have), headers)
-        have = _tokens(reply) | have
+        have |= _tokens(reply)  # the newest version of each layer, as the browser keeps it
         live.append(reply)
         n += 1
         time.sleep(max(0.0, 2.0 - reply.seconds))
