@@ -12,7 +12,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -258,12 +258,16 @@ def _stale_mask(observed_at: np.ndarray, at: int, stale_minutes: int) -> list[in
     return np.flatnonzero(at - observed_at > stale_minutes * 60).tolist()
 
 
+def _with_stale(base: dict[str, Any], at: int, stale_minutes: int) -> dict[str, Any]:
+    """A sensor layer's values: its base (computed once per revision) with staleness judged at `at`."""
+    values = dict(base)
+    observed = values.pop("_observed")
+    return values | {"stale": _stale_mask(observed, at, stale_minutes)}
+
+
 @cache.memoize()
 def _traffic_values(city: str, bucket: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
-    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
-    base = dict(_traffic_base(city, bucket, revision))
-    observed = base.pop("_observed")
-    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+    return _with_stale(_traffic_base(city, bucket, revision), at, stale_minutes)
 
 
 @cache.memoize()
@@ -306,10 +310,7 @@ def _traffic_base(city: str, bucket: int, revision: int) -> dict[str, Any]:
 
 @cache.memoize()
 def _parking_values(city: str, bucket: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
-    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
-    base = dict(_parking_base(city, bucket, revision))
-    observed = base.pop("_observed")
-    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+    return _with_stale(_parking_base(city, bucket, revision), at, stale_minutes)
 
 
 def settled_bucket(now: float | None = None) -> int:
@@ -419,10 +420,7 @@ def _parking_base(city: str, bucket: int, revision: int) -> dict[str, Any]:
 
 @cache.memoize()
 def _air_values(city: str, hour: int, at: int, revision: int, stale_minutes: int) -> dict[str, Any]:
-    """The layer's values with staleness judged at `at`; the heavy part is computed once per revision."""
-    base = dict(_air_base(city, hour, revision))
-    observed = base.pop("_observed")
-    return base | {"stale": _stale_mask(observed, at, stale_minutes)}
+    return _with_stale(_air_base(city, hour, revision), at, stale_minutes)
 
 
 @cache.memoize()
@@ -520,9 +518,13 @@ def _incident_day(city: str, day_start: int, revision: int) -> pd.DataFrame:
 
 @cache.memoize()
 def _incidents(city: str, at: int, revision: int) -> dict[str, Any]:
-    """Open incidents at `at`, column-wise with lookup tables (about 40 bytes an incident on the wire)."""
+    return _incident_values(_incident_day(city, local_day_start(at), revision), at)
+
+
+def _incident_values(day: pd.DataFrame, at: int) -> dict[str, Any]:
+    """Open incidents at `at` (of `day`, _incident_day of at's local day), column-wise with lookup tables
+    (about 40 bytes an incident on the wire)."""
     day_start = local_day_start(at)
-    day = _incident_day(city, day_start, revision)
     closed = pd.to_numeric(day["closed_at"], errors="coerce")
     reported_at = day["reported_at"].astype(np.int64)
     # what store.incidents_between(day_start, at) reads: reported by `at`, today or still open at `at`
@@ -1208,20 +1210,44 @@ class TokenSource:
         return f"{self.city}:{self.layer}:{self.version}:{part}:{at_key}:{self.revision}:{self.stale}"
 
 
+REBUILD_REVISIONS = 3  # a browser's values are rebuilt from up to this many feed revisions back
+
+
 def _rebuilt_snapshot(base_token: str, source: TokenSource, at_key: int, refresh: int) -> dict[str, Any] | None:
     """The values a browser's token names when it is one this process would have issued for the same
-    city, layer, geometry, bucket, feed revision and stale limit at an earlier refresh (up to a
-    snapshot's lifetime back): then they come cheaply from what is cached for that revision. The token
-    is matched whole against those candidates; nothing is parsed out of it. Snapshots are per worker
-    without REDIS_URL, and a browser's refreshes land on either gunicorn worker: at SIM_SCALE=shanghai
-    half of them found no base and got the layer in full (1.2 MB, ~2 s on a loaded machine)."""
-    earlier = (at_key - back for back in range(refresh, SNAPSHOT_TIMEOUT + 1, refresh))
-    then = next((t for t in earlier if base_token == source.token(t)), None)
-    if then is None:
-        return None
-    s = source
-    values = _layer_values(s.city, s.layer, s.bucket, then, s.revision, s.stale)
-    return {k: v for k, v in values.items() if k != "kpi"}
+    city, layer and geometry at an earlier refresh (up to a snapshot's lifetime back), at this feed
+    revision or one of the few before it, in this bucket or the one before. The token is matched whole
+    against those candidates; nothing is parsed out of it. Snapshots are per worker without REDIS_URL,
+    and a browser's refreshes land on either gunicorn worker: at SIM_SCALE=shanghai the worker that had
+    not answered the browser's last refresh sent each layer in full (1.3 MB) after every simulator tick.
+    The current revision's values are computed as usual; an earlier revision's come only from what this
+    process still has cached for it (computing them now would read newer data under the old name)."""
+    step = 0 if source.layer == "incidents" else (HOUR if source.layer == "air_quality" else B)
+    for bucket in dict.fromkeys((source.bucket, source.bucket - step)):
+        for revision in range(source.revision, max(source.revision - REBUILD_REVISIONS, 0) - 1, -1):
+            candidate = replace(source, bucket=bucket, revision=revision)
+            earlier = (at_key - back for back in range(0, SNAPSHOT_TIMEOUT + 1, refresh))
+            then = next((t for t in earlier if base_token == candidate.token(t)), None)
+            if then is not None:
+                values = _snapshot_values(candidate, then, current=candidate == source)
+                return None if values is None else {k: v for k, v in values.items() if k != "kpi"}
+    return None
+
+
+def _snapshot_values(s: TokenSource, at_key: int, current: bool) -> dict[str, Any] | None:
+    if current:
+        return _layer_values(s.city, s.layer, s.bucket, at_key, s.revision, s.stale)
+    if s.layer == "incidents":
+        day = _cached_only(_incident_day, s.city, local_day_start(at_key), s.revision)
+        return None if day is None else _incident_values(day, at_key)
+    base_of = {"traffic": _traffic_base, "parking": _parking_base, "air_quality": _air_base}[s.layer]
+    base = _cached_only(base_of, s.city, s.bucket, s.revision)
+    return None if base is None else _with_stale(base, at_key, s.stale)
+
+
+def _cached_only(memoized: Any, *args: Any) -> Any:
+    """What the cache holds for `memoized(*args)`, without computing it (None when nothing)."""
+    return cache.get(memoized.make_cache_key(memoized.uncached, *args))
 
 
 def array_delta(old: dict[str, Any], new: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
