@@ -59,7 +59,7 @@ def _random_change(values: dict, rng: np.random.Generator) -> dict:
     return new
 
 
-def test_applying_an_array_delta_to_the_old_arrays_gives_the_new(prepared):
+def test_applying_an_array_delta_to_the_old_arrays_gives_the_new(dash_app):
     old = access.live_values("hangzhou", int(time.time()))["traffic"]
     old = {k: v for k, v in old.items() if k != "kpi"}
     rng = np.random.default_rng(1)
@@ -93,7 +93,7 @@ def _by_id(inc: dict) -> dict:
     }
 
 
-def test_applying_an_incident_delta_gives_the_new_open_incidents(prepared):
+def test_applying_an_incident_delta_gives_the_new_open_incidents(dash_app):
     now = int(time.time())
     for before, after in ((now - 1800, now), (now - 600, now - 300), (now - 86400, now)):
         old, new = access.incidents("hangzhou", before), access.incidents("hangzhou", after)
@@ -122,7 +122,7 @@ def test_live_refresh_sends_only_what_changed_since_the_browsers_version(client,
     assert "base" not in full["traffic"] and len(full["traffic"]["ci"]) == len(first["traffic"]["ci"])
 
 
-def test_delta_between_two_times_rebuilds_the_later_values(prepared):
+def test_delta_between_two_times_rebuilds_the_later_values(dash_app):
     at0 = access.resolve_at("history", access.history_window().steps - 8)
     at1 = at0 + 900
     full0 = access.live_values_since("hangzhou", at0)
