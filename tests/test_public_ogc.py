@@ -258,14 +258,16 @@ def test_any_parameter_value_gets_an_answer_never_a_500(api, param, value, colle
 
 
 def test_cached_answers_follow_new_data_at_once(api, dash_app):
-    """Answers are cached per feed revision: a write shows in the very next answer, not after a timeout."""
-    import time as _time
-
-    path = "/api/ogc/collections/incidents/items?city=xiongan&limit=1"
+    """Answers are cached per feed revision: a write shows in the very next answer, not after a timeout.
+    The notices open at a fixed instant half an hour ago: "open now" changes by itself as simulated
+    incidents close (CI once saw one close while the new one arrived), and the simulator's next
+    incidents are reported after that instant."""
+    at = int(time.time()) - 1800
+    path = f"/api/ogc/collections/incidents/items?city=xiongan&limit=1&datetime={_iso(at)}"
     before = api(path).get_json()["numberMatched"]
     assert api(path).get_json()["numberMatched"] == before  # the cached answer
-    row = {"ref": f"ogc-cache-{_time.time_ns()}", "kind": "traffic_accident", "severity": 2, "lon": 115.95,
-           "lat": 39.05, "reported_at": int(_time.time()), "city": "xiongan"}  # fmt: skip
+    row = {"ref": f"ogc-cache-{time.time_ns()}", "kind": "traffic_accident", "severity": 2, "lon": 115.95,
+           "lat": 39.05, "reported_at": at - 60, "city": "xiongan"}  # fmt: skip
     sent = dash_app.server.test_client().post(
         "/api/v1/ingest/incidents", json=[row], headers={"X-API-Key": "test-key-1"}
     )
