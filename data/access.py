@@ -586,16 +586,20 @@ def _live_values(key: str, at: int, rev: dict[str, int], settings: Settings) -> 
     # Staleness is judged at `at` rounded to the refresh interval, so every viewer within one
     # interval shares the same cache entry.
     at_key = at // settings.refresh_seconds * settings.refresh_seconds
-    layers = ("traffic", "parking", "air_quality")
     return {"at": at} | {
         layer: _layer_values(key, layer, _layer_bucket(layer, at), at_key, rev[layer], settings.stale_minutes)
-        for layer in layers
+        for layer in store.LAYERS
+        if layer != "incidents"
     }
+
+
+LAYER_STEP = {"traffic": B, "parking": B, "air_quality": HOUR, "incidents": 0}  # seconds a live bucket spans
 
 
 def _layer_bucket(layer: str, at: int) -> int:
     """The bucket a layer's live values at `at` come from (0 for incidents, which have none)."""
-    return 0 if layer == "incidents" else floor_bucket(at, HOUR if layer == "air_quality" else B)
+    step = LAYER_STEP[layer]
+    return floor_bucket(at, step) if step else 0
 
 
 def _layer_values(key: str, layer: str, bucket: int, at_key: int, revision: int, stale: int) -> dict[str, Any]:
@@ -1163,7 +1167,7 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     have = have or {}
     # "geo": the geometry version; a browser holding older geometry (sensors registered since) refetches it.
     out: dict[str, Any] = {"at": at, "geo": version}
-    for layer in ("traffic", "parking", "air_quality", "incidents"):
+    for layer in store.LAYERS:
         source = TokenSource(key, layer, version, _layer_bucket(layer, at), rev[layer], settings.stale_minutes)
         token = source.token(at_key)
         new = {k: v for k, v in values[layer].items() if k != "kpi"}
@@ -1222,8 +1226,7 @@ def _rebuilt_snapshot(base_token: str, source: TokenSource, at_key: int, refresh
     not answered the browser's last refresh sent each layer in full (1.3 MB) after every simulator tick.
     The current revision's values are computed as usual; an earlier revision's come only from what this
     process still has cached for it (computing them now would read newer data under the old name)."""
-    step = 0 if source.layer == "incidents" else (HOUR if source.layer == "air_quality" else B)
-    for bucket in dict.fromkeys((source.bucket, source.bucket - step)):
+    for bucket in dict.fromkeys((source.bucket, source.bucket - LAYER_STEP[source.layer])):
         for revision in range(source.revision, max(source.revision - REBUILD_REVISIONS, 0) - 1, -1):
             candidate = replace(source, bucket=bucket, revision=revision)
             earlier = (at_key - back for back in range(0, SNAPSHOT_TIMEOUT + 1, refresh))

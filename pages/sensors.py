@@ -195,13 +195,14 @@ def sensor_record(r: Any, city: str) -> dict[str, Any]:
     value_en, value_zh = newest_value(r)
     state_en, state_zh = _state(r)
     href = map_href(city, r.lat, r.lon) if not (pd.isna(r.lat) or pd.isna(r.lon)) else None
+    source_en, source_zh = SOURCES.get(r.source, (r.source, r.source))
     return {
         "layer_en": LAYERS[r.layer][0],
         "layer_zh": LAYERS[r.layer][1],
         "source_id": r.source_id,
         "name": "" if r.name is None or pd.isna(r.name) else str(r.name),
-        "source_en": SOURCES.get(r.source, (r.source, r.source))[0],
-        "source_zh": SOURCES.get(r.source, (r.source, r.source))[1],
+        "source_en": source_en,
+        "source_zh": source_zh,
         "first_seen": _when(r.first_seen),
         "last_seen": _when(r.last_seen),
         "value_en": value_en,
@@ -214,7 +215,6 @@ def sensor_record(r: Any, city: str) -> dict[str, Any]:
     }
 
 
-STALE_CELL = {"stale-flag": "params.data.stale"}  # an expression dash-ag-grid evaluates per row
 STALE_CELL = {"stale-flag": "params.data.stale"}  # an expression dash-ag-grid evaluates per row
 COLUMNS = [
     Col("layer", ("Layer", "图层"), "layer_en", "layer_zh", width=100),
