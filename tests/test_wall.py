@@ -89,6 +89,15 @@ def test_wall_renders_without_navigation_and_recovers_after_a_restart(prepared, 
         box = page.locator(".wall-map").bounding_box()
         assert box["width"] > 1200 and box["height"] > 850  # the map fills the screen beside the panels
         assert page.locator(".wall-alerts .alert:visible, .wall-alerts .alert-empty:visible").count() >= 1
+        # A smaller wall (1600x1000) with the sparklines drawn: all nine cards inside the side panel (the ninth
+        # was cut off at its edge; a wall has no pointer to scroll with).
+        page.set_viewport_size({"width": 1600, "height": 1000})
+        page.wait_for_selector(".wall-page .kpi-spark .spark-today svg", state="attached", timeout=90_000)
+        inside = """() => { const side = document.querySelector('.wall-side').getBoundingClientRect();
+            return [...document.querySelectorAll('.wall-page .kpi-card')].map((c) => c.getBoundingClientRect())
+                .filter((r) => r.bottom <= side.bottom + 0.5).length; }"""
+        assert page.evaluate(inside) == 9
+        page.set_viewport_size({"width": 1920, "height": 1080})
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "wall_live.png"))
 
