@@ -44,7 +44,7 @@ def approx_bytes(value: Any, depth: int = 0) -> int:
     if isinstance(value, np.ndarray):
         return 112 + value.nbytes
     if isinstance(value, (pd.DataFrame, pd.Series)):
-        return 200 + int(np.sum(value.memory_usage(index=True, deep=True)))  # deep: text columns count
+        return _frame_bytes(value)
     if depth > 6:
         return 64
     if isinstance(value, dict):
@@ -61,6 +61,19 @@ def approx_bytes(value: Any, depth: int = 0) -> int:
         each = sum(approx_bytes(v, depth + 1) for v in sample) / len(sample)
         return int(56 + 8 * n + each * n)
     return 64
+
+
+def _frame_bytes(frame: pd.DataFrame | pd.Series) -> int:
+    """Numeric columns exactly; text and other object columns by a sample of their values (pandas'
+    deep count visits every string: 70 ms for a day of Hangzhou's incidents, on every cache write)."""
+    total = 200 + int(np.sum(frame.memory_usage(index=True, deep=False)))
+    columns = [frame[name] for name in frame.columns] if isinstance(frame, pd.DataFrame) else [frame]
+    for column in columns:
+        n = len(column)
+        if n and (column.dtype == object or isinstance(column.dtype, pd.StringDtype)):
+            sample = column.iloc[:: max(1, n // _SAMPLE)]
+            total += int(sum(approx_bytes(v, 1) for v in sample) / len(sample) * n)
+    return total
 
 
 class ObjectCache(BaseCache):

@@ -18,9 +18,10 @@ import time
 import urllib.error
 import urllib.request
 
+import pandas as pd
 import pytest
 import redis
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text, update
 
 from data import access, store, users
 from data.feeds import ingest
@@ -231,6 +232,58 @@ def test_a_days_incidents_are_those_reported_in_it_or_carried_into_it_on_both_st
         assert day["simulated"].dtype == bool
         trend = store.trend_rows(backend.engine, "incidents", "xiongan", start, end)
         assert len(trend) == len(one_or)
+    finally:
+        with backend.engine.begin() as conn:
+            conn.execute(incident.delete().where(incident.c.ref.like(f"{tag}-%")))
+
+
+def test_a_day_read_again_after_writes_is_the_same_as_reading_it_whole_on_both_stores(backend, monkeypatch):
+    """A day's incidents read again at a new feed revision take only the rows written since, unless a
+    row read before changed (its version) or went: then the day is read whole (issue 17)."""
+    from data.store import incident
+
+    start = int(time.time()) // 86400 * 86400 - 12 * 86400
+    tag, revision = f"grow-{backend.name}-{time.time_ns()}", time.time_ns()
+    columns = ["ref", "city", "kind", "severity", "lon", "lat", "district", "reported_at", "closed_at", "source",
+               "simulated", "crew"]  # fmt: skip
+
+    def add(*names: str, closed: int | None = None) -> None:
+        rows = [(f"{tag}-{n}", "xiongan", "fire", 2, 115.9, 39.0, "", start + 60 * k, closed, "test", False,
+                 "operator") for k, n in enumerate(names, 1)]  # fmt: skip
+        store.insert_incidents_once(backend.engine, "xiongan", columns, rows)
+
+    whole_reads = []
+    real = store.incidents_between
+    monkeypatch.setattr(
+        store, "incidents_between", lambda *a, **k: whole_reads.append(k.get("after_id") is None) or real(*a, **k)
+    )
+
+    def read_again() -> pd.DataFrame:
+        nonlocal revision
+        revision += 1
+        got = access._incident_day.uncached("xiongan", start, revision)
+        whole = real(backend.engine, "xiongan", start, start + 86400, open_at=start)
+        pd.testing.assert_frame_equal(
+            got.sort_values("id", ignore_index=True), whole.sort_values("id", ignore_index=True)
+        )
+        return got
+
+    try:
+        add("a", "b")
+        assert {r for r in read_again()["ref"] if r.startswith(tag)} == {f"{tag}-a", f"{tag}-b"}
+        assert whole_reads == [True]  # the first read of the day
+        add("c", closed=start + 3000)
+        assert f"{tag}-c" in set(read_again()["ref"]) and whole_reads[1:] == [False]  # only the new rows
+        read_again()
+        assert whole_reads[2:] == [False]
+        with backend.engine.begin() as conn:  # an operator's change: the row's version goes up
+            conn.execute(update(incident).where(incident.c.ref == f"{tag}-a")
+                         .values(closed_at=start + 900, version=incident.c.version + 1))  # fmt: skip
+        day = read_again()
+        assert whole_reads[3:] == [True] and day.loc[day["ref"] == f"{tag}-a", "closed_at"].item() == start + 900
+        with backend.engine.begin() as conn:
+            conn.execute(delete(incident).where(incident.c.ref == f"{tag}-b"))
+        assert f"{tag}-b" not in set(read_again()["ref"]) and whole_reads[4:] == [True]
     finally:
         with backend.engine.begin() as conn:
             conn.execute(incident.delete().where(incident.c.ref.like(f"{tag}-%")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import redis
 from flask import Flask
@@ -75,6 +76,13 @@ def test_size_estimates_are_in_the_right_range():
     assert approx_bytes(np.zeros(100_000)) == 800_000 + 112
     nested = {"n": 3, "stations": [{"aqi": 50, "conc": {"pm2_5": 10.0}}] * 1000}
     assert approx_bytes(nested) > 1000 * 100
+    # text columns by a sample of their values, within a fifth of pandas' deep count (which visits them all)
+    frame = pd.DataFrame(
+        {"id": np.arange(30_000), "kind": ["traffic_accident"] * 30_000, "district": ["西湖区", None] * 15_000}
+    )
+    deep = 200 + int(frame.memory_usage(index=True, deep=True).sum())
+    assert 0.8 * deep < approx_bytes(frame) < 1.2 * deep
+    assert 0.8 * deep < approx_bytes(frame["kind"]) + approx_bytes(frame[["id", "district"]]) < 1.2 * deep
 
 
 def _flask_cache(config: dict) -> tuple[Flask, Cache]:

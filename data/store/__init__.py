@@ -828,12 +828,29 @@ def trend_rows(engine: Engine, layer: str, city: str, first: int, last: int) -> 
     return read_frame(engine, q)
 
 
-def incidents_between(engine: Engine, city: str, start: int, end: int, open_at: int | None = None) -> pd.DataFrame:
+def incidents_between(
+    engine: Engine, city: str, start: int, end: int, open_at: int | None = None, after_id: int | None = None
+) -> pd.DataFrame:
     """Incidents reported in [start, end] plus those reported earlier and not yet closed at `open_at`
-    (default `end`)."""
+    (default `end`); with `after_id`, only those of them with a larger id (rows written since a read)."""
     open_at = end if open_at is None else open_at
-    q = _reported_or_carried((incident,), [*_shown_incidents(city), incident.c.city == city], start, end, open_at)
-    return read_plain_frame(engine, q)
+    where = [*_shown_incidents(city), incident.c.city == city]
+    if after_id is not None:
+        where.append(incident.c.id > after_id)
+    return read_plain_frame(engine, _reported_or_carried((incident,), where, start, end, open_at))
+
+
+def incidents_between_tally(
+    engine: Engine, city: str, start: int, end: int, open_at: int, upto_id: int
+) -> tuple[int, int]:
+    """(how many, sum of `version`) of the incidents `incidents_between` reads with an id up to `upto_id`:
+    every change to an incident bumps its version (data/store/operations.py), so a tally equal to that
+    of an earlier read says those rows are as they were (a deleted or late-committed row changes the count)."""
+    where = [*_shown_incidents(city), incident.c.city == city, incident.c.id <= upto_id]
+    parts = _reported_or_carried((incident.c.version,), where, start, end, open_at).subquery()
+    with engine.connect() as conn:
+        count, versions = conn.execute(select(func.count(), func.coalesce(func.sum(parts.c.version), 0))).one()
+    return int(count), int(versions)
 
 
 def _reported_or_carried(columns: Sequence[Any], where: list[Any], start: int, end: int, open_at: int) -> Any:
