@@ -514,7 +514,7 @@ def _incident_day(city: str, day_start: int, revision: int) -> pd.DataFrame:
     """A local day's incidents and those carried into it, once per feed revision. Read whole only when
     rows read before have changed: the simulator's every tick adds incidents (a new revision), and reading
     Hangzhou's 28,000 a day again took 0.4-0.9 s per day, twice a tick (today and yesterday) per worker."""
-    key = (city, day_start)
+    key = (_engine().url.render_as_string(), city, day_start)  # a test may change stores in one process
     held = _held_days.get(key)
     if held is not None and held[0] <= revision:
         frame = _grown_day(city, day_start, held[1])
@@ -528,7 +528,7 @@ def _incident_day(city: str, day_start: int, revision: int) -> pd.DataFrame:
     return frame
 
 
-_held_days: dict[tuple[str, int], tuple[int, pd.DataFrame]] = {}  # this process's newest read of each day
+_held_days: dict[tuple[str, str, int], tuple[int, pd.DataFrame]] = {}  # this process's newest read of each day
 
 
 def _grown_day(city: str, day_start: int, held: pd.DataFrame) -> pd.DataFrame | None:
