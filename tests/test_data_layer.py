@@ -263,6 +263,29 @@ def test_kpis_have_units_yesterday_and_freshness(backend):
     assert kpis["worst_station"].value >= kpis["city_aqi"].value - 60
 
 
+def test_yesterdays_kpis_are_not_computed_again_at_each_feed_revision(backend, monkeypatch):
+    """ "vs yesterday" comes from settled history, kept 6 h: a new revision of every feed (a simulator
+    tick) makes the KPIs read today's buckets and incidents again, not yesterday's (issue 17)."""
+    at = int(time.time())
+    before = {k.key: k.previous for k in access.kpis("hangzhou", at)}
+    buckets, days = [], []
+    latest, between = store.latest_bucket_at_or_before, store.incidents_between
+    monkeypatch.setattr(
+        store, "latest_bucket_at_or_before", lambda e, layer, c, b: buckets.append(b) or latest(e, layer, c, b)
+    )
+    monkeypatch.setattr(
+        store, "incidents_between", lambda e, c, start, *a, **k: days.append(start) or between(e, c, start, *a, **k)
+    )
+    with backend.engine.begin() as conn:
+        for layer in store.LAYERS:
+            store.bump_feed(conn, "hangzhou", layer, None)
+    after = {k.key: k.previous for k in access.kpis("hangzhou", at)}
+    assert after == before
+    yesterday = clock.floor_bucket(at - simulate.DAY)
+    assert buckets and all(b > yesterday + 3600 for b in buckets)  # today's layers were computed again
+    assert clock.local_day_start(at - simulate.DAY) not in days
+
+
 def test_kpis_turn_stale_when_the_data_stops(backend):
     future = int(time.time()) + 3 * 3600  # nothing has been observed for three hours by then
     kpis = {k.key: k for k in access.kpis("hangzhou", future)}
