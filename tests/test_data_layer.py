@@ -265,11 +265,15 @@ def test_kpis_have_units_yesterday_and_freshness(backend):
 
 def test_yesterdays_kpis_are_not_computed_again_at_each_feed_revision(backend, monkeypatch):
     """ "vs yesterday" comes from settled history, kept 6 h: a new revision of every feed (a simulator
-    tick) makes the KPIs read today's buckets and incidents again, not yesterday's (issue 17)."""
+    tick) makes the KPIs read today's buckets and incidents again, not yesterday's, nor the car parks'
+    occupancy a day back that the next-hour forecast uses (issue 17)."""
     at = int(time.time())
     before = {k.key: k.previous for k in access.kpis("hangzhou", at)}
-    buckets, days = [], []
-    latest, between = store.latest_bucket_at_or_before, store.incidents_between
+    buckets, days, read = [], [], []
+    latest, between, values = store.latest_bucket_at_or_before, store.incidents_between, store.observation_values
+    monkeypatch.setattr(
+        store, "observation_values", lambda e, layer, c, b, *a: read.append(b) or values(e, layer, c, b, *a)
+    )
     monkeypatch.setattr(
         store, "latest_bucket_at_or_before", lambda e, layer, c, b: buckets.append(b) or latest(e, layer, c, b)
     )
@@ -284,6 +288,7 @@ def test_yesterdays_kpis_are_not_computed_again_at_each_feed_revision(backend, m
     yesterday = clock.floor_bucket(at - simulate.DAY)
     assert buckets and all(b > yesterday + 3600 for b in buckets)  # today's layers were computed again
     assert clock.local_day_start(at - simulate.DAY) not in days
+    assert read and all(b > yesterday + 3600 for b in read)
 
 
 def test_kpis_turn_stale_when_the_data_stops(backend):

@@ -778,7 +778,7 @@ def arrivals_between(engine: Engine, city: str, start_bucket: int, end_bucket: i
         .where(parking_obs.c.city == city, parking_obs.c.bucket >= start_bucket, parking_obs.c.bucket <= end_bucket)
         .group_by(parking_obs.c.lot_id)
     )
-    return read_frame(engine, q)
+    return read_plain_frame(engine, q)  # numbers only: the driver's tuples (20,000 lots at SIM_SCALE=shanghai)
 
 
 def _shown_incidents(city: str) -> list[Any]:
