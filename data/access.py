@@ -527,16 +527,32 @@ def _incident_day(city: str, day_start: int, revision: int) -> pd.DataFrame:
     if held is not None and held[0] <= revision:
         frame = _grown_day(city, day_start, held[1])
         if frame is not None:
-            _held_days[key] = (revision, frame)
+            _hold_day(key, revision, frame)
             return frame
     frame = store.incidents_between(_engine(), city, day_start, day_start + DAY, open_at=day_start)
-    _held_days[key] = (revision, frame)
-    while len(_held_days) > 2 * len(CITIES):  # today and yesterday of each city
-        _held_days.pop(next(iter(_held_days)))
+    _hold_day(key, revision, frame)
     return frame
 
 
 _held_days: dict[tuple[str, str, int], tuple[int, pd.DataFrame]] = {}  # this process's newest read of each day
+
+
+def _oldest_live_day() -> int:
+    return local_day_start(time.time()) - DAY
+
+
+def _hold_day(key: tuple[str, str, int], revision: int, frame: pd.DataFrame) -> None:
+    """Keep a day's frame to extend at the next revision: only today's and yesterday's, the days new
+    incidents are written to. A day browsed in History is not kept: it lies outside the cache's size
+    budget (at SIM_SCALE=shanghai a day is tens of MB), and its rows no longer grow."""
+    _held_days.pop(key, None)  # re-inserted at the end: the least recently written leave first
+    oldest_live = _oldest_live_day()
+    for gone in [k for k in _held_days if k[2] < oldest_live]:
+        del _held_days[gone]
+    if key[2] >= oldest_live:
+        _held_days[key] = (revision, frame)
+    while len(_held_days) > 2 * len(CITIES):  # today and yesterday of each city
+        _held_days.pop(next(iter(_held_days)))
 
 
 def _grown_day(city: str, day_start: int, held: pd.DataFrame) -> pd.DataFrame | None:

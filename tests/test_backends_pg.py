@@ -252,6 +252,7 @@ def test_a_day_read_again_after_writes_is_the_same_as_reading_it_whole_on_both_s
                  "operator") for k, n in enumerate(names, 1)]  # fmt: skip
         store.insert_incidents_once(backend.engine, "xiongan", columns, rows)
 
+    monkeypatch.setattr(access, "_oldest_live_day", lambda: start)  # the day is held as today's would be
     whole_reads = []
     real = store.incidents_between
     monkeypatch.setattr(
@@ -284,6 +285,12 @@ def test_a_day_read_again_after_writes_is_the_same_as_reading_it_whole_on_both_s
         with backend.engine.begin() as conn:
             conn.execute(delete(incident).where(incident.c.ref == f"{tag}-b"))
         assert f"{tag}-b" not in set(read_again()["ref"]) and whole_reads[4:] == [True]
+        # A day browsed in History is not kept (its frame would sit outside the cache's size budget).
+        monkeypatch.setattr(access, "_oldest_live_day", lambda: start + 86400)
+        read_again()
+        assert [k for k in access._held_days if k[1:] == ("xiongan", start)] == []
+        read_again()
+        assert whole_reads[-1] is True
     finally:
         with backend.engine.begin() as conn:
             conn.execute(incident.delete().where(incident.c.ref.like(f"{tag}-%")))
