@@ -24,6 +24,7 @@ from data import access, users
 from data.config import ALL_SIMULATED, Settings, load_settings
 from data.jobs import alerting, forecasting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
+from data.jobs.memory import freeze_startup_objects
 from public import install as install_public
 
 INDEX = """<!DOCTYPE html>
@@ -108,6 +109,7 @@ def __getattr__(name: str) -> Any:
 if __name__ == "__main__":
     s = load_settings()
     app = create_app(s)
+    freeze_startup_objects()
     banner = users.setup_banner(users.base_url(s.host, s.port))  # no user yet: the first-run link
     if banner:
         print(banner, flush=True)

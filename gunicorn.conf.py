@@ -111,6 +111,13 @@ def when_ready(server) -> None:
         threading.Thread(target=_supervise, args=(server.log,), name="background-jobs", daemon=True).start()
 
 
+def post_worker_init(worker) -> None:
+    from data.jobs.memory import freeze_startup_objects
+
+    frozen = freeze_startup_objects()  # the app is built: its objects leave full collections (data/jobs/memory.py)
+    worker.log.info("worker %d: %d start-up objects left out of garbage collection", worker.pid, frozen)
+
+
 def on_exit(server) -> None:
     _stopping.set()
     proc = _job.get("proc")

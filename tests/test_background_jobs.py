@@ -59,7 +59,8 @@ def test_gunicorn_runs_the_simulator_and_rules_beside_the_workers(prepared):
     env = {"DATA_DIR": str(data_dir), "SIMULATE_LIVE": "1", "ALERT_RULES": "1", "REFRESH_SECONDS": "1"}
     engine = store.get_engine(f"sqlite:///{data_dir / 'citybrain.sqlite'}")
     procs: list = []
-    with running_app(env, SESSION_DIR / "background.log", 120, GUNICORN, started=procs):
+    log = SESSION_DIR / "background.log"
+    with running_app(env, log, 120, GUNICORN, started=procs):
         master = procs[0].pid
 
         def background() -> int | None:
@@ -77,6 +78,14 @@ def test_gunicorn_runs_the_simulator_and_rules_beside_the_workers(prepared):
             return holders == {job}
 
         _wait(holds_both_locks)
+
+        # Each worker and the background process freeze what start-up built (full collections skip it).
+        def all_frozen() -> list[str] | None:
+            """the two workers and the background process to freeze their start-up objects"""
+            found = re.findall(r"(\d+) start-up objects left out of garbage collection", log.read_text())
+            return found if len(found) == 3 else None
+
+        assert all(int(n) > 50_000 for n in _wait(all_frozen))
         before = store.feed_states(engine, "hangzhou")["traffic"][0]
         _wait(lambda: store.feed_states(engine, "hangzhou")["traffic"][0] > before, 30)  # it simulates
 

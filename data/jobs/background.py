@@ -23,6 +23,7 @@ from data import access, heartbeat
 from data.config import load_settings
 from data.jobs import alerting, forecasting
 from data.jobs.bootstrap import prepare_data, start_live_simulator
+from data.jobs.memory import freeze_startup_objects
 
 log = logging.getLogger("citybrain.background")
 
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = access.standalone_cache_host(settings, "citybrain-background")  # the alert rules read through it
     prepare_data(settings, progress=log.info)  # waits while a worker prepares; fast once prepared
+    frozen = freeze_startup_objects()  # before the threads start: nothing of theirs is half-built in it
+    log.info("%d start-up objects left out of garbage collection", frozen)
     if simulate:
         start_live_simulator(settings)
     if rules:
