@@ -6,8 +6,8 @@ worker's resident size only ever grew. `malloc_trim(0)` after each round returns
 
 A process that has built the app holds ~180,000 objects the cyclic garbage collector tracks (modules'
 functions, Dash components, SQLAlchemy metadata), all alive until it exits. Every full collection walked
-them: 100-160 ms with the GIL held, every few seconds while cached values are replaced, in the middle of
-whichever map refresh was running. `freeze_startup_objects` takes them out of later collections.
+them: 110-160 ms with the GIL held (a serving worker at SIM_SCALE=shanghai ran one every 10-30 s), in
+the middle of whichever map refresh was running. `freeze_startup_objects` takes them out of later collections.
 """
 
 from __future__ import annotations
