@@ -4,11 +4,15 @@ the crew's pre-drawn future steps are dropped, so the simulator no longer moves 
 from __future__ import annotations
 
 import time
+import uuid
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 
 from data import store, workflow
+from data.geo.cities import CITIES
+from data.geo.geography import district_lookup
 from data.rules import workflow as rules
 from tests.conftest import signed_in_client
 from tests.test_incidents import act
@@ -29,21 +33,23 @@ def test_take_over_values_drop_only_the_steps_not_reached():
 
 
 def _simulated_open(now: int, reached: str) -> dict:
-    """A simulated Hangzhou incident open now, whose crew has reached `reached` and has steps to come."""
-    column = {"new": "acknowledged_at", "acknowledged": "dispatched_at", "dispatched": "on_scene_at"}[reached]
+    """A new simulated Hangzhou incident, open at `now`, whose crew has reached `reached` with steps to come.
+
+    Written here, not picked from the simulator's rows: how many crews are at a given step at the moment
+    the test runs depends on the time of day (at 22:42 Beijing time CI found none acknowledged)."""
+    steps = ("reported_at", "acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at")
+    done = {"new": 1, "acknowledged": 2, "dispatched": 3}[reached]
+    times = {step: now - 60 * (done - i) if i < done else now + 600 * (i - done + 1) for i, step in enumerate(steps)}
+    ref = f"sim-test-take-over-{uuid.uuid4().hex}"
+    columns = ("ref", "city", "kind", "severity", "lon", "lat", "district", "source", "simulated", *steps, "closed_at")
+    district = district_lookup(CITIES["hangzhou"])(np.array([120.16]), np.array([30.27]))[0]
+    values = (ref, "hangzhou", "accident", 2, 120.16, 30.27, district, "simulator", True, *times.values())
+    store.insert_incidents_once(store.get_engine(), "hangzhou", columns, [(*values, times["resolved_at"])])
     with store.get_engine().connect() as conn:
-        found = conn.execute(
-            text(
-                f"SELECT id FROM incident WHERE crew = 'simulated' AND city = 'hangzhou' AND {column} > :now "
-                "AND reported_at <= :now ORDER BY id DESC"
-            ),
-            {"now": now},
-        ).scalars()
-        for incident_id in found:
-            row = workflow.incident(incident_id, now)
-            if row["status"] == reached:
-                return row
-    pytest.fail(f"no simulated incident {reached} at {now}")
+        incident_id = conn.execute(text("SELECT id FROM incident WHERE ref = :ref"), {"ref": ref}).scalar_one()
+    row = workflow.incident(incident_id, now)
+    assert (row["status"], row["crew"]) == (reached, "simulated"), row
+    return row
 
 
 def test_an_operator_takes_over_and_the_crew_stops(dash_app, client):
