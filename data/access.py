@@ -688,10 +688,16 @@ class Kpi:
 
 def kpis(city: str, at: int) -> list[Kpi]:
     """The command-centre KPIs at `at`, each with its value at the same time yesterday."""
+    key = get_city(city).key
+    return kpis_from(key, at, current_values(key, at, _revisions(key)))
+
+
+def kpis_from(city: str, at: int, values: dict[str, Any]) -> list[Kpi]:
+    """`kpis` from the values `current_values` gave for `at` (a city key)."""
     stale_s = load_settings().stale_minutes * 60
-    now_values, now_inc = live_values(city, at), incidents(city, at)
-    then = _kpis_back_then(get_city(city).key, at - DAY)
-    t, p, a = (now_values[k]["kpi"] for k in ("traffic", "parking", "air_quality"))
+    now_inc = values["incidents"]
+    then = _kpis_back_then(city, at - DAY)
+    t, p, a = (values[k]["kpi"] for k in ("traffic", "parking", "air_quality"))
     ty, py, ay, then_inc = (then[k] for k in store.LAYERS)
 
     def mk(key: str, value: Any, unit: str, prev: Any, newest: int | None, **extra: Any) -> Kpi:
@@ -940,7 +946,13 @@ class Alert:
 
 def alerts(city: str, at: int) -> list[Alert]:
     """Operator alerts derived from the data at `at`, most urgent first."""
-    values, inc = live_values(city, at), incidents(city, at)
+    key = get_city(city).key
+    return alerts_from(at, current_values(key, at, _revisions(key)))
+
+
+def alerts_from(at: int, values: dict[str, Any]) -> list[Alert]:
+    """`alerts` from the values `current_values` gave for `at`."""
+    inc = values["incidents"]
     found: list[Alert] = []
     overdue = [s for s, due in zip(inc["status"], inc["due_at"], strict=True) if due is not None and due < at]
     if overdue.count(0):
@@ -1242,17 +1254,37 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
     in Redis, shared by every worker, when REDIS_URL is set).
     """
     key = get_city(city).key
-    settings = load_settings()
     rev = _revisions(key)  # one read for the values and their tokens (it was three per refresh)
+    return values_since(key, at, rev, current_values(key, at, rev), have)
+
+
+def revisions(city: str) -> dict[str, int]:
+    """Each layer's feed revision now (one read): what `current_values` are computed from."""
+    return _revisions(get_city(city).key)
+
+
+def current_values(city: str, at: int, rev: dict[str, int]) -> dict[str, Any]:
+    """Every layer's live values at `at` for the feed revisions `rev` (a city key), incidents included;
+    each layer carries its "kpi". Shared cached values: read-only."""
+    settings = load_settings()
+    at_key = at // settings.refresh_seconds * settings.refresh_seconds
+    values = _live_values(city, at, rev, settings)
+    values["incidents"] = _layer_values(city, "incidents", 0, at_key, rev["incidents"], settings.stale_minutes)
+    return values
+
+
+def values_since(
+    key: str, at: int, rev: dict[str, int], values: dict[str, Any], have: dict[str, str] | None
+) -> dict[str, Any]:
+    """`live_values_since` for the values `current_values(key, at, rev)` gave."""
+    settings = load_settings()
     at_key = at // settings.refresh_seconds * settings.refresh_seconds
     version = static_version(key)
-    values = _live_values(key, at, rev, settings)
-    values["incidents"] = _layer_values(key, "incidents", 0, at_key, rev["incidents"], settings.stale_minutes)
     have = have or {}
     # "geo": the geometry version; a browser holding older geometry (sensors registered since) refetches it.
     out: dict[str, Any] = {"at": at, "geo": version}
     for layer in store.LAYERS:
-        source = TokenSource(key, layer, version, _layer_bucket(layer, at), rev[layer], settings.stale_minutes)
+        source = _token_source(key, layer, at, rev, version, settings)
         token = source.token(at_key)
         new = {k: v for k, v in values[layer].items() if k != "kpi"}
         if not cache.has(f"snap:{token}"):  # (an add would pickle `new` for Redis just to find it there)
@@ -1279,6 +1311,17 @@ def live_values_since(city: str, at: int, have: dict[str, str] | None = None) ->
             else:
                 out[layer] = delta | {"v": token, "base": base_token}
     return out
+
+
+def value_tokens(key: str, at: int, rev: dict[str, int]) -> dict[str, str]:
+    """Each layer's version token (`v`) for the values `current_values(key, at, rev)` gave."""
+    settings, version = load_settings(), static_version(key)
+    at_key = at // settings.refresh_seconds * settings.refresh_seconds
+    return {layer: _token_source(key, layer, at, rev, version, settings).token(at_key) for layer in store.LAYERS}
+
+
+def _token_source(key: str, layer: str, at: int, rev: dict[str, int], version: str, settings: Settings) -> TokenSource:
+    return TokenSource(key, layer, version, _layer_bucket(layer, at), rev[layer], settings.stale_minutes)
 
 
 @dataclass(frozen=True)

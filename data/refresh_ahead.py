@@ -22,27 +22,56 @@ class _Held:
     slowest: float  # the longest computation seen in this slot (a new revision, not a new stale mask)
 
 
+@dataclass
+class _Pending:
+    token: Any
+    done: threading.Event
+
+
+WAIT_SECONDS = 120.0  # a request waits this long at most for the computation under way, then computes
+
+
 class RefreshAhead:
-    """Per slot (e.g. city and layer), the newest values computed and their token."""
+    """Per slot (e.g. city and layer), the newest values computed and their token; one computation
+    per slot at a time."""
 
     def __init__(self, slow_seconds: float) -> None:
         self.slow_seconds = slow_seconds
         self._held: dict[Hashable, _Held] = {}
-        self._pending: dict[Hashable, Any] = {}  # slot -> the token a thread is computing now
+        self._pending: dict[Hashable, _Pending] = {}  # slot -> the computation under way
         self._lock = threading.Lock()
+        self._generation = 0  # clear() turns it: a computation started before does not store its values
 
-    def get(self, slot: Hashable, token: Any, compute: Callable[[], Any], ahead: bool = True) -> tuple[Any, Any]:
-        """(token, values) for `token`, from `compute()` inline, or the held values and their token
-        while a thread computes `token`'s: only with `ahead`, when values are held and a computation
-        in this slot once took longer than `slow_seconds`."""
+    def get(
+        self,
+        slot: Hashable,
+        token: Any,
+        compute: Callable[[], Any],
+        ahead: bool = True,
+        accept: Callable[[Any], bool] | None = None,
+    ) -> tuple[Any, Any]:
+        """(token, values) for `token`: the held values and their token while a thread computes `token`'s
+        (only with `ahead`, when values are held and `accept(their token)`; without `accept`, when a
+        computation in this slot once took longer than `slow_seconds`); else `token`'s values, from the
+        computation of them under way (waited for) or from `compute()` here."""
+        mine = None
         with self._lock:
             held = self._held.get(slot)
             if held is not None and held.token == token:
                 return held.token, held.values
-            if ahead and held is not None and held.slowest > self.slow_seconds:
+            stand_in = held is not None and (accept(held.token) if accept else held.slowest > self.slow_seconds)
+            if ahead and stand_in:
                 self._start(slot, token, compute)
                 return held.token, held.values
-        return token, self._compute(slot, token, compute)
+            pending = self._pending.get(slot)
+            if pending is None:
+                pending = mine = self._pending[slot] = _Pending(token, threading.Event())
+        if mine is None and pending.token == token and pending.done.wait(WAIT_SECONDS):
+            with self._lock:
+                held = self._held.get(slot)
+            if held is not None and held.token == token:
+                return token, held.values
+        return token, self._compute(slot, token, compute, mine)
 
     def get_nowait(
         self, slot: Hashable, token: Any, compute: Callable[[], Any], accept: Callable[[Any], bool] = lambda _t: False
@@ -57,16 +86,24 @@ class RefreshAhead:
             return held.values if held is not None and accept(held.token) else None
 
     def _start(self, slot: Hashable, token: Any, compute: Callable[[], Any]) -> None:
-        """(under the lock) a thread for `token`, unless one is computing this slot already."""
+        """(under the lock) a thread for `token`, unless a computation in this slot is under way."""
         if slot in self._pending:
             return
-        self._pending[slot] = token
+        pending = self._pending[slot] = _Pending(token, threading.Event())
         threading.Thread(
-            target=self._compute, args=(slot, token, compute, True), name="refresh-ahead", daemon=True
+            target=self._compute, args=(slot, token, compute, pending, True), name="refresh-ahead", daemon=True
         ).start()
 
-    def _compute(self, slot: Hashable, token: Any, compute: Callable[[], Any], background: bool = False) -> Any:
-        started = time.perf_counter()
+    def _compute(
+        self,
+        slot: Hashable,
+        token: Any,
+        compute: Callable[[], Any],
+        pending: _Pending | None = None,
+        background: bool = False,
+    ) -> Any:
+        """`compute()`, held as `token`'s values; `pending`: this slot's computation under way, ended here."""
+        started, generation = time.perf_counter(), self._generation
         try:
             values = compute()
         except Exception:
@@ -78,13 +115,23 @@ class RefreshAhead:
             with self._lock:
                 held = self._held.get(slot)
                 slowest = max(time.perf_counter() - started, held.slowest if held else 0.0)
-                self._held[slot] = _Held(token, values, slowest)
+                if generation == self._generation:
+                    self._held[slot] = _Held(token, values, slowest)
         finally:
-            if background:
+            if pending is not None:
                 with self._lock:
-                    self._pending.pop(slot, None)  # the next request may try again
+                    if self._pending.get(slot) is pending:
+                        del self._pending[slot]  # the next request may start another
+                pending.done.set()
         return values
+
+    def held(self, slot: Hashable) -> Any:
+        """The values held in `slot` (None: none), whatever their token."""
+        with self._lock:
+            held = self._held.get(slot)
+        return None if held is None else held.values
 
     def clear(self) -> None:
         with self._lock:
             self._held.clear()
+            self._generation += 1

@@ -7,6 +7,8 @@ stores) that assets/citybrain.js `applyPanels` writes into them."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -19,7 +21,7 @@ from components.i18n import t
 from components.kpi import HIGHER_IS_WORSE, KPI_KEYS, error_panel, kpi_card, kpi_view
 from components.map_layers import INCIDENTS_OVERLAY
 from components.trend import spark_element, spark_paths
-from data import access
+from data import access, live_now
 from data.trends import sparkline as spark_series
 
 log = logging.getLogger(__name__)
@@ -35,18 +37,25 @@ def browser_versions() -> dict[str, str] | None:
     return {k: v for k, v in have.items() if isinstance(v, str)} if isinstance(have, dict) else None
 
 
-def map_answer(city: str, at: int, label: list[Any], have: dict[str, str] | None) -> tuple[Any, list[Any]]:
-    """A map refresh: the live values at `at` (each layer in full, or only what changed since the versions
-    the browser has, `have`: browser_versions) and the time `label`; no_update, and a note in the label,
-    when they failed (the map keeps its last values)."""
+def map_answer(
+    city: str, at: int | None, label: Callable[[int], list[Any]], have: dict[str, str] | None
+) -> tuple[Any, list[Any]]:
+    """A map refresh: the values at `at` (None: live, data.live_now's view), each layer in full or only
+    what changed since the versions the browser has (`have`: browser_versions), and the time label for
+    the instant they show (`label(at)`); no_update, and a note in the label, when they failed (the map
+    keeps its last values)."""
     try:
-        payload = access.live_values_since(city, at, have)
+        if at is None:
+            now = live_now.view(city)
+            at, payload = now.at, now.since(have)
+        else:
+            payload = access.live_values_since(city, at, have)
     except Exception:
         log.exception("map refresh failed for %s at %s", city, at)
         note = html.Span(t("map data unavailable, retrying", "地图数据暂不可用，重试中"), className="text-error")
-        return no_update, [*label, " · ", note]
+        return no_update, [*label(int(time.time()) if at is None else at), " · ", note]
     payload["at"] = at
-    return payload, label
+    return payload, label(at)
 
 
 def kpi_sparklines(city: str, at: int, now: dict[str, Any]) -> dict[str, Any]:
@@ -66,13 +75,23 @@ NOT_FORECAST = ("no forecast for this indicator", "此指标无预测")
 
 
 def kpi_data(
-    city: str, at: int, forecast_at: int | None = None, reasons: dict[str | None, tuple[str, str]] | None = None
+    city: str,
+    at: int | None,
+    forecast_at: int | None = None,
+    reasons: dict[str | None, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The KPI panel's refresh: each card's kpi_view, or FAILED. With `forecast_at` (a step of the time
-    control past now) the layer KPIs show their forecast for it (data.access.forecast_kpis), or why there
-    is none, worded by `reasons` (by reason; None: no model fitted yet)."""
+    """The KPI panel's refresh at `at` (None: live, data.live_now's view): each card's kpi_view, or FAILED.
+    With `forecast_at` (a step of the time control past now) the layer KPIs show their forecast for it
+    (data.access.forecast_kpis), or why there is none, worded by `reasons` (by reason; None: no model
+    fitted yet)."""
     try:
-        items = access.kpis(city, at)
+        if at is None:
+            now = live_now.view(city)
+            at, items = now.at, now.kpis
+            if items is None:
+                return FAILED  # (logged by data.live_now)
+        else:
+            items = access.kpis(city, at)
         sparks = kpi_sparklines(city, at, {k.key: k.value for k in items})
         ahead = _forecasts(city, forecast_at, reasons or {}) if forecast_at is not None else {}
         cards = [
@@ -98,11 +117,14 @@ def _forecasts(city: str, at: int, reasons: dict[str | None, tuple[str, str]]) -
     return out
 
 
-def alert_data(city: str, at: int, forecast_now: int | None = None) -> list[list[str]] | dict[str, Any]:
-    """The alerts panel's refresh: alert_rows of the alerts at `at` (with the forecast alerts from
-    `forecast_now` when given: labelled FORECAST, never an incident), or FAILED."""
+def alert_data(city: str, at: int | None, forecast_now: int | None = None) -> list[list[str]] | dict[str, Any]:
+    """The alerts panel's refresh: alert_rows of the alerts at `at` (None: live, data.live_now's view;
+    with the forecast alerts from `forecast_now` when given: labelled FORECAST, never an incident), or FAILED."""
     try:
-        found = access.alerts(city, at)
+        found = live_now.view(city).alerts if at is None else access.alerts(city, at)
+        if found is None:
+            return FAILED  # (logged by data.live_now)
+        found = list(found)  # (the view's own list is shared)
         if forecast_now is not None:
             found += access.forecast_alerts(city, forecast_now)
         return alert_rows([asdict(a) for a in found])

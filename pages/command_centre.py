@@ -160,6 +160,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
     marks = {step: local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)}
     marks |= _forecast_marks(window.steps)
     live, label = _live_answer(info.key, "live", window.steps, None)
+    kpis, alerts = refresh_panels(None, "live", window.steps, info.key)  # (not a second round trip)
     sources = access.data_sources(info.key)
     return html.Div(
         [
@@ -170,6 +171,8 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                 info.key,
                 None if live is no_update else live,
                 _incident_meta() | {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults()},
+                kpis,
+                alerts,
             ),
             html.Span(id=f"{P}-filters-applied", hidden=True),
             dcc.Store(id=f"{P}-trend-key"),
@@ -236,7 +239,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                                     html.H2(t("Key indicators", "关键指标")),
                                     # No dcc.Loading here: it hid the cards during every refresh slower
                                     # than its delay; the cards are drawn once and refreshed in place.
-                                    kpi_panel(P, None),
+                                    kpi_panel(P, kpis),
                                 ],
                                 className="panel",
                             ),
@@ -315,15 +318,18 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
     window = access.history_window()
     if mode == "history" and isinstance(step, int) and step > window.steps:
         return _forecast_answer(city, min(step - window.steps, access.FORECAST_SLIDER_STEPS), window)
-    at = access.resolve_at(mode, step)
-    label = [
-        t("Live" if mode != "history" else "History", "实时" if mode != "history" else "历史"),
-        " · ",
-        local_label(at),
-        " ",
-        t("China Standard Time", "北京时间"),
-    ]
-    return map_answer(city, at, label, have)
+    live = mode != "history"
+
+    def label(at: int) -> list[Any]:
+        return [
+            t("Live" if live else "History", "实时" if live else "历史"),
+            " · ",
+            local_label(at),
+            " ",
+            t("China Standard Time", "北京时间"),
+        ]
+
+    return map_answer(city, None if live else access.resolve_at(mode, step), label, have)
 
 
 FORECAST_REASONS = {
@@ -383,6 +389,7 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
     Input(f"{P}-slider", "value"),
     State(f"{P}-city-key", "data"),
     running=[(Output(f"{P}-busy-panels", "data"), True, False)],
+    prevent_initial_call=True,  # the layout holds the first answer
 )
 def refresh_panels(_n: int, mode: str, step: int, city: str):
     """The panels' data (pages/_live.py), not components: the browser writes it into the drawn cards."""
@@ -392,7 +399,8 @@ def refresh_panels(_n: int, mode: str, step: int, city: str):
     # A forecast step: the KPIs' forecast for the moment the map shows (as `_forecast_answer` places it).
     target = window.last_bucket + min(step - window.steps, access.FORECAST_STEPS) * access.B if future else None
     forecast_alerts = int(time.time()) if mode != "history" or future else None
-    return kpi_data(city, at, target, FORECAST_REASONS), alert_data(city, at, forecast_alerts)
+    shown = None if mode != "history" else at  # live: data.live_now's view
+    return kpi_data(city, shown, target, FORECAST_REASONS), alert_data(city, shown, forecast_alerts)
 
 
 @callback(

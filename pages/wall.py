@@ -135,9 +135,11 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
 )
 def refresh_map(_n: int | None, city: str):
     key = get_city(city).key
-    at = access.resolve_at("live", None)
-    label = [local_label(at), " ", t("China Standard Time", "北京时间")]
-    return _live.map_answer(key, at, label, _live.browser_versions())
+    return _live.map_answer(key, None, _time_label, _live.browser_versions())
+
+
+def _time_label(at: int) -> list[Any]:
+    return [local_label(at), " ", t("China Standard Time", "北京时间")]
 
 
 @callback(
@@ -150,8 +152,7 @@ def refresh_map(_n: int | None, city: str):
 )
 def refresh_panels(_n: int | None, city: str):
     key = get_city(city).key
-    at = access.resolve_at("live", None)
-    return _live.kpi_data(key, at), _live.alert_data(key, at)
+    return _live.kpi_data(key, None), _live.alert_data(key, None)
 
 
 _live.register_live_refresh(P)

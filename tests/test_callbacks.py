@@ -9,7 +9,7 @@ import time
 import pytest
 from dash import no_update
 
-from data import access
+from data import access, live_now
 from data.rules import clock
 from tests.conftest import refresh_map_body
 
@@ -88,7 +88,8 @@ def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(access, "kpis", broken)
+    monkeypatch.setattr(access, "kpis_from", broken)  # what the live view computes the KPIs with
+    live_now.clear()
     with dash_app.server.test_request_context():
         kpis, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
     assert kpis == {"error": True}  # the panel's "Temporarily unavailable" state (applyPanels shows it)
@@ -98,6 +99,7 @@ def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
 
 def test_map_refresh_failure_keeps_the_last_values(cc, dash_app, monkeypatch):
     monkeypatch.setattr(access, "_live_values", lambda *_a: 1 / 0)  # the values behind every map refresh
+    live_now.clear()
     with dash_app.server.test_request_context():
         payload, label = cc.refresh_map(1, "live", 0, "hangzhou")
     assert payload is no_update

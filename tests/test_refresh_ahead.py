@@ -103,3 +103,22 @@ def test_nowait_answers_what_is_ready_and_computes_the_rest_in_a_thread():
     near = lambda held: abs(held - 160) <= 60  # noqa: E731
     assert ahead.get_nowait("trends", 160, _slow("at 160", 0.05), accept=near) == "at 100"
     assert ahead.get_nowait("trends", 9_000, _slow("at 9000", 0), accept=lambda held: abs(held - 9_000) <= 60) is None
+
+
+def test_a_request_for_the_values_under_way_waits_for_them_rather_than_computing_them_again():
+    ahead = RefreshAhead(slow_seconds=0.0)
+    calls, gate, got = [], threading.Event(), []
+
+    def slow():
+        calls.append("thread")
+        gate.wait(10)
+        return "v1"
+
+    assert ahead.get_nowait("a", "t1", slow) is None  # nothing held: a thread computes t1
+    waiter = threading.Thread(target=lambda: got.append(ahead.get("a", "t1", lambda: calls.append("inline"))))
+    waiter.start()
+    time.sleep(0.3)
+    assert got == []  # it waits for the thread's values
+    gate.set()
+    waiter.join(10)
+    assert got == [("t1", "v1")] and calls == ["thread"]
