@@ -6,7 +6,7 @@ refresh after each of them computed them inside that request, once per worker: a
 0.35 s in an idle process and up to 2.7 s on a busy two-core machine, so the live refresh's p95 was
 the first refresh after each tick. Here one thread of the process computes the view for a city as
 soon as its interval or revision turns (a watcher polls the revisions of the cities browsers have
-asked for in the last WATCH_SECONDS), and requests meanwhile answer with the view held, computed at
+refreshed in the last WATCH_INTERVALS refresh intervals), and requests meanwhile answer with the view held, computed at
 most LAG_INTERVALS refresh intervals before: values at most that late, each answer naming the instant
 and the versions it shows, never a request waiting for the computation. A city nobody watched lately
 is computed inline, as before.
@@ -27,7 +27,7 @@ from data.refresh_ahead import RefreshAhead
 log = logging.getLogger(__name__)
 
 LAG_INTERVALS = 3  # a view computed up to this many refresh intervals before now stands in
-WATCH_SECONDS = 300  # a city is watched this long after a live request for it
+WATCH_INTERVALS = 3  # a city is watched while browsers refresh it: up to this many intervals after the last
 POLL_SECONDS = 0.5
 
 
@@ -76,12 +76,15 @@ class LiveView:
 _AHEAD = RefreshAhead(slow_seconds=0.0)
 
 
-def view(city: str, now: float | None = None) -> LiveView:
+def view(city: str, now: float | None = None, watch: bool = True) -> LiveView:
     """The city's live view now: the one this process holds for the current refresh interval and feed
-    revisions, or (while a thread computes that) the one it holds from up to LAG_INTERVALS before."""
+    revisions, or (while a thread computes that) the one it holds from up to LAG_INTERVALS before.
+    `watch`: a refresh, so the city is watched (a page's first values are not: a page opened and left
+    would keep the city computed every interval)."""
     key = get_city(city).key
     slot, token = _slot(key), _token(key, now)
-    _watcher.saw(slot)
+    if watch:
+        _watcher.saw(slot)
     return _AHEAD.get(slot, token, lambda: _compute(key, token), accept=_close_to(token))[1]
 
 
@@ -133,9 +136,10 @@ class _Watcher:
     def _run(self) -> None:
         while True:
             time.sleep(POLL_SECONDS)
-            url = load_settings().database_url
+            settings = load_settings()
+            url, within = settings.database_url, WATCH_INTERVALS * settings.refresh_seconds
             with self._lock:
-                watched = [s for s, seen in self._seen.items() if time.monotonic() - seen < WATCH_SECONDS]
+                watched = [s for s, seen in self._seen.items() if time.monotonic() - seen < within]
                 self._seen = {s: self._seen[s] for s in watched}
             for slot in watched:
                 if slot[0] != url:  # another store than the one open now (tests switch): not this one's to read

@@ -38,15 +38,15 @@ def browser_versions() -> dict[str, str] | None:
 
 
 def map_answer(
-    city: str, at: int | None, label: Callable[[int], list[Any]], have: dict[str, str] | None
+    city: str, at: int | None, label: Callable[[int], list[Any]], have: dict[str, str] | None, watch: bool = True
 ) -> tuple[Any, list[Any]]:
     """A map refresh: the values at `at` (None: live, data.live_now's view), each layer in full or only
     what changed since the versions the browser has (`have`: browser_versions), and the time label for
     the instant they show (`label(at)`); no_update, and a note in the label, when they failed (the map
-    keeps its last values)."""
+    keeps its last values). `watch`: False for a page's first values (data.live_now.view)."""
     try:
         if at is None:
-            now = live_now.view(city)
+            now = live_now.view(city, watch=watch)
             at, payload = now.at, now.since(have)
         else:
             payload = access.live_values_since(city, at, have)
@@ -79,6 +79,7 @@ def kpi_data(
     at: int | None,
     forecast_at: int | None = None,
     reasons: dict[str | None, tuple[str, str]] | None = None,
+    watch: bool = True,
 ) -> dict[str, Any]:
     """The KPI panel's refresh at `at` (None: live, data.live_now's view): each card's kpi_view, or FAILED.
     With `forecast_at` (a step of the time control past now) the layer KPIs show their forecast for it
@@ -86,7 +87,7 @@ def kpi_data(
     fitted yet)."""
     try:
         if at is None:
-            now = live_now.view(city)
+            now = live_now.view(city, watch=watch)
             at, items = now.at, now.kpis
             if items is None:
                 return FAILED  # (logged by data.live_now)
@@ -117,11 +118,13 @@ def _forecasts(city: str, at: int, reasons: dict[str | None, tuple[str, str]]) -
     return out
 
 
-def alert_data(city: str, at: int | None, forecast_now: int | None = None) -> list[list[str]] | dict[str, Any]:
+def alert_data(
+    city: str, at: int | None, forecast_now: int | None = None, watch: bool = True
+) -> list[list[str]] | dict[str, Any]:
     """The alerts panel's refresh: alert_rows of the alerts at `at` (None: live, data.live_now's view;
     with the forecast alerts from `forecast_now` when given: labelled FORECAST, never an incident), or FAILED."""
     try:
-        found = live_now.view(city).alerts if at is None else access.alerts(city, at)
+        found = live_now.view(city, watch=watch).alerts if at is None else access.alerts(city, at)
         if found is None:
             return FAILED  # (logged by data.live_now)
         found = list(found)  # (the view's own list is shared)

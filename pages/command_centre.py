@@ -159,8 +159,8 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
     urls = _geometry_urls(info.key)
     marks = {step: local_label(window.first_bucket + step * access.B)[5:10] for step in range(0, window.steps + 1, 96)}
     marks |= _forecast_marks(window.steps)
-    live, label = _live_answer(info.key, "live", window.steps, None)
-    kpis, alerts = refresh_panels(None, "live", window.steps, info.key)  # (not a second round trip)
+    live, label = _live_answer(info.key, "live", window.steps, None, watch=False)
+    kpis, alerts = _panels(info.key, "live", window.steps, watch=False)  # (not a second round trip)
     sources = access.data_sources(info.key)
     return html.Div(
         [
@@ -313,8 +313,9 @@ def refresh_map(_n: int, mode: str, step: int, city: str):
     return _live_answer(get_city(city).key, mode, step, browser_versions())  # an unknown city: 400 (auth.callbacks)
 
 
-def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
-    """The map's live store and the time label; the store is no_update when the values failed."""
+def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None, watch: bool = True):
+    """The map's live store and the time label; the store is no_update when the values failed. `watch`:
+    False for the page's first values (data.live_now.view)."""
     window = access.history_window()
     if mode == "history" and isinstance(step, int) and step > window.steps:
         return _forecast_answer(city, min(step - window.steps, access.FORECAST_SLIDER_STEPS), window)
@@ -329,7 +330,7 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None):
             t("China Standard Time", "北京时间"),
         ]
 
-    return map_answer(city, None if live else access.resolve_at(mode, step), label, have)
+    return map_answer(city, None if live else access.resolve_at(mode, step), label, have, watch)
 
 
 FORECAST_REASONS = {
@@ -393,14 +394,21 @@ def _strip(layer: dict[str, Any]) -> dict[str, Any]:
 )
 def refresh_panels(_n: int, mode: str, step: int, city: str):
     """The panels' data (pages/_live.py), not components: the browser writes it into the drawn cards."""
-    city, at = get_city(city).key, access.resolve_at(mode, step)
+    return _panels(get_city(city).key, mode, step)
+
+
+def _panels(city: str, mode: str, step: int, watch: bool = True):
+    at = access.resolve_at(mode, step)
     window = access.history_window()
     future = mode == "history" and isinstance(step, int) and step > window.steps
     # A forecast step: the KPIs' forecast for the moment the map shows (as `_forecast_answer` places it).
     target = window.last_bucket + min(step - window.steps, access.FORECAST_STEPS) * access.B if future else None
     forecast_alerts = int(time.time()) if mode != "history" or future else None
     shown = None if mode != "history" else at  # live: data.live_now's view
-    return kpi_data(city, shown, target, FORECAST_REASONS), alert_data(city, shown, forecast_alerts)
+    return (
+        kpi_data(city, shown, target, FORECAST_REASONS, watch),
+        alert_data(city, shown, forecast_alerts, watch),
+    )
 
 
 @callback(

@@ -134,8 +134,8 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
     prevent_initial_call=True,  # the layout holds the first answer
 )
 def refresh_map(_n: int | None, city: str):
-    key = get_city(city).key
-    return _live.map_answer(key, None, _time_label, _live.browser_versions())
+    key = get_city(city).key  # (_n None: the layout's first values, which do not keep the city watched)
+    return _live.map_answer(key, None, _time_label, _live.browser_versions(), watch=_n is not None)
 
 
 def _time_label(at: int) -> list[Any]:
@@ -151,8 +151,8 @@ def _time_label(at: int) -> list[Any]:
     prevent_initial_call=True,
 )
 def refresh_panels(_n: int | None, city: str):
-    key = get_city(city).key
-    return _live.kpi_data(key, None), _live.alert_data(key, None)
+    key, watch = get_city(city).key, _n is not None
+    return _live.kpi_data(key, None, watch=watch), _live.alert_data(key, None, watch=watch)
 
 
 _live.register_live_refresh(P)

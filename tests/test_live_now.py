@@ -68,3 +68,11 @@ def test_the_live_map_answer_names_the_instant_of_the_values_it_shows(dash_app):
     refresh = load_settings().refresh_seconds
     assert payload["at"] % refresh == 0 and time.time() - payload["at"] < (live_now.LAG_INTERVALS + 1) * refresh
     assert local_label(payload["at"]) in label  # the label says when the values are from, not when asked
+
+
+def test_a_pages_first_values_do_not_keep_a_city_computed(dash_app):
+    slot = live_now._slot("guangzhou")
+    live_now.view("guangzhou", watch=False)  # a page opened (and maybe left at once)
+    assert slot not in live_now._watcher._seen
+    live_now.view("guangzhou")  # its first refresh
+    assert slot in live_now._watcher._seen
