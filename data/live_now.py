@@ -6,10 +6,11 @@ refresh after each of them computed them inside that request, once per worker: a
 0.35 s in an idle process and up to 2.7 s on a busy two-core machine, so the live refresh's p95 was
 the first refresh after each tick. Here one thread of the process computes the view for a city as
 soon as its interval or revision turns (a watcher polls the revisions of the cities browsers have
-refreshed in the last WATCH_INTERVALS refresh intervals), and requests meanwhile answer with the view held, computed at
-most LAG_INTERVALS refresh intervals before: values at most that late, each answer naming the instant
-and the versions it shows, never a request waiting for the computation. A city nobody watched lately
-is computed inline, as before.
+refreshed in the last WATCH_INTERVALS refresh intervals). Requests meanwhile answer with the view
+held if it was computed at most LAG_INTERVALS refresh intervals before: values at most that late, each
+answer naming the instant and the versions it shows. With no such view (a city nobody refreshed
+lately, a worker just started) a request waits for the computation under way, or computes the view
+itself when none is.
 """
 
 from __future__ import annotations
