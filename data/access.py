@@ -88,6 +88,13 @@ def history_window(now: float | None = None) -> TimeWindow:
     return TimeWindow(last - store.HISTORY_DAYS * DAY // B * B, last)
 
 
+def interval_start(at: float, settings: Settings | None = None) -> int:
+    """The start of the refresh interval holding `at`: live values are keyed by it, so every viewer within
+    one interval shares the same cache entries."""
+    refresh = (settings or load_settings()).refresh_seconds
+    return int(at // refresh * refresh)
+
+
 def resolve_at(mode: str, step: int | None, now: float | None = None) -> int:
     """The instant a view shows: now when live, else the end of the chosen 15-minute step."""
     now = time.time() if now is None else now
@@ -636,7 +643,7 @@ def _revisions(key: str) -> dict[str, int]:
 def _live_values(key: str, at: int, rev: dict[str, int], settings: Settings) -> dict[str, Any]:
     # Staleness is judged at `at` rounded to the refresh interval, so every viewer within one
     # interval shares the same cache entry.
-    at_key = at // settings.refresh_seconds * settings.refresh_seconds
+    at_key = interval_start(at, settings)
     return {"at": at} | {
         layer: _layer_values(key, layer, _layer_bucket(layer, at), at_key, rev[layer], settings.stale_minutes)
         for layer in store.LAYERS
@@ -664,8 +671,7 @@ def _layer_values(key: str, layer: str, bucket: int, at_key: int, revision: int,
 def incidents(city: str, at: int) -> dict[str, Any]:
     """Open incidents at `at` (column-wise, see `_incidents`) and today's counts, per refresh interval."""
     key = get_city(city).key
-    quantum = load_settings().refresh_seconds
-    return _incidents(key, int(at // quantum * quantum), _revision(key, "incidents"))
+    return _incidents(key, interval_start(at), _revision(key, "incidents"))
 
 
 @dataclass(frozen=True)
@@ -741,9 +747,9 @@ def _kpis_back_then(key: str, at: int) -> dict[str, dict[str, Any]]:
     if floor_bucket(at) + HOUR > settled_bucket():  # not settled yet (a clock set back): as for now
         values = live_values(key, at)
         return {layer: values[layer]["kpi"] for layer in SENSOR_LAYERS} | {"incidents": incidents(key, at)["kpi"]}
-    static, quantum = static_version(key), load_settings().refresh_seconds
+    static = static_version(key)
     return {layer: _settled_kpi(key, layer, _layer_bucket(layer, at), static) for layer in SENSOR_LAYERS} | {
-        "incidents": _settled_incident_kpi(key, int(at // quantum * quantum))
+        "incidents": _settled_incident_kpi(key, interval_start(at))
     }
 
 
@@ -1124,8 +1130,7 @@ def incident_performance(city: str | None, since: int, until: int) -> dict[str, 
     incidents reported in [since, until], overall and by type, district, shift and crew."""
     key = get_city(city).key if city else None
     revision = sum(_revision(c, "incidents") for c in ([key] if key else CITIES))
-    quantum = load_settings().refresh_seconds
-    return _performance(key, since, int(until // quantum * quantum), revision)
+    return _performance(key, since, interval_start(until), revision)
 
 
 def handover(city: str | None, start: int, end: int) -> dict[str, Any]:
@@ -1267,7 +1272,7 @@ def current_values(city: str, at: int, rev: dict[str, int]) -> dict[str, Any]:
     """Every layer's live values at `at` for the feed revisions `rev` (a city key), incidents included;
     each layer carries its "kpi". Shared cached values: read-only."""
     settings = load_settings()
-    at_key = at // settings.refresh_seconds * settings.refresh_seconds
+    at_key = interval_start(at, settings)
     values = _live_values(city, at, rev, settings)
     values["incidents"] = _layer_values(city, "incidents", 0, at_key, rev["incidents"], settings.stale_minutes)
     return values
@@ -1278,7 +1283,7 @@ def values_since(
 ) -> dict[str, Any]:
     """`live_values_since` for the values `current_values(key, at, rev)` gave."""
     settings = load_settings()
-    at_key = at // settings.refresh_seconds * settings.refresh_seconds
+    at_key = interval_start(at, settings)
     version = static_version(key)
     have = have or {}
     # "geo": the geometry version; a browser holding older geometry (sensors registered since) refetches it.
@@ -1316,7 +1321,7 @@ def values_since(
 def value_tokens(key: str, at: int, rev: dict[str, int]) -> dict[str, str]:
     """Each layer's version token (`v`) for the values `current_values(key, at, rev)` gave."""
     settings, version = load_settings(), static_version(key)
-    at_key = at // settings.refresh_seconds * settings.refresh_seconds
+    at_key = interval_start(at, settings)
     return {layer: _token_source(key, layer, at, rev, version, settings).token(at_key) for layer in store.LAYERS}
 
 

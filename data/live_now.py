@@ -95,9 +95,8 @@ def _slot(key: str) -> tuple[str, str]:
 
 def _token(key: str, now: float | None = None) -> tuple[int, tuple[tuple[str, int], ...]]:
     """(the refresh interval's start, the feed revisions): what a view is computed from."""
-    refresh = load_settings().refresh_seconds
     now = time.time() if now is None else now
-    return int(now) // refresh * refresh, tuple(sorted(access.revisions(key).items()))
+    return access.interval_start(now), tuple(sorted(access.revisions(key).items()))
 
 
 def _close_to(token: tuple[int, Any]):
@@ -110,10 +109,10 @@ def _compute(key: str, token: tuple[int, tuple[tuple[str, int], ...]]) -> LiveVi
     values = access.current_values(key, at, rev)
     view = LiveView(key, at, rev, values)
     before = _AHEAD.held(_slot(key))
-    if before is not None and before.tokens() != view.tokens():
+    held = before.tokens() if before is not None else None
+    if held is not None and held != view.tokens():
         # What most browsers hold when this view is first asked for: the view before it (at Shanghai
         # scale the traffic delta alone compares 200,000 values, in the request before this).
-        held = before.tokens()
         view.answered.append((held, access.values_since(key, at, rev, values, held)))
     return view
 
