@@ -35,8 +35,11 @@ class RefreshAhead:
     """Per slot (e.g. city and layer), the newest values computed and their token; one computation
     per slot at a time."""
 
-    def __init__(self, slow_seconds: float) -> None:
+    def __init__(self, slow_seconds: float, complete: Callable[[Any], Any] | None = None) -> None:
+        """`complete(values)`: what a background computation also does before its values are held (a
+        request computing values itself only waits for `compute`)."""
         self.slow_seconds = slow_seconds
+        self.complete = complete
         self._held: dict[Hashable, _Held] = {}
         self._pending: dict[Hashable, _Pending] = {}  # slot -> the computation under way
         self._lock = threading.Lock()
@@ -49,11 +52,13 @@ class RefreshAhead:
         compute: Callable[[], Any],
         ahead: bool = True,
         accept: Callable[[Any], bool] | None = None,
+        begin: bool = True,
     ) -> tuple[Any, Any]:
         """(token, values) for `token`: the held values and their token while a thread computes `token`'s
         (only with `ahead`, when values are held and `accept(their token)`; without `accept`, when a
         computation in this slot once took longer than `slow_seconds`); else `token`'s values, from the
-        computation of them under way (waited for) or from `compute()` here."""
+        computation of them under way (waited for) or from `compute()` here. With `begin` False the held
+        values answer without starting that thread (whoever asks with `begin` starts it)."""
         mine = None
         with self._lock:
             held = self._held.get(slot)
@@ -61,7 +66,8 @@ class RefreshAhead:
                 return held.token, held.values
             stand_in = held is not None and (accept(held.token) if accept else held.slowest > self.slow_seconds)
             if ahead and stand_in:
-                self._start(slot, token, compute)
+                if begin:
+                    self._start(slot, token, compute)
                 return held.token, held.values
             pending = self._pending.get(slot)
             if pending is None:
@@ -106,6 +112,8 @@ class RefreshAhead:
         started, generation = time.perf_counter(), self._generation
         try:
             values = compute()
+            if background and self.complete is not None:
+                self.complete(values)
         except Exception:
             if not background:
                 raise

@@ -76,3 +76,32 @@ def test_a_pages_first_values_do_not_keep_a_city_computed(dash_app):
     assert slot not in live_now._watcher._seen
     live_now.view("guangzhou")  # its first refresh
     assert slot in live_now._watcher._seen
+
+
+def test_a_view_computed_in_the_background_is_held_with_its_kpis_and_alerts(dash_app, monkeypatch):
+    live_now.clear()
+    live_now.view(CITY)
+    asked: list[str] = []
+    real_kpis, real_alerts = access.kpis_from, access.alerts_from
+    monkeypatch.setattr(access, "kpis_from", lambda *a: asked.append("kpis") or real_kpis(*a))
+    monkeypatch.setattr(access, "alerts_from", lambda *a: asked.append("alerts") or real_alerts(*a))
+    revision = _bump("air_quality")
+    live_now.view(CITY)  # answered with the view held; a thread computes the new one
+    fresh = _wait(lambda: (v := live_now.held(CITY)) is not None and v.rev["air_quality"] == revision and v, 15)
+    assert {"kpis", "alerts"} <= set(asked)  # computed by that thread, before the view was held
+    before = len(asked)
+    _ = fresh.kpis, fresh.alerts  # the next page opened reads them without computing
+    assert len(asked) == before
+
+
+def test_a_pages_first_values_take_the_view_held_and_start_no_computation(dash_app, monkeypatch):
+    live_now.clear()
+    live_now._watcher._seen.clear()  # (the tests before watched CITY: its watcher would compute views)
+    first = live_now.view(CITY, watch=False)
+    computed: list[int] = []
+    real = access.current_values
+    monkeypatch.setattr(access, "current_values", lambda *a: computed.append(1) or real(*a))
+    _bump("parking")
+    assert live_now.view(CITY, watch=False) is first  # held, close enough to stand in
+    time.sleep(1.0)
+    assert computed == [] and live_now.held(CITY) is first
