@@ -439,8 +439,58 @@ window.citybrain = window.citybrain || {};
         setClass(card.querySelector(".kpi-age"), v.stale ? "kpi-age kpi-stale" : "kpi-age");
         card.classList.toggle("is-stale", !!v.stale);
     }
+    // The cards are made here once, from the grid's data-cards (components/kpi.py kpi_grid): drawn as Dash
+    // components they were ~270 of them, which cost the renderer ~220 ms of every page open.
+    function node(tag, cls, children) {
+        const el = document.createElement(tag);
+        if (cls) { el.className = cls; }
+        for (const child of children || []) { el.appendChild(child); }
+        return el;
+    }
+    function pairNode(pair, cls) {  // components/i18n.py t(): both languages, CSS shows one
+        const en = node("span", "lang-en"), zh = node("span", "lang-zh");
+        en.textContent = pair[0];
+        zh.textContent = pair[1];
+        return node("span", cls, [en, zh]);
+    }
+    function hiddenNode(el) { el.hidden = true; return el; }
+    let picks = 0;
+    function makeCards(grid) {
+        if (!grid.dataset.cards || grid.querySelector(".kpi-card")) { return; }
+        const spec = JSON.parse(grid.dataset.cards), pick = grid.dataset.pick;
+        for (const c of spec.cards) {
+            const spark = hiddenNode(node("div", "kpi-spark", [
+                node("div", "spark-line spark-yesterday"), node("div", "spark-line spark-today")]));
+            spark.dataset.viewbox = spec.spark.viewbox;
+            spark.title = spec.spark.title;
+            const card = node("div", "kpi-card", [
+                node("div", "kpi-label", [pairNode(c.label)]),
+                node("div", "kpi-main", [node("span", "kpi-value"), pairNode(c.unit, "kpi-unit")]),
+                hiddenNode(node("div", "kpi-detail")),
+                hiddenNode(pairNode(["", ""], "kpi-forecast")),
+                spark,
+                node("div", "kpi-change", [node("span", "kpi-flat"), pairNode(spec.vs)]),
+                node("div", "kpi-age", [pairNode(spec.no_data, "kpi-age-text"), hiddenNode(pairNode(spec.stale, "kpi-stale-mark"))]),
+            ]);
+            card.dataset.kpi = c.key;
+            card.querySelector(".kpi-value").textContent = "—";
+            if (pick) {  // the page's dcc.Store: its callback opens the card's chart
+                const choose = () => window.dash_clientside.set_props(pick, {data: {key: c.key, n: ++picks}});
+                card.setAttribute("role", "button");
+                card.tabIndex = 0;
+                card.title = spec.title;
+                card.addEventListener("click", choose);
+                card.addEventListener("keydown", (e) => {
+                    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); choose(); }
+                });
+            }
+            grid.appendChild(card);
+        }
+    }
     function applyKpis(grid, data) {
-        if (!grid || !data) { return; }
+        if (!grid) { return; }
+        makeCards(grid);
+        if (!data) { return; }
         const failed = !!data.error;
         grid.classList.remove("is-loading");
         grid.classList.toggle("has-error", failed);

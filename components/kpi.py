@@ -1,11 +1,14 @@
 """KPI cards: value with unit, change against the same time yesterday, data age and a sparkline.
 
-A page draws the cards once (kpi_card); each refresh sends only their values as small JSON (kpi_view)
-that assets/citybrain.js `applyPanels` writes into the cards, text by text. Dash applying ~200 new
-components per refresh cost the browser 177 ms of long tasks each time (bench/page_cost.py)."""
+The page sends the grid (kpi_grid) with what never changes in its cards (labels, units) as data;
+assets/citybrain.js makes the nine cards from it once and each refresh writes their values (kpi_view,
+small JSON) into them, text by text. Dash applying ~200 new components per refresh cost the browser
+177 ms of long tasks each time (bench/page_cost.py), and the ~270 components of nine cards drawn by
+Dash cost the renderer ~220 ms of every page open (bench/page_open.py --profile)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dash import html
@@ -105,46 +108,36 @@ def _forecast_view(forecast: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def kpi_card(key: str, view: dict[str, Any] | None, spark: html.Div) -> html.Div:
-    """The card of KPI `key`, drawn with `view` (kpi_view) or empty until the first refresh fills it; every
-    part the refresh may change is there from the start (hidden when empty). `spark`: trend.spark_element.
-    A click on the card opens its chart panel."""
-    v = view or {}
-    stale = bool(v.get("stale"))
-    unit = UNITS.get(KPI_UNITS[key], ("", ""))
+CARD_TITLE = "7-day chart · 7 天趋势图"
+
+
+def card_spec(spark: dict[str, str]) -> dict[str, Any]:
+    """What the browser makes the cards from: their order, labels and units, and the fixed texts.
+    `spark`: the sparkline's viewbox and title (components/trend.py SPARK)."""
+    return {
+        "cards": [{"key": k, "label": list(KPI_LABELS[k]), "unit": list(UNITS[KPI_UNITS[k]])} for k in KPI_KEYS],
+        "vs": [" vs yesterday", " 较昨日同期"],
+        "stale": [" · STALE", " · 数据过期"],
+        "no_data": list(NO_DATA),
+        "title": CARD_TITLE,
+        "spark": spark,
+    }
+
+
+def kpi_grid(grid_id: str, class_name: str, spark: dict[str, str], pick_id: str | None = None) -> html.Div:
+    """The grid the cards are made in (card_spec, assets/citybrain.js `applyPanels`), "Loading…" until
+    the first values arrive. With `pick_id`, a card is a button (click, Enter or Space): the browser
+    writes {key, n} into that dcc.Store, and the page's callback opens the card's chart."""
+    extra = {"data-pick": pick_id} if pick_id else {}
     return html.Div(
         [
-            html.Div(tp(KPI_LABELS[key]), className="kpi-label"),
-            html.Div(
-                [html.Span(v.get("value", "—"), className="kpi-value"), html.Span(tp(unit), className="kpi-unit")],
-                className=v.get("main", "kpi-main"),
-            ),
-            html.Div(v.get("detail", ""), className="kpi-detail", hidden=not v.get("detail")),
-            tp(tuple(v.get("fc") or ("", "")), className="kpi-forecast", hidden=not v.get("fc")),
-            spark,
-            html.Div(
-                [
-                    html.Span(v.get("change", "→ —"), className=v.get("trend", "kpi-flat")),
-                    t(" vs yesterday", " 较昨日同期"),
-                ],
-                className="kpi-change",
-                hidden="change" in v and v["change"] is None,
-            ),
-            html.Div(
-                [
-                    tp(tuple(v.get("age", NO_DATA)), className="kpi-age-text"),
-                    t(" · STALE", " · 数据过期", className="kpi-stale-mark", hidden=not stale),
-                ],
-                className="kpi-age kpi-stale" if stale else "kpi-age",
-            ),
+            html.Div(t("Loading…", "加载中…"), className="muted kpi-loading"),
+            html.Div(error_panel(("key indicators", "关键指标")), className="panel-error-slot", hidden=True),
         ],
-        className="kpi-card" + (" is-stale" if stale else "") + (" is-forecast" if v.get("fc") else ""),
-        id={"type": "kpi-card", "key": key},
-        n_clicks=0,
-        role="button",
-        tabIndex="0",
-        title="7-day chart · 7 天趋势图",
-        **{"data-kpi": key},
+        id=grid_id,
+        className=class_name + " is-loading",
+        **{"data-cards": json.dumps(card_spec(spark), ensure_ascii=False, separators=(",", ":"))},
+        **extra,
     )
 
 

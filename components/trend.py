@@ -35,7 +35,7 @@ def _path(values: Series, low: float, high: float) -> str:
 def spark_paths(today: Series, yesterday: Series) -> dict[str, str | None] | None:
     """The sparkline as data: SVG paths (on a WIDTH x HEIGHT box) of today's last 24 h and of the same
     hours yesterday (None without a value), on one scale; None when there is nothing to draw.
-    assets/citybrain.js `applyPanels` draws them into the card's spark_element and rewrites them on a
+    assets/citybrain.js `applyPanels` draws them into the card's sparkline and rewrites them on a
     refresh. (They were CSS mask images, data: URLs: every changed line was a new SVG image document the
     browser kept, +4 documents and ~12 nodes a refresh in the 30-minute soak, issue 17.)"""
     present = [float(v) for v in [*today, *yesterday] if v is not None]
@@ -49,21 +49,9 @@ def spark_paths(today: Series, yesterday: Series) -> dict[str, str | None] | Non
     }
 
 
-def spark_element(paths: dict[str, str | None] | None) -> html.Div:
-    """Today over yesterday (faint); both lines are always there, hidden without a path. The browser
-    draws the paths (Dash has no SVG components) from the card's data, on the page's first apply."""
-    paths = paths or {}
-
-    def line(which: str) -> html.Div:
-        return html.Div(className=f"spark-line spark-{which}", hidden=not paths.get(which))
-
-    return html.Div(
-        [line("yesterday"), line("today")],
-        className="kpi-spark",
-        title="24 h · 24 小时（虚淡：昨日同期 · faint: yesterday）",
-        hidden=not paths,
-        **{"data-viewbox": f"0 0 {WIDTH:g} {HEIGHT:g}"},
-    )
+# The sparkline's box and tooltip: the browser draws the two lines (Dash has no SVG components) into
+# each card (components/kpi.py card_spec, assets/citybrain.js), today over yesterday (faint).
+SPARK = {"viewbox": f"0 0 {WIDTH:g} {HEIGHT:g}", "title": "24 h · 24 小时（虚淡：昨日同期 · faint: yesterday）"}
 
 
 # --- the chart panel --------------------------------------------------------------------------------

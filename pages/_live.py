@@ -18,9 +18,9 @@ from dash import ClientsideFunction, Input, Output, State, clientside_callback, 
 
 from components.alerts import alert_panel, alert_rows
 from components.i18n import t
-from components.kpi import HIGHER_IS_WORSE, KPI_KEYS, error_panel, kpi_card, kpi_view
+from components.kpi import HIGHER_IS_WORSE, error_panel, kpi_grid, kpi_view
 from components.map_layers import INCIDENTS_OVERLAY
-from components.trend import spark_element, spark_paths
+from components.trend import SPARK, spark_paths
 from data import access, live_now
 from data.trends import sparkline as spark_series
 
@@ -136,21 +136,10 @@ def alert_data(
         return FAILED
 
 
-def kpi_panel(prefix: str, data: dict[str, Any] | None, class_name: str = "kpi-grid") -> html.Div:
-    """The nine cards, drawn once: from `data` (kpi_data) when the page has it, else empty and hidden
-    behind "Loading…" until the first refresh."""
-    views = {v["key"]: v for v in (data or {}).get("cards", [])}
-    cards = [kpi_card(key, views.get(key), spark_element((views.get(key) or {}).get("spark"))) for key in KPI_KEYS]
-    loading = " is-loading" if not views else ""
-    return html.Div(
-        [
-            html.Div(t("Loading…", "加载中…"), className="muted kpi-loading"),
-            html.Div(error_panel(("key indicators", "关键指标")), className="panel-error-slot", hidden=True),
-            *cards,
-        ],
-        id=f"{prefix}-kpis",
-        className=class_name + loading,
-    )
+def kpi_panel(prefix: str, class_name: str = "kpi-grid", pickable: bool = False) -> html.Div:
+    """The nine cards' grid; the browser makes the cards and fills them from {prefix}-kpi-data (the first
+    values come with the page). `pickable`: a card opens its chart ({prefix}-kpi-pick, in the page)."""
+    return kpi_grid(f"{prefix}-kpis", class_name, SPARK, f"{prefix}-kpi-pick" if pickable else None)
 
 
 def alerts_panel(prefix: str) -> html.Div:

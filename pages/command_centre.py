@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import dash
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from components.data_sources import empty_map_note, source_note
 from components.forecast_outlook import outlook_panel
@@ -176,6 +176,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
             ),
             html.Span(id=f"{P}-filters-applied", hidden=True),
             dcc.Store(id=f"{P}-trend-key"),
+            dcc.Store(id=f"{P}-kpi-pick"),  # {key, n}: the card last clicked (assets/citybrain.js)
             html.Span(id=f"{P}-overlays-applied", hidden=True),
             html.Div(
                 [
@@ -239,7 +240,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                                     html.H2(t("Key indicators", "关键指标")),
                                     # No dcc.Loading here: it hid the cards during every refresh slower
                                     # than its delay; the cards are drawn once and refreshed in place.
-                                    kpi_panel(P, kpis),
+                                    kpi_panel(P, pickable=True),
                                 ],
                                 className="panel",
                             ),
@@ -413,20 +414,18 @@ def _panels(city: str, mode: str, step: int, watch: bool = True):
 
 @callback(
     Output(f"{P}-trend-key", "data"),
-    Input({"type": "kpi-card", "key": ALL}, "n_clicks"),
+    Input(f"{P}-kpi-pick", "data"),
     Input(f"{P}-trend-close", "n_clicks"),
     State(f"{P}-trend-key", "data"),
     prevent_initial_call=True,
 )
-def choose_trend(_cards: list[int | None], _close: int | None, current: str | None):
-    """A click on a card opens its chart (a second click closes it); the cards' refresh clicks nothing."""
-    clicked = ctx.triggered_id
-    if clicked == f"{P}-trend-close":
+def choose_trend(pick: Any, _close: int | None, current: str | None):
+    """A click on a card opens its chart (a second click closes it). `pick` is what the browser wrote,
+    {key, n}: only a whole KPI key is taken from it."""
+    if ctx.triggered_id == f"{P}-trend-close":
         return None
-    if not isinstance(clicked, dict) or not any(item.get("value") for item in ctx.triggered):
-        return no_update
-    key = str(clicked.get("key"))
-    if key not in HIGHER_IS_WORSE:
+    key = pick.get("key") if isinstance(pick, dict) else None
+    if not isinstance(key, str) or key not in HIGHER_IS_WORSE:
         return no_update
     return None if key == current else key
 

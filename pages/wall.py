@@ -112,7 +112,7 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
             html.Section(
                 [
                     html.H2(t("Key indicators", "关键指标")),
-                    _live.kpi_panel(P, kpis, "kpi-grid wall-kpis"),
+                    _live.kpi_panel(P, "kpi-grid wall-kpis"),
                 ],
                 className="wall-side panel",
             ),

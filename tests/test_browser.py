@@ -207,7 +207,7 @@ def test_kpi_panel_shows_values_units_trend_and_age(served_app, page):
     )
     for k in range(9):
         card = cards.nth(k)
-        key = card.get_attribute("id")
+        key = card.get_attribute("data-kpi")
         value = card.locator(".kpi-value").inner_text().strip()
         # Median time to dispatch has no value just after local midnight, before the day's first dispatch.
         assert re.fullmatch(r"[\d,]+(\.\d+)?", value) or ("median_dispatch" in key and value == "—"), (key, value)
@@ -218,13 +218,13 @@ def test_kpi_panel_shows_values_units_trend_and_age(served_app, page):
         assert re.fullmatch(r"(\d+ (秒|分钟|小时)前|无数据)( · 数据过期)?", age), (key, age)
 
     def unit(key: str) -> str:
-        return page.locator(f'[id*=\'"key":"{key}"\'] .kpi-unit').inner_text().strip()
+        return page.locator(f'.kpi-card[data-kpi="{key}"] .kpi-unit').inner_text().strip()
 
     assert unit("mean_speed") == "公里/时"
     assert unit("parking_occupancy") == "%"
     assert unit("free_spaces") == "个"
     assert unit("median_dispatch") == "秒"
-    label = page.locator('[id*=\'"key":"mean_speed"\'] .kpi-label').inner_text().strip()
+    label = page.locator('.kpi-card[data-kpi="mean_speed"] .kpi-label').inner_text().strip()
     assert label == "平均车速"
 
     # The cards stay readable while the panel refreshes: sampled until a refresh has been written into
@@ -262,7 +262,7 @@ def _low_contrast(page, minimum: float = 3.0) -> list[dict]:
 def test_language_and_theme_switches_are_remembered(served_app, page):
     _open(page, served_app)
     title = page.locator(".page-title")
-    speed = page.locator('[id*=\'"key":"mean_speed"\']')
+    speed = page.locator('.kpi-card[data-kpi="mean_speed"]')
     overlays = page.locator(".leaflet-control-layers-overlays label")
     lang_button, theme_button = page.locator("#app-lang-toggle"), page.locator("#app-theme-toggle")
     body_bg = "() => getComputedStyle(document.body).backgroundColor"

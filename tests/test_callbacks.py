@@ -63,13 +63,22 @@ def test_history_mode_shows_the_chosen_past_time(cc, dash_app):
     assert "History" in _texts(label)
 
 
-def _cards(data: dict) -> list:
-    """The cards as the browser shows them after a refresh: the page draws each card from its view
-    (pages/_live.py kpi_panel), assets/citybrain.js `applyPanels` writes the same fields into it."""
-    from components.kpi import kpi_card
-    from components.trend import spark_element
+def _cards(data: dict) -> list[str]:
+    """Each card's text as the browser shows it after a refresh: assets/citybrain.js makes the cards from
+    the grid's card_spec (labels, units, fixed texts) and writes these fields of the data into them."""
+    from components.kpi import card_spec
+    from components.trend import SPARK
 
-    return [kpi_card(v["key"], v, spark_element(v["spark"])) for v in data["cards"]]
+    spec = card_spec(SPARK)
+    fixed = {c["key"]: c for c in spec["cards"]}
+    texts = []
+    for v in data["cards"]:
+        parts = [*fixed[v["key"]]["label"], v["value"], *fixed[v["key"]]["unit"], v["detail"], *(v["fc"] or [])]
+        if v["change"] is not None:
+            parts += [v["change"], *spec["vs"]]
+        parts += [*v["age"], *(spec["stale"] if v["stale"] else [])]
+        texts.append(" ".join(parts))
+    return texts
 
 
 def test_refresh_panels_renders_nine_kpis_and_alerts(cc, dash_app):
