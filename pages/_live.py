@@ -80,14 +80,15 @@ def kpi_data(
     forecast_at: int | None = None,
     reasons: dict[str | None, tuple[str, str]] | None = None,
     watch: bool = True,
+    now: live_now.LiveView | None = None,
 ) -> dict[str, Any]:
-    """The KPI panel's refresh at `at` (None: live, data.live_now's view): each card's kpi_view, or FAILED.
-    With `forecast_at` (a step of the time control past now) the layer KPIs show their forecast for it
-    (data.access.forecast_kpis), or why there is none, worded by `reasons` (by reason; None: no model
-    fitted yet)."""
+    """The KPI panel's refresh at `at` (None: live, the view `now` or data.live_now's): each card's
+    kpi_view, or FAILED. With `forecast_at` (a step of the time control past now) the layer KPIs show their
+    forecast for it (data.access.forecast_kpis), or why there is none, worded by `reasons` (by reason;
+    None: no model fitted yet)."""
     try:
         if at is None:
-            now = live_now.view(city, watch=watch)
+            now = now or live_now.view(city, watch=watch)
             at, items = now.at, now.kpis
             if items is None:
                 return FAILED  # (logged by data.live_now)
@@ -119,12 +120,17 @@ def _forecasts(city: str, at: int, reasons: dict[str | None, tuple[str, str]]) -
 
 
 def alert_data(
-    city: str, at: int | None, forecast_now: int | None = None, watch: bool = True
+    city: str,
+    at: int | None,
+    forecast_now: int | None = None,
+    watch: bool = True,
+    now: live_now.LiveView | None = None,
 ) -> list[list[str]] | dict[str, Any]:
-    """The alerts panel's refresh: alert_rows of the alerts at `at` (None: live, data.live_now's view;
-    with the forecast alerts from `forecast_now` when given: labelled FORECAST, never an incident), or FAILED."""
+    """The alerts panel's refresh: alert_rows of the alerts at `at` (None: live, the view `now` or
+    data.live_now's; with the forecast alerts from `forecast_now` when given: labelled FORECAST, never an
+    incident), or FAILED."""
     try:
-        found = live_now.view(city, watch=watch).alerts if at is None else access.alerts(city, at)
+        found = (now or live_now.view(city, watch=watch)).alerts if at is None else access.alerts(city, at)
         if found is None:
             return FAILED  # (logged by data.live_now)
         found = list(found)  # (the view's own list is shared)
@@ -134,6 +140,26 @@ def alert_data(
     except Exception:
         log.exception("alerts failed for %s", city)
         return FAILED
+
+
+def panel_data(
+    city: str,
+    at: int | None,
+    forecast_at: int | None = None,
+    reasons: dict[str | None, tuple[str, str]] | None = None,
+    forecast_now: int | None = None,
+    watch: bool = True,
+) -> tuple[dict[str, Any], list[list[str]] | dict[str, Any]]:
+    """Both panels' refresh (kpi_data, alert_data). Live (`at` None) from one live view: the KPIs and the
+    alerts show the same instant (two reads could take two views a refresh interval apart)."""
+    now = None
+    if at is None:
+        try:
+            now = live_now.view(city, watch=watch)
+        except Exception:
+            log.exception("live view failed for %s", city)
+            return FAILED, FAILED
+    return kpi_data(city, at, forecast_at, reasons, now=now), alert_data(city, at, forecast_now, now=now)
 
 
 def kpi_panel(prefix: str, class_name: str = "kpi-grid", pickable: bool = False) -> html.Div:

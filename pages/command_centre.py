@@ -27,13 +27,12 @@ from data.rules.clock import CST, local_label
 from data.rules.tables import RULE_TABLES
 from data.rules.vocabulary import INCIDENT_KINDS
 from pages._live import (
-    alert_data,
     alerts_panel,
     browser_versions,
-    kpi_data,
     kpi_panel,
     live_stores,
     map_answer,
+    panel_data,
     register_live_refresh,
 )
 
@@ -406,10 +405,7 @@ def _panels(city: str, mode: str, step: int, watch: bool = True):
     target = window.last_bucket + min(step - window.steps, access.FORECAST_STEPS) * access.B if future else None
     forecast_alerts = int(time.time()) if mode != "history" or future else None
     shown = None if mode != "history" else at  # live: data.live_now's view
-    return (
-        kpi_data(city, shown, target, FORECAST_REASONS, watch),
-        alert_data(city, shown, forecast_alerts, watch),
-    )
+    return panel_data(city, shown, target, FORECAST_REASONS, forecast_alerts, watch)
 
 
 @callback(

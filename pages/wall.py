@@ -152,7 +152,7 @@ def _time_label(at: int) -> list[Any]:
 )
 def refresh_panels(_n: int | None, city: str):
     key, watch = get_city(city).key, _n is not None
-    return _live.kpi_data(key, None, watch=watch), _live.alert_data(key, None, watch=watch)
+    return _live.panel_data(key, None, watch=watch)
 
 
 _live.register_live_refresh(P)

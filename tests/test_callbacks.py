@@ -106,6 +106,23 @@ def test_a_failing_panel_shows_its_own_error_state(cc, dash_app, monkeypatch):
     assert isinstance(alerts, list)  # the other panel still works
 
 
+def test_both_live_panels_come_from_one_view_and_fail_together_when_it_fails(cc, dash_app, monkeypatch):
+    live_now.clear()  # (a view held from a test before may hold its failed KPIs)
+    real, asked = live_now.view, []
+    monkeypatch.setattr(live_now, "view", lambda *a, **k: asked.append(a) or real(*a, **k))
+    with dash_app.server.test_request_context():
+        kpis, alerts = cc.refresh_panels(1, "live", 0, "hangzhou")
+    assert len(asked) == 1 and len(kpis["cards"]) == 9 and isinstance(alerts, list)
+
+    def unreadable(*_args, **_kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(access, "current_values", unreadable)
+    live_now.clear()
+    with dash_app.server.test_request_context():
+        assert cc.refresh_panels(1, "live", 0, "hangzhou") == ({"error": True}, {"error": True})
+
+
 def test_map_refresh_failure_keeps_the_last_values(cc, dash_app, monkeypatch):
     monkeypatch.setattr(access, "_live_values", lambda *_a: 1 / 0)  # the values behind every map refresh
     live_now.clear()
