@@ -30,7 +30,7 @@ def install(app: dash.Dash, guard_callbacks: Callable[[dash.Dash], None]) -> das
 
     settings = load_public_settings()
     server = app.server
-    embed_app = create_embed_app()
+    embed_app = create_embed_app(server)
     guard_callbacks(embed_app)  # malformed callback bodies: 400/404, never 500
     limits.install([server, embed_app.server], settings, load_settings())  # Flask-Limiter, one budget for both
     # Dash hands the process-global `dash.callback` registrations to the first app that sets itself

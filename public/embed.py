@@ -395,13 +395,21 @@ def _message(err: EmbedError, lang: str) -> html.Div:
 # --- the app --------------------------------------------------------------------------------------
 
 
-def create_embed_app() -> EmbedDash:
-    """The embed Dash app on a Flask server of its own; mount `app.server` at /embed."""
+def create_embed_app(cache_host: Flask | None = None) -> EmbedDash:
+    """The embed Dash app on a Flask server of its own; mount `app.server` at /embed. With `cache_host`
+    (the operator app's server) it uses that server's cache backend: one cache per process."""
     from dash import _get_app, _get_paths, _pages
 
     settings = load_settings()
     server = Flask("public.embed")
-    access.cache.init_app(server, config=access.cache_config(settings))
+    shared = cache_host.extensions.get("cache", {}).get(access.cache) if cache_host is not None else None
+    if shared is not None:
+        # Not init_app: Flask-Caching would make this server the one its code outside a request uses (the
+        # workers' live-view and refresh-ahead threads), with a second backend and size budget beside the
+        # operator app's; their values were computed again, and held twice.
+        server.extensions.setdefault("cache", {})[access.cache] = shared
+    else:
+        access.cache.init_app(server, config=access.cache_config(settings))
     # Dash points a few module globals at the newest app; the operator app must keep them.
     saved = (_get_paths.CONFIG, _pages.CONFIG, _get_app.APP)
     try:

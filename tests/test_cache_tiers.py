@@ -196,3 +196,20 @@ def test_frozen_start_up_objects_leave_full_collections_and_new_ones_do_not():
         assert gone() is None
     finally:
         gc.unfreeze()
+
+
+def test_one_cache_backend_per_process_for_both_apps_and_their_background_threads(dash_app):
+    """The embed app uses the operator app's backend, and making it does not change the app Flask-Caching
+    uses outside a request (the live view's threads): with init_app it became the embed server's, a
+    second backend whose values were computed again and held beside the first."""
+    from data import access
+    from public.embed import create_embed_app
+
+    embed = dash_app.server.extensions["citybrain_embed_app"]
+    with dash_app.server.test_request_context("/"):
+        operator = access.cache.cache
+    with embed.server.test_request_context("/"):
+        assert access.cache.cache is operator
+    before = access.cache.app
+    create_embed_app(dash_app.server)
+    assert access.cache.app is before
