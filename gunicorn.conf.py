@@ -116,6 +116,10 @@ def post_worker_init(worker) -> None:
 
     frozen = freeze_startup_objects()  # the app is built: its objects leave full collections (data/jobs/memory.py)
     worker.log.info("worker %d: %d start-up objects left out of garbage collection", worker.pid, frozen)
+    from data import live_now
+
+    # The default city's live view, before the first page open asks for it (data/live_now.py warm).
+    threading.Thread(target=live_now.warm, name="live-view-warm-up", daemon=True).start()
 
 
 def on_exit(server) -> None:

@@ -174,6 +174,17 @@ class _Watcher:
 _watcher = _Watcher()
 
 
+def warm(city: str | None = None) -> None:
+    """Compute the city's live view (None: the default city, the one "/" opens) with its KPIs and alerts,
+    in the calling thread: a worker's first page open otherwise computed it inside its layout (1-1.5 s
+    at the default scale). The city is not watched: its first refresh starts that. A failure (e.g. the
+    store not reachable yet) is one warning; the first request computes the view then."""
+    try:
+        _complete(view(city, watch=False))
+    except Exception as exc:
+        log.warning("live view warm-up of %s failed: %s", city or "the default city", type(exc).__name__)
+
+
 def held(city: str) -> LiveView | None:
     """The view this process holds for `city` (None: none yet), without computing one."""
     return _AHEAD.held(_slot(get_city(city).key))
@@ -182,3 +193,10 @@ def held(city: str) -> LiveView | None:
 def clear() -> None:
     """Forget the views held (tests that rewrite a store under the same URL)."""
     _AHEAD.clear()
+
+
+def unwatch() -> None:
+    """Stop computing ahead for the cities refreshed so far, until they are refreshed again (tests: one
+    test's refreshes must not leave a thread computing views while the next one counts its reads)."""
+    with _watcher._lock:
+        _watcher._seen.clear()

@@ -44,6 +44,15 @@ ARTIFACTS = PROJECT / "tests" / "artifacts"
 from bench._common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - after the environment is set
 
 
+@pytest.fixture(autouse=True)
+def _no_live_view_ahead() -> None:
+    """Each test starts with no city computed ahead in this process (data/live_now.py): a thread left
+    computing views by an earlier test's refreshes read the store while a later test counted its reads."""
+    from data import live_now
+
+    live_now.unwatch()
+
+
 @pytest.fixture(scope="session")
 def prepared() -> Path:
     """A store with sensors for all six cities, Hangzhou's 7 days and 26 hours of the others."""

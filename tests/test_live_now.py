@@ -96,7 +96,7 @@ def test_a_view_computed_in_the_background_is_held_with_its_kpis_and_alerts(dash
 
 def test_a_pages_first_values_take_the_view_held_and_start_no_computation(dash_app, monkeypatch):
     live_now.clear()
-    live_now._watcher._seen.clear()  # (the tests before watched CITY: its watcher would compute views)
+    live_now.unwatch()  # (the tests before watched CITY: its watcher would compute views)
     first = live_now.view(CITY, watch=False)
     computed: list[int] = []
     real = access.current_values
@@ -105,3 +105,20 @@ def test_a_pages_first_values_take_the_view_held_and_start_no_computation(dash_a
     assert live_now.view(CITY, watch=False) is first  # held, close enough to stand in
     time.sleep(1.0)
     assert computed == [] and live_now.held(CITY) is first
+
+
+def test_warming_computes_the_default_citys_view_with_its_panels_and_survives_a_failure(dash_app, monkeypatch):
+    from data.geo.cities import get_city
+
+    live_now.clear()
+    live_now.warm()
+    warmed = live_now.held(get_city(None).key)
+    assert warmed is not None and {"kpis", "alerts"} <= set(warmed._parts)  # the panels are computed too
+
+    def unreachable(*_args):
+        raise OSError("store not reachable")
+
+    monkeypatch.setattr(access, "current_values", unreachable)
+    live_now.clear()
+    live_now.warm(CITY)  # a warning, no exception: the first request computes the view
+    assert live_now.held(CITY) is None
