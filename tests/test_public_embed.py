@@ -326,8 +326,18 @@ def test_embed_draws_inside_an_iframe_of_another_origin(page, public_site, forei
 def test_live_refresh_keeps_the_viewers_zoom(page, public_site, foreign_origin):
     src = f"{public_site}/embed/traffic?city=hangzhou&lang=en"
     frame = _embed_frame(page, foreign_origin, src, 800, 600, layers=("traffic",))
-    # The map fits itself to the urban core once mounted: let that (and a first refresh) happen first.
+    # The map fits itself to the urban core once mounted: let that (and a first refresh) happen first. The
+    # fit is animated: a first refresh can arrive before its zoom ends, which then overrode the view set
+    # below (CI at 5f6c398). So wait for the view to hold still for two polls.
     frame.wait_for_function("() => window.cbembed.state.refreshes >= 1", timeout=WAIT_MS)
+    frame.wait_for_function(
+        """() => { const m = window.cbembed.state.map, v = m.getZoom() + "," + m.getCenter().toString();
+                   const still = !m._animatingZoom && window.__cbLastView === v;
+                   window.__cbLastView = v;
+                   return still; }""",
+        polling=250,
+        timeout=WAIT_MS,
+    )
     frame.evaluate("() => { window.cbembed.state.map.setView([30.25, 120.17], 14, {animate: false}); }")
     before = frame.evaluate(EMBED_STATE)
     frame.wait_for_function(f"() => window.cbembed.state.refreshes >= {before['refreshes'] + 2}", timeout=WAIT_MS)
