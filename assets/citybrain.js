@@ -509,18 +509,7 @@ window.citybrain = window.citybrain || {};
         const text = failed ? "" : JSON.stringify(rows);
         if (!list || list._cbRows === text) { return; }
         list._cbRows = text;
-        list.replaceChildren(...(failed ? [] : rows).map(([cls, en, zh]) => {
-            const li = document.createElement("li"), wrap = document.createElement("span");
-            li.className = cls;
-            for (const [lang, words] of [["lang-en", en], ["lang-zh", zh]]) {
-                const span = document.createElement("span");
-                span.className = lang;
-                span.textContent = words;
-                wrap.appendChild(span);
-            }
-            li.appendChild(wrap);
-            return li;
-        }));
+        list.replaceChildren(...(failed ? [] : rows).map(([cls, en, zh]) => node("li", cls, [pairNode([en, zh])])));
     }
     function applyPanels(prefix, kpis, alerts) {
         applyKpis(document.getElementById(prefix + "-kpis"), kpis);

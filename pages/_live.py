@@ -79,16 +79,14 @@ def kpi_data(
     at: int | None,
     forecast_at: int | None = None,
     reasons: dict[str | None, tuple[str, str]] | None = None,
-    watch: bool = True,
     now: live_now.LiveView | None = None,
 ) -> dict[str, Any]:
-    """The KPI panel's refresh at `at` (None: live, the view `now` or data.live_now's): each card's
-    kpi_view, or FAILED. With `forecast_at` (a step of the time control past now) the layer KPIs show their
+    """The KPI panel's refresh at `at` (None: live, from the live view `now`): each card's kpi_view, or
+    FAILED. With `forecast_at` (a step of the time control past now) the layer KPIs show their
     forecast for it (data.access.forecast_kpis), or why there is none, worded by `reasons` (by reason;
     None: no model fitted yet)."""
     try:
         if at is None:
-            now = now or live_now.view(city, watch=watch)
             at, items = now.at, now.kpis
             if items is None:
                 return FAILED  # (logged by data.live_now)
@@ -123,14 +121,13 @@ def alert_data(
     city: str,
     at: int | None,
     forecast_now: int | None = None,
-    watch: bool = True,
     now: live_now.LiveView | None = None,
 ) -> list[list[str]] | dict[str, Any]:
-    """The alerts panel's refresh: alert_rows of the alerts at `at` (None: live, the view `now` or
-    data.live_now's; with the forecast alerts from `forecast_now` when given: labelled FORECAST, never an
-    incident), or FAILED."""
+    """The alerts panel's refresh: alert_rows of the alerts at `at` (None: live, from the live view `now`;
+    with the forecast alerts from `forecast_now` when given: labelled FORECAST, never an incident), or
+    FAILED."""
     try:
-        found = (now or live_now.view(city, watch=watch)).alerts if at is None else access.alerts(city, at)
+        found = now.alerts if at is None else access.alerts(city, at)
         if found is None:
             return FAILED  # (logged by data.live_now)
         found = list(found)  # (the view's own list is shared)
