@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from dash import html
+from markupsafe import Markup
 
-from components.i18n import LAYERS, t
+from components.i18n import LAYERS
+from components.markup import pair, static, tag
 
 TEMPLATES: dict[str, tuple[str, str]] = {
     "sla_ack_breach": ("{n} incidents not acknowledged within their SLA", "{n} 起事件超时未确认"),
@@ -56,13 +58,13 @@ def alert_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def alert_panel(panel_id: str, error: html.Div) -> html.Div:
-    """The list the refresh fills, the "no alerts" line and the panel's error state (shown by applyPanels)."""
-    return html.Div(
-        [
-            html.Ul(className="alert-list"),
-            html.Div(t("No active alerts", "当前无告警"), className="alert-empty", hidden=True),
-            html.Div(error, className="panel-error-slot", hidden=True),
-        ],
+def alert_panel(panel_id: str, error: Markup) -> html.Div:
+    """The list the refresh fills, the "no alerts" line and the panel's error state (shown by applyPanels):
+    written HTML (components/markup.py), filled in by the browser."""
+    return static(
+        html.Div,
+        tag("ul", class_="alert-list"),
+        tag("div", pair("No active alerts", "当前无告警"), class_="alert-empty", hidden=True),
+        tag("div", error, class_="panel-error-slot", hidden=True),
         id=panel_id,
     )

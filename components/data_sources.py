@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from dash import html
 
-from components.i18n import LAYERS, t
+from components.i18n import LAYERS
+from components.markup import pair, static, tag
 
 ALL_LAYERS = ("traffic", "parking", "air_quality", "incidents")
 ALL_SIMULATED_NOTE = (
@@ -24,17 +25,16 @@ def _names(layers: Sequence[str], lang: int) -> str:
 def source_note(simulated: Sequence[str]) -> html.P:
     """The data note under the legend: all simulated, or per layer what is simulated and what is not."""
     if set(simulated) >= set(ALL_LAYERS):
-        return html.P(t(*ALL_SIMULATED_NOTE), className="data-note")
+        return static(html.P, pair(*ALL_SIMULATED_NOTE), className="data-note")
     real = [layer for layer in ALL_LAYERS if layer not in simulated]
-    return html.P(
-        [
-            html.Span(t("SIMULATED", "模拟"), className="sim-chip"),
-            " ",
-            t(_names(simulated, 0), _names(simulated, 1), className="data-note-simulated"),
-            html.Br(),
-            t("From feeds and imports only: ", "仅来自数据接入与导入："),
-            t(_names(real, 0), _names(real, 1), className="data-note-real"),
-        ],
+    return static(
+        html.P,
+        tag("span", pair("SIMULATED", "模拟"), class_="sim-chip"),
+        " ",
+        pair(_names(simulated, 0), _names(simulated, 1), class_="data-note-simulated"),
+        tag("br"),
+        pair("From feeds and imports only: ", "仅来自数据接入与导入："),
+        pair(_names(real, 0), _names(real, 1), class_="data-note-real"),
         className="data-note",
     )
 
@@ -42,18 +42,18 @@ def source_note(simulated: Sequence[str]) -> html.P:
 def empty_map_note(note_id: str, hidden: bool) -> html.Div:
     """Over a map with no sensor at all (SIMULATE=none before any feed): what to do, not an error.
     Always in the layout (hidden when there are sensors), so the page can hide it once some report."""
-    return html.Div(
-        [
-            html.Strong(t("No sensors yet: connect a feed", "暂无传感器：请接入数据源")),
-            html.P(
-                t(
-                    "Send NGSI-v2 notifications or CSV/JSON rows to the ingest API; new stations, car parks and "
-                    "road segments appear here as they report.",
-                    "向接入接口发送 NGSI-v2 通知或 CSV/JSON 数据；新的站点、停车场和路段上报后即显示于此。",
-                )
+    return static(
+        html.Div,
+        tag("strong", pair("No sensors yet: connect a feed", "暂无传感器：请接入数据源")),
+        tag(
+            "p",
+            pair(
+                "Send NGSI-v2 notifications or CSV/JSON rows to the ingest API; new stations, car parks and "
+                "road segments appear here as they report.",
+                "向接入接口发送 NGSI-v2 通知或 CSV/JSON 数据；新的站点、停车场和路段上报后即显示于此。",
             ),
-            html.A(t("Connect your city: how to", "接入您的城市：操作说明"), href=FEEDS_HELP),
-        ],
+        ),
+        tag("a", pair("Connect your city: how to", "接入您的城市：操作说明"), href=FEEDS_HELP),
         id=note_id,
         hidden=hidden,
         className="map-empty",

@@ -12,8 +12,10 @@ import json
 from typing import Any
 
 from dash import html
+from markupsafe import Markup
 
-from components.i18n import KPI_LABELS, UNITS, Pair, t, tp
+from components.i18n import KPI_LABELS, UNITS, Pair
+from components.markup import join, pair, pair_of, static, tag
 
 # Which way is worse for each KPI: colours the change against yesterday and picks the trend's alarm side.
 HIGHER_IS_WORSE = {
@@ -129,11 +131,15 @@ def kpi_grid(grid_id: str, class_name: str, spark: dict[str, str], pick_id: str 
     the first values arrive. With `pick_id`, a card is a button (click, Enter or Space): the browser
     writes {key, n} into that dcc.Store, and the page's callback opens the card's chart."""
     extra = {"data-pick": pick_id} if pick_id else {}
-    return html.Div(
+    fixed = join(
         [
-            html.Div(t("Loading…", "加载中…"), className="muted kpi-loading"),
-            html.Div(error_panel(("key indicators", "关键指标")), className="panel-error-slot", hidden=True),
-        ],
+            tag("div", pair("Loading…", "加载中…"), class_="muted kpi-loading"),
+            tag("div", error_markup(("key indicators", "关键指标")), class_="panel-error-slot", hidden=True),
+        ]
+    )
+    return static(
+        html.Div,
+        fixed,
         id=grid_id,
         className=class_name + " is-loading",
         **{"data-cards": json.dumps(card_spec(spark), ensure_ascii=False, separators=(",", ":"))},
@@ -141,20 +147,21 @@ def kpi_grid(grid_id: str, class_name: str, spark: dict[str, str], pick_id: str 
     )
 
 
-def error_panel(what: tuple[str, str]) -> html.Div:
-    """What a panel shows when its callback failed: the rest of the page keeps working."""
-    return html.Div(
-        [
-            html.Strong(t("Temporarily unavailable: ", "暂时无法显示：")),
-            tp(what),
-            html.Div(
-                t(
-                    "The error was logged; this panel retries on the next refresh.",
-                    "错误已记录，本面板将在下次刷新时重试。",
-                ),
-                className="muted",
-            ),
-        ],
-        className="panel-error",
+def error_markup(what: Pair) -> Markup:
+    """What a panel shows when its data failed: the rest of the page keeps working."""
+    note = pair(
+        "The error was logged; this panel retries on the next refresh.", "错误已记录，本面板将在下次刷新时重试。"
+    )
+    return tag(
+        "div",
+        tag("strong", pair("Temporarily unavailable: ", "暂时无法显示：")),
+        pair_of(what),
+        tag("div", note, class_="muted"),
+        class_="panel-error",
         role="alert",
     )
+
+
+def error_panel(what: Pair) -> html.Div:
+    """error_markup as a component, for a callback's answer."""
+    return static(html.Div, error_markup(what))

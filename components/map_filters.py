@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from dash import dcc, html
 
-from components.i18n import SEVERITIES, t, tp
+from components.i18n import SEVERITIES
+from components.markup import pair, static, text
 
 if TYPE_CHECKING:
     from data.rules.tables import RuleTables
@@ -105,10 +106,10 @@ def incident_filters(prefix: str, query: MapQuery, rules: RuleTables) -> html.De
     the types and states with their names come from `rules`."""
     return html.Details(
         [
-            html.Summary(t("Filters", "筛选")),
+            static(html.Summary, pair("Filters", "筛选")),
             dcc.Dropdown(
                 id=f"{prefix}-f-kind",
-                options=_options([(k, tp(name)) for k, name in rules.incident_kinds.items()]),
+                options=_options([(k, text(name)) for k, name in rules.incident_kinds.items()]),
                 value=list(query.kinds),
                 multi=True,
                 searchable=False,
@@ -118,25 +119,25 @@ def incident_filters(prefix: str, query: MapQuery, rules: RuleTables) -> html.De
             _choices(
                 dcc.Checklist,
                 f"{prefix}-f-sev",
-                [(level, tp(SEVERITIES[level - 1])) for level in SEVERITY_LEVELS],
+                [(level, text(SEVERITIES[level - 1])) for level in SEVERITY_LEVELS],
                 list(query.sevs),
             ),
             _choices(
                 dcc.Checklist,
                 f"{prefix}-f-status",
-                [(s, tp(rules.statuses[s])) for s in OPEN_STATUSES],
+                [(s, text(rules.statuses[s])) for s in OPEN_STATUSES],
                 list(query.statuses),
             ),
             _choices(
                 dcc.Checklist,
                 f"{prefix}-f-flags",
-                [("act", t("Needs action", "待处置")), ("mine", t("Mine (operators)", "本中心处置"))],
+                [("act", text(("Needs action", "待处置"))), ("mine", text(("Mine (operators)", "本中心处置")))],
                 list(query.flags),
             ),
             _choices(
                 dcc.RadioItems,
                 f"{prefix}-f-view",
-                [("groups", t("Groups", "聚合")), ("density", t("Density", "密度"))],
+                [("groups", text(("Groups", "聚合"))), ("density", text(("Density", "密度")))],
                 query.view,
                 "map-filter-row map-filter-view",
             ),

@@ -5,28 +5,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+from markupsafe import Markup
 
-from components.i18n import t
+from components.markup import join, pair, static, tag
 
 ROLE_LABELS = {"viewer": ("viewer", "查看"), "operator": ("operator", "值班员"), "supervisor": ("supervisor", "值班长"),
                "admin": ("admin", "管理员")}  # fmt: skip
 
 
-def _account(user) -> html.Span:
+def _account(user) -> Markup:
     if user is None:
-        return html.A(t("Sign in", "登录"), href="/login", className="btn btn-ghost", id="app-signin")
-    return html.Span(
-        [
-            html.Span([user.name, " · ", t(*ROLE_LABELS.get(user.role, (user.role, user.role)))], id="app-user"),
-            # A form, not a link: signing out changes state, so it is a POST (a cross-site link cannot do it).
-            html.Form(
-                html.Button(t("Sign out", "退出"), type="submit", className="btn btn-ghost", id="app-signout"),
-                action="/logout",
-                method="POST",
-                className="signout-form",
-            ),
-        ],
-        className="account",
+        return tag("a", pair("Sign in", "登录"), href="/login", class_="btn btn-ghost", id="app-signin")
+    role = ROLE_LABELS.get(user.role, (user.role, user.role))
+    return tag(
+        "span",
+        tag("span", user.name, " · ", pair(*role), id="app-user"),
+        # A form, not a link: signing out changes state, so it is a POST (a cross-site link cannot do it).
+        tag(
+            "form",
+            tag("button", pair("Sign out", "退出"), type="submit", class_="btn btn-ghost", id="app-signout"),
+            action="/logout",
+            method="POST",
+            class_="signout-form",
+        ),
+        class_="account",
     )
 
 
@@ -39,6 +41,16 @@ SIM_BADGES = {  # how much of what is shown is simulated (SIMULATE): all, some l
 }
 
 
+def _brand_and_nav(nav: Iterable[tuple[str, tuple[str, str]]], simulated: str) -> Markup:
+    brand = tag("a", tag("span", "城市大脑", class_="brand-zh"), tag("span", "City Brain", class_="brand-en"),
+                href="/", class_="brand")  # fmt: skip
+    links = tag("nav", *(tag("a", pair(*label), href=href, class_="nav-link") for href, label in nav), class_="nav")
+    badge = ""
+    if simulated in SIM_BADGES:
+        badge = tag("span", pair(*SIM_BADGES[simulated][0]), class_="sim-badge", title=SIM_BADGES[simulated][1])
+    return join([brand, links, badge])
+
+
 def shell(nav: Iterable[tuple[str, tuple[str, str]]], content, user=None, simulated: str = "all") -> html.Div:
     return html.Div(
         [
@@ -46,29 +58,25 @@ def shell(nav: Iterable[tuple[str, tuple[str, str]]], content, user=None, simula
             dcc.Store(id="app-theme", storage_type="local", data="light"),
             html.Header(
                 [
-                    html.A(
-                        [html.Span("城市大脑", className="brand-zh"), html.Span("City Brain", className="brand-en")],
-                        href="/",
-                        className="brand",
+                    # The fixed part of the header is written HTML (components/markup.py): a component
+                    # per link and text cost the renderer ~40 components on every page open.
+                    static(html.Div, _brand_and_nav(nav, simulated), className="header-static"),
+                    static(
+                        html.Button,
+                        pair("中文", "English"),
+                        id="app-lang-toggle",
+                        className="btn btn-ghost",
+                        title="Language / 语言",
                     ),
-                    html.Nav(
-                        [html.A(t(*label), href=href, className="nav-link") for href, label in nav], className="nav"
-                    ),
-                    *(
-                        [html.Span(t(*SIM_BADGES[simulated][0]), className="sim-badge", title=SIM_BADGES[simulated][1])]
-                        if simulated in SIM_BADGES
-                        else []
-                    ),
-                    html.Button(
-                        t("中文", "English"), id="app-lang-toggle", className="btn btn-ghost", title="Language / 语言"
-                    ),
-                    html.Button(  # names the theme a click switches to, as the language button does
-                        [t("Dark", "深色", className="to-dark"), t("Light", "浅色", className="to-light")],
+                    static(  # names the theme a click switches to, as the language button does
+                        html.Button,
+                        pair("Dark", "深色", "to-dark"),
+                        pair("Light", "浅色", "to-light"),
                         id="app-theme-toggle",
                         className="btn btn-ghost",
                         title="Theme / 主题",
                     ),
-                    _account(user),
+                    static(html.Div, _account(user), className="header-static"),
                     html.Span(id="app-lang-applied", hidden=True),
                     html.Span(id="app-theme-applied", hidden=True),
                 ],

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from components.i18n import t
+from components.markup import text
+
+PLAY, PAUSE = ("▶ Play", "▶ 播放"), ("❚❚ Pause", "❚❚ 暂停")
 
 
 def time_control(
@@ -26,14 +28,14 @@ def time_control(
             dcc.RadioItems(
                 id=f"{prefix}-mode",
                 options=[
-                    {"label": t("Live", "实时"), "value": "live"},
-                    {"label": t("History", "历史"), "value": "history"},
+                    {"label": text(("Live", "实时")), "value": "live"},
+                    {"label": text(("History", "历史")), "value": "history"},
                 ],
                 value="live",
                 inline=True,
                 className="mode-switch",
             ),
-            html.Button(t("▶ Play", "▶ 播放"), id=f"{prefix}-play", n_clicks=0, className="btn", disabled=True),
+            html.Button(text(PLAY), id=f"{prefix}-play", n_clicks=0, className="btn", disabled=True),
             html.Div(
                 dcc.Slider(
                     id=f"{prefix}-slider",

@@ -18,7 +18,7 @@ from dash import ClientsideFunction, Input, Output, State, clientside_callback, 
 
 from components.alerts import alert_panel, alert_rows
 from components.i18n import t
-from components.kpi import HIGHER_IS_WORSE, error_panel, kpi_grid, kpi_view
+from components.kpi import HIGHER_IS_WORSE, error_markup, kpi_grid, kpi_view
 from components.map_layers import INCIDENTS_OVERLAY
 from components.trend import SPARK, spark_paths
 from data import access, live_now
@@ -166,7 +166,7 @@ def kpi_panel(prefix: str, class_name: str = "kpi-grid", pickable: bool = False)
 
 
 def alerts_panel(prefix: str) -> html.Div:
-    return alert_panel(f"{prefix}-alerts", error_panel(("alerts", "告警")))
+    return alert_panel(f"{prefix}-alerts", error_markup(("alerts", "告警")))
 
 
 def _as_arrays(value: Any) -> Any:

@@ -16,7 +16,8 @@ from components.kpi import HIGHER_IS_WORSE, error_panel
 from components.legend import operator_legend
 from components.map_filters import filter_defaults, incident_filters, parse_map_query
 from components.map_layers import city_map, core_fit, incident_meta, layer_hideouts
-from components.time_control import time_control
+from components.markup import pair, static, text
+from components.time_control import PAUSE, PLAY, time_control
 from components.trend import chart_panel
 from data import access
 from data.config import load_settings
@@ -78,7 +79,7 @@ def _city_selector(current: str) -> dcc.Dropdown:
         clearable=False,
         searchable=False,
         className="city-select",
-        options=[{"label": t(c.name_en, c.name_zh), "value": c.key} for c in CITIES.values()],
+        options=[{"label": text((c.name_en, c.name_zh)), "value": c.key} for c in CITIES.values()],
     )
 
 
@@ -179,8 +180,11 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
             html.Span(id=f"{P}-overlays-applied", hidden=True),
             html.Div(
                 [
-                    html.H1(
-                        [t("Command centre", "城市运行指挥中心"), " · ", t(info.name_en, info.name_zh)],
+                    static(
+                        html.H1,
+                        pair("Command centre", "城市运行指挥中心"),
+                        " · ",
+                        pair(info.name_en, info.name_zh),
                         className="page-title",
                     ),
                     _city_selector(info.key),
@@ -236,14 +240,14 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                         [
                             html.Section(
                                 [
-                                    html.H2(t("Key indicators", "关键指标")),
+                                    static(html.H2, pair("Key indicators", "关键指标")),
                                     # No dcc.Loading here: it hid the cards during every refresh slower
                                     # than its delay; the cards are drawn once and refreshed in place.
                                     kpi_panel(P, pickable=True),
                                 ],
                                 className="panel",
                             ),
-                            html.Section([html.H2(t("Alerts", "告警")), alerts_panel(P)], className="panel"),
+                            html.Section([static(html.H2, pair("Alerts", "告警")), alerts_panel(P)], className="panel"),
                             source_note(sources.simulated),
                         ],
                         className="side-panel",
@@ -285,7 +289,7 @@ def switch_mode(mode: str) -> tuple[bool, bool, bool]:
 )
 def play_pause(_clicks: int, mode: str, paused: bool):
     playing = mode == "history" and dash.ctx.triggered_id == f"{P}-play" and paused
-    return (not playing, t("❚❚ Pause", "❚❚ 暂停") if playing else t("▶ Play", "▶ 播放"))
+    return (not playing, text(PAUSE if playing else PLAY))
 
 
 @callback(

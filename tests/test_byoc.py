@@ -22,6 +22,7 @@ from data.feeds.ingest import utc_iso
 from data.geo.cities import get_city
 from data.sim import simulate
 from data.store import operations
+from tests.written import written_elements
 
 SDM = Path(__file__).resolve().parent / "fixtures" / "sdm"
 SHENZHEN = get_city("shenzhen")
@@ -600,19 +601,11 @@ def test_the_header_badge_says_how_much_is_simulated(monkeypatch):
     def badge(simulate: str) -> list[str]:
         monkeypatch.setenv("SIMULATE", simulate)
         found = shell([], None, None, app._simulated(load_settings()))
-        return [c.title for c in _walk(found) if getattr(c, "className", None) == "sim-badge"]
+        return [badge["title"] for badge in written_elements(found, class_="sim-badge")]
 
     assert badge("all") == ["Observations are simulated; see README"]
     assert "Some cities' layers" in badge("hangzhou:traffic")[0]
     assert badge("none") == []
-
-
-def _walk(component):
-    yield component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list) else [children] if children is not None else []:
-        if hasattr(child, "children") or hasattr(child, "className"):
-            yield from _walk(child)
 
 
 def test_the_public_embed_badge_follows_simulate(monkeypatch, prepared):

@@ -22,6 +22,7 @@ from tests import test_byoc
 from tests.conftest import signed_in_client
 from tests.test_byoc import LAT0, LON0, _sensor, _simulate, find
 from tests.test_callbacks import _texts
+from tests.written import written_elements
 
 pytestmark = pytest.mark.filterwarnings("ignore:Did not recognize type .geometry.")
 city_store = test_byoc.city_store  # the same fixture: a store of the test's own, SQLite and PostGIS
@@ -137,17 +138,6 @@ def test_sensors_page_shows_readings_filters_stale_and_show_on_map_focuses_the_s
         cc = command_centre.layout(**query)
     view = find(cc, "cc-map")
     assert view.zoom == page.STREET_ZOOM and view.center == pytest.approx([float(query["lat"]), float(query["lon"])])
-
-
-def _links(node) -> list:
-    found = [node] if getattr(node, "href", None) else []
-    children = getattr(node, "children", None)
-    if isinstance(node, list):
-        children = node
-    for child in children if isinstance(children, list) else [children]:
-        if child is not None and not isinstance(child, str):
-            found.extend(_links(child))
-    return found
 
 
 def _rows_text(answer) -> str:
@@ -304,7 +294,9 @@ def test_connect_your_city_is_served_publicly_in_both_languages(dash_app, anon_c
     for wanted in ("# Connect your city", "# 接入您的城市", "/api/v1/ngsi/notify", "python -m cli.sensors import",
                    "SIMULATE=hangzhou:traffic", "lang-zh", "lang-en"):  # fmt: skip
         assert wanted in body, wanted
-    assert FEEDS_HELP == docs.PATH and [a.href for a in _links(empty_map_note("x", False))] == [docs.PATH]
+    assert FEEDS_HELP == docs.PATH and [a["href"] for a in written_elements(empty_map_note("x", False), "a")] == [
+        docs.PATH
+    ]
     readme = (docs.DOCS.parent / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Connect your city", 1)[1].split("\n## ", 1)[0]
     assert "docs/connect-your-city.md" in section and "curl" not in section  # a pointer, not a second copy

@@ -12,6 +12,7 @@ from dash import no_update
 from data import access, live_now
 from data.rules import clock
 from tests.conftest import refresh_map_body
+from tests.written import written_text
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,8 @@ def cc(dash_app):
 
 
 def _texts(component) -> str:
-    """All text inside a Dash component tree, as a person would read it (both languages)."""
+    """All text inside a Dash component tree, as a person would read it (both languages), with the
+    HTML components/markup.py writes."""
     out = []
 
     def walk(node):
@@ -35,7 +37,7 @@ def _texts(component) -> str:
             walk(node.children)
 
     walk(component)
-    return " ".join(out)
+    return " ".join(out) + " " + written_text(component)
 
 
 def test_refresh_map_sends_values_not_geometry(cc, dash_app):
