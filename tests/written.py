@@ -5,6 +5,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
+from dash.development.base_component import Component
+
 
 class _Reader(HTMLParser):
     def __init__(self) -> None:
@@ -28,7 +30,7 @@ def _markups(node: Any) -> list[str]:
     elif isinstance(node, dict):
         for item in node.values():
             found += _markups(item)
-    elif hasattr(node, "to_plotly_json"):
+    elif isinstance(node, Component):  # (a plotly Figure is not one: no components inside)
         markup = getattr(node, "data-html", None)
         if markup:
             found.append(markup)
