@@ -10,6 +10,7 @@ the HTML, and it escapes every text and attribute value it is given.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,23 +24,26 @@ Part = Markup | str  # a str is text (escaped); a Markup is HTML made by this mo
 
 
 def join(parts: Iterable[Part]) -> Markup:
-    return Markup("").join(escape(p) for p in parts)
+    return Markup("".join(escape(p) for p in parts))
+
+
+def _attribute(key: str, value: Any) -> str:
+    name = "class" if key == "class_" else key.replace("_", "-")
+    return f" {name}" if value is True else f' {name}="{escape(value)}"'
 
 
 def tag(name: str, *content: Part, **attrs: Any) -> Markup:
     """<name attrs>content</name>; `class_` for class, underscores in other names become hyphens.
-    An attribute whose value is None or False is left out; True writes it bare."""
-    written = []
-    for key, value in attrs.items():
-        if value is None or value is False:
-            continue
-        attr = "class" if key == "class_" else key.replace("_", "-")
-        written.append(Markup(" {}").format(attr) if value is True else Markup(' {}="{}"').format(attr, value))
+    An attribute whose value is None or False is left out; True writes it bare. Tag and attribute
+    names come from this code, never from data. (Plain string building: markupsafe's Markup.format
+    made the command centre's layout 3x slower.)"""
+    opening = f"<{name}{''.join(_attribute(k, v) for k, v in attrs.items() if v is not None and v is not False)}>"
     if name in VOID:
-        return Markup("<{}{}>").format(name, join(written))
-    return Markup("<{}{}>{}</{}>").format(name, join(written), join(content), name)
+        return Markup(opening)
+    return Markup(f"{opening}{join(content)}</{name}>")
 
 
+@functools.lru_cache(maxsize=4096)  # the same few hundred texts on every page
 def pair(en: str, zh: str, class_: str | None = None) -> Markup:
     """The same DOM as components/i18n.py `t`: CSS shows the language on <html data-lang>."""
     return tag("span", tag("span", en, class_="lang-en"), tag("span", zh, class_="lang-zh"), class_=class_)
