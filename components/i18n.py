@@ -16,11 +16,6 @@ def tp(pair: Pair, **kwargs) -> html.Span:
     return t(pair[0], pair[1], **kwargs)
 
 
-def html_pair(pair: Pair) -> str:
-    """The same switchable text as raw HTML, for places that take a string (Leaflet's layer control)."""
-    return f'<span class="lang-en">{pair[0]}</span><span class="lang-zh">{pair[1]}</span>'
-
-
 LAYERS: dict[str, Pair] = {
     "traffic": ("Traffic", "交通"),
     "parking": ("Parking", "停车"),

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 import dash_leaflet as dl
 from dash_extensions.javascript import Namespace
 
-from components.i18n import LAYERS, Pair, html_pair
+from components.i18n import LAYERS, Pair
+from components.markup import lang_spans
 
 if TYPE_CHECKING:
     from data.rules.tables import RuleTables
 
 # How a bilingual text reaches the browser: `list` keeps both (the page switches), a picker keeps one.
 Text = Callable[[Pair], Any]
-INCIDENTS_OVERLAY = html_pair(LAYERS["incidents"])
+INCIDENTS_OVERLAY = str(lang_spans(LAYERS["incidents"]))
 DISTRICT_STYLE = {"color": "#5c6b7a", "weight": 1.2, "fillColor": "#8fa3b8", "fillOpacity": 0.06, "dashArray": "3 3"}
 MAP_LAYERS = ("traffic", "parking", "air_quality", "incidents")
 
@@ -131,7 +132,9 @@ def city_map(
     }
     shown = {name: layer for name, layer in sensor_layers.items() if name in layers}
     if layers_control:
-        overlays = [dl.Overlay(layer, name=html_pair(LAYERS[name]), checked=True) for name, layer in shown.items()]
+        overlays = [
+            dl.Overlay(layer, name=str(lang_spans(LAYERS[name])), checked=True) for name, layer in shown.items()
+        ]
         if "incidents" in layers:
             # Incident markers are diffed by id in the browser (assets/citybrain.js); this empty group only
             # gives them their checkbox, whose state reaches the script through the control's `overlays`.

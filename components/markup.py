@@ -43,18 +43,24 @@ def tag(name: str, *content: Part, **attrs: Any) -> Markup:
     return Markup(f"{opening}{join(content)}</{name}>")
 
 
+def lang_spans(words: Pair) -> Markup:
+    """Both languages side by side; CSS shows the one on <html data-lang>. Also a Leaflet layer
+    control's overlay name (a string of HTML)."""
+    return join([tag("span", words[0], class_="lang-en"), tag("span", words[1], class_="lang-zh")])
+
+
 @functools.lru_cache(maxsize=4096)  # the same few hundred texts on every page
 def pair(en: str, zh: str, class_: str | None = None) -> Markup:
     """The same DOM as components/i18n.py `t`: CSS shows the language on <html data-lang>."""
-    return tag("span", tag("span", en, class_="lang-en"), tag("span", zh, class_="lang-zh"), class_=class_)
+    return tag("span", lang_spans((en, zh)), class_=class_)
 
 
 def pair_of(text: Pair, class_: str | None = None) -> Markup:
     return pair(text[0], text[1], class_)
 
 
-def static(component: type = html.Div, *content: Part, **kwargs: Any) -> Any:
-    """One Dash component (html.Div by default; any html.* element) holding `content` as written HTML."""
+def static(component: type, *content: Part, **kwargs: Any) -> Any:
+    """One Dash component (any html.* element, e.g. html.Div) holding `content` as written HTML."""
     return component(**kwargs, **{"data-html": str(join(content))})
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import dash_leaflet as dl
 from dash import html
 
-from components.i18n import Pair, html_pair, t
+from components.i18n import Pair, t
+from components.markup import lang_spans
 
 # One colour per City Brain developer (data.report developer keys), on every /pilots map.
 DEV_COLORS = {
@@ -88,7 +89,9 @@ def points_map(
         base.append(dl.GeoJSON(data=outlines, id=f"{map_id}-outlines", style=OUTLINE_STYLE, interactive=False))
     overlays = [
         dl.Overlay(
-            dl.LayerGroup(markers(points, f"{map_id}-{group_id}"), id=group_id), name=html_pair(name), checked=True
+            dl.LayerGroup(markers(points, f"{map_id}-{group_id}"), id=group_id),
+            name=str(lang_spans(name)),
+            checked=True,
         )
         for name, group_id, points in layers
     ]

@@ -95,8 +95,7 @@ def test_a_view_computed_in_the_background_is_held_with_its_kpis_and_alerts(dash
 
 
 def test_a_pages_first_values_take_the_view_held_and_start_no_computation(dash_app, monkeypatch):
-    live_now.clear()
-    live_now.unwatch()  # (the tests before watched CITY: its watcher would compute views)
+    live_now.clear()  # (no city is watched: tests/conftest.py unwatches before each test)
     first = live_now.view(CITY, watch=False)
     computed: list[int] = []
     real = access.current_values
