@@ -20,7 +20,7 @@ import pandas as pd
 
 from data.rules import aqi as aqi_rules
 from data.rules.clock import BUCKET_SECONDS as B
-from data.rules.clock import DAY, HOUR, local_day_start
+from data.rules.clock import CST, DAY, HOUR
 
 KEYS = (
     "congestion_index",
@@ -99,6 +99,19 @@ def _aqi(concentrations: Mapping[str, Any]) -> float:
     return math.nan if value is None else float(value)
 
 
+def _row_aqi(rows: pd.DataFrame) -> np.ndarray:
+    """`_aqi` of each row (NaN where no pollutant was measured): the highest IAQI, worked out once per
+    distinct concentration rather than once per row and pollutant."""
+    out = np.full(len(rows), np.nan)
+    for p in aqi_rules.POLLUTANTS:
+        values = np.asarray(rows[p], dtype=float)
+        present = ~np.isnan(values)
+        distinct, where = np.unique(values[present], return_inverse=True)
+        sub = np.array([aqi_rules.iaqi(p, v, "1h") for v in distinct.tolist()], dtype=float)
+        out[present] = np.fmax(out[present], sub[where])
+    return out
+
+
 def air(
     rows: pd.DataFrame, buckets: np.ndarray, station_names: Mapping[int, str]
 ) -> tuple[dict[str, Series], dict[str, Breakdown]]:
@@ -106,7 +119,7 @@ def air(
     pollutants = list(aqi_rules.POLLUTANTS)
     hours = buckets // HOUR * HOUR
     city, worst = {}, {}
-    station_aqi = pd.Series([_aqi(r) for r in rows.to_dict("records")], index=rows.index, dtype=float)
+    station_aqi = pd.Series(_row_aqi(rows), index=rows.index, dtype=float)
     for hour, group in rows.groupby("bucket"):
         city[hour] = _aqi(group[pollutants].mean(skipna=True))
         worst[hour] = float(station_aqi[group.index].max())
@@ -126,6 +139,11 @@ def _times(df: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
 
 
+def _local_day_starts(times: np.ndarray) -> np.ndarray:
+    """`local_day_start` of each time (NaN stays NaN), as floats."""
+    return (times + CST) // DAY * DAY - CST
+
+
 def incidents(df: pd.DataFrame, buckets: np.ndarray) -> tuple[dict[str, Series], dict[str, Breakdown]]:
     """Each point is the state at its bucket's start (as the cards show it at that moment)."""
     points = buckets.astype(float)
@@ -135,10 +153,10 @@ def incidents(df: pd.DataFrame, buckets: np.ndarray) -> tuple[dict[str, Series],
     done = np.where(np.isnan(done), np.inf, done)
     by_report, by_done = np.sort(reported), np.sort(done)
     open_now = np.searchsorted(by_report, points, "right") - np.searchsorted(by_done, points, "right")
-    day_starts = np.array([local_day_start(p) for p in points], dtype=float)
+    day_starts = _local_day_starts(points)
     today = np.searchsorted(by_report, points, "right") - np.searchsorted(by_report, day_starts, "left")
     median = np.full(len(points), np.nan)
-    report_day = np.array([local_day_start(r) for r in reported], dtype=float) if len(reported) else reported
+    report_day = _local_day_starts(reported)
     for day in np.unique(day_starts):
         mine = (report_day == day) & ~np.isnan(dispatched)
         order = np.argsort(dispatched[mine])

@@ -76,6 +76,36 @@ def test_incident_series_counts_open_today_and_median():
     assert by_district["open_incidents"] == {"A": 1, "B": 2}
 
 
+def test_station_aqi_of_a_week_of_rows_is_the_standards_row_by_row():
+    """The vectorised per-row AQI of the trends equals hourly_aqi (HJ 633-2012) of each row, at the
+    breakpoints, between them, above the tables' tops, with gaps and with nothing measured."""
+    import pandas as pd
+
+    from data.rules import aqi as aqi_rules
+
+    rng = np.random.default_rng(7)
+    n = 600
+    edges = [0.0, 35, 35.1, 75, 115, 150, 250, 350, 500, 800, 800.1, 1000.5]  # breakpoints and above the tops
+    frame = pd.DataFrame({"bucket": np.arange(n) // 6 * 3600, "station_id": np.arange(n) % 6})
+    for p in aqi_rules.POLLUTANTS:
+        values = np.concatenate([edges, np.round(rng.uniform(0, 260, n - len(edges)), 1)])
+        values[rng.uniform(size=n) < 0.2] = np.nan
+        frame[p] = rng.permutation(values)
+    frame.loc[5, list(aqi_rules.POLLUTANTS)] = np.nan  # a station that measured nothing that hour
+    expected = [trends._aqi(row) for row in frame.to_dict("records")]
+    found = trends._row_aqi(frame)
+    assert np.isnan(found[5]) and np.isnan(expected[5])
+    assert np.array_equal(found, np.array(expected, dtype=float), equal_nan=True)
+    assert len(set(found[~np.isnan(found)])) > 50  # the rows span the table, not one level
+
+
+def test_local_day_starts_agree_with_the_clock():
+    from data.rules.clock import local_day_start
+
+    times = np.arange(1_700_000_000, 1_700_000_000 + 3 * DAY, 617, dtype=float)
+    assert trends._local_day_starts(times).tolist() == [float(local_day_start(t)) for t in times]
+
+
 def test_sparkline_draws_both_days_and_breaks_on_gaps():
     assert "M0.0" in _path([1, 2, None, 3], 1, 3) and _path([1, 2, None, 3], 1, 3).count("M") == 2
     assert spark_paths([1, 2, 3], [3, 2, 1])["today"].startswith("M0.0 23.0L")

@@ -36,6 +36,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from itertools import pairwise
 
 POLLUTANTS: tuple[str, ...] = ("pm25", "pm10", "o3", "no2", "so2", "co")
@@ -196,6 +197,13 @@ def iaqi(pollutant: str, concentration: float | None, averaging: str = "1h") -> 
         return None
     if c < 0:
         raise ValueError(f"negative {pollutant} concentration: {concentration!r}")
+    return _iaqi_of(key, c)
+
+
+# Exact arithmetic costs ~20 µs a value; a week of hourly station rows (the KPI trends) repeats the same
+# few thousand concentrations at every 15-minute bucket, so each is worked out once.
+@lru_cache(maxsize=1 << 16)
+def _iaqi_of(key: tuple[str, str], c: float) -> int:
     bps = _TABLE1[key]
     if c > bps[-1] and key in _ABOVE_TOP:
         bps = _TABLE1[_ABOVE_TOP[key]]

@@ -823,6 +823,7 @@ def trend_rows(engine: Engine, layer: str, city: str, first: int, last: int) -> 
         c = incident.c
         columns = (c.reported_at, c.dispatched_at, c.resolved_at, c.closed_at, c.district)
         q = _reported_or_carried(columns, [c.city == city], first, last, first)
+        return read_plain_frame(engine, q)  # a week of incidents: numbers and a string
     else:
         raise ValueError(f"no trend rows for {layer!r}")
     return read_frame(engine, q)
