@@ -396,6 +396,12 @@ window.citybrain = window.citybrain || {};
         setText(el.querySelector(".lang-en"), pair[0]);
         setText(el.querySelector(".lang-zh"), pair[1]);
     }
+    function setTextOrPair(el, value) {  // a KPI's detail: a plain text, or [en, zh] (a station's name)
+        if (!el) { return; }
+        if (!Array.isArray(value)) { setText(el, value); return; }
+        if (!el.querySelector(".lang-en")) { el.replaceChildren(...pairNode(value).childNodes); }
+        setPair(el, value);
+    }
     // A sparkline (components/trend.py): one inline <svg><path> per line, made once; a refresh rewrites
     // the path's `d`. (CSS mask images from data: URLs made every changed line a new SVG document that
     // the browser kept: the soak's growing "Documents" and nodes outside the page.)
@@ -421,7 +427,7 @@ window.citybrain = window.citybrain || {};
         setText(card.querySelector(".kpi-value"), v.value);
         setClass(card.querySelector(".kpi-main"), v.main);
         const detail = card.querySelector(".kpi-detail");
-        setText(detail, v.detail);
+        setTextOrPair(detail, v.detail);
         setHidden(detail, !v.detail);
         const spark = card.querySelector(".kpi-spark"), box = spark && spark.dataset.viewbox;
         setHidden(spark, !v.spark);

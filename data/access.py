@@ -475,10 +475,16 @@ def _air_base(city: str, hour: int, revision: int) -> dict[str, Any]:
             "level": city_aqi.level.level if city_aqi.level else None,
             "primary": list(city_aqi.primary),
             "worst_aqi": worst[0] if worst else None,
-            "worst_station": (stations.iloc[worst[1]]["name_zh"] if worst else None),
+            "worst_station": (station_names(stations.iloc[worst[1]]) if worst else None),
             "newest": int(np.nanmax(observed)) if (~np.isnan(observed)).any() else None,
         },
     }
+
+
+def station_names(station: pd.Series) -> tuple[str, str]:
+    """(English, Chinese) name of an air-quality station; the Chinese name where it has no English one."""
+    zh = str(station["name_zh"])
+    return (str(station.get("name_en") or "") or zh, zh)
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -682,7 +688,7 @@ class Kpi:
     previous: float | int | None  # same time yesterday
     newest: int | None  # epoch seconds of the newest data behind it
     stale: bool
-    detail: str = ""
+    detail: str | tuple[str, str] = ""  # a pair (English, Chinese) where the languages differ
     level: int | None = None
 
     @property
@@ -1820,7 +1826,7 @@ def _forecast_kpis(city: str, bucket: int, hour: int, revision: int) -> dict[str
         top[1] if top else None,
         0,
         level=aqi_rules.level_for(top[1][0]).level if top else None,
-        detail=str(stations.iloc[top[0]]["name_zh"]) if top else "",
+        detail=station_names(stations.iloc[top[0]]) if top else "",
     )
     return out
 

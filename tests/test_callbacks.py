@@ -75,7 +75,8 @@ def _cards(data: dict) -> list[str]:
     fixed = {c["key"]: c for c in spec["cards"]}
     texts = []
     for v in data["cards"]:
-        parts = [*fixed[v["key"]]["label"], v["value"], *fixed[v["key"]]["unit"], v["detail"], *(v["fc"] or [])]
+        detail = v["detail"] if isinstance(v["detail"], list | tuple) else [v["detail"]]  # [en, zh]: a station
+        parts = [*fixed[v["key"]]["label"], v["value"], *fixed[v["key"]]["unit"], *detail, *(v["fc"] or [])]
         if v["change"] is not None:
             parts += [v["change"], *spec["vs"]]
         parts += [*v["age"], *(spec["stale"] if v["stale"] else [])]

@@ -264,6 +264,18 @@ def test_kpis_have_units_yesterday_and_freshness(backend):
     assert kpis["worst_station"].value >= kpis["city_aqi"].value - 60
 
 
+def test_worst_station_is_named_in_both_languages(backend):
+    """The worst-station card names its station in English and Chinese (the English UI showed the
+    Chinese name): Beijing's stations are the real list, with both names."""
+    from data import store
+
+    kpis = {k.key: k for k in access.kpis("beijing", int(time.time()))}
+    en, zh = kpis["worst_station"].detail
+    stations = store.sensors(store.get_engine(), "air_quality", "beijing")
+    row = stations[stations["name_zh"] == zh]
+    assert len(row) == 1 and en == row["name_en"].iloc[0] and en != zh and en.isascii()
+
+
 def test_yesterdays_kpis_are_not_computed_again_at_each_feed_revision(backend, monkeypatch):
     """ "vs yesterday" comes from settled history, kept 6 h: a new revision of every feed (a simulator
     tick) makes the KPIs read today's buckets and incidents again, not yesterday's, nor the car parks'
