@@ -18,6 +18,11 @@
 3. The command centre's geometry and the dash-leaflet chunks that read it are preloaded from the
    HTML (<link rel=preload>), so they arrive while the scripts load instead of after the page
    has rendered.
+4. Dash puts @babel/polyfill (core-js 2 and regenerator, 99 kB) first in every page for browsers
+   without ES2015. Of it the bundles only need the global `regeneratorRuntime`, which
+   `assets/regenerator_runtime.js` defines; evaluating the polyfill took 55-85 ms of each page open
+   in CPU profiles, and it replaced natives (String.prototype.trim) with slower ones. Operator pages
+   leave it out; the embed app, served to any browser, keeps it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ LOCATION, CONTENT, STORE, DUMMY = "_pages_location", "_pages_content", "_pages_s
 # Libraries whose bundle is loaded on first use, and the asset that stands in for them until then.
 LAZY_LIBRARIES = ("dash_ag_grid",)
 STAND_IN = "lazy_libraries.js"
+REGENERATOR = "regenerator_runtime.js"  # what the pages without the polyfill need of it
 LAZY_ELEMENT_ID = "citybrain-lazy-libraries"
 
 
@@ -95,6 +101,14 @@ def page_container(user) -> html.Div:
 # --- the index page --------------------------------------------------------------------------------
 
 _SCRIPT = re.compile(r'<script src="(?P<src>[^"]*/_dash-component-suites/(?P<ns>[a-zA-Z0-9_]+)/[^"]*)"></script>\s*')
+_POLYFILL = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/deps/polyfill@[^"]*"></script>\s*')
+
+
+def without_polyfill(index: str) -> str:
+    """Takes Dash's @babel/polyfill <script> out of a page that loads the regenerator runtime."""
+    if f"/assets/{REGENERATOR}" not in index:
+        return index
+    return _POLYFILL.sub("", index, count=1)
 
 
 def lazy_scripts(index: str) -> str:
@@ -134,7 +148,7 @@ def preload_links(urls: list[tuple[str, str]]) -> str:
 def index_hook(index: str) -> str:
     if f"/assets/{STAND_IN}" not in index:
         return index  # another Dash app of this server (/embed): untouched
-    index = lazy_scripts(index)
+    index = without_polyfill(lazy_scripts(index))
     where = opening_of_index()
     if where is None:
         return index

@@ -85,6 +85,10 @@ def test_command_centre_html_leaves_out_ag_grid_and_preloads_the_map(client):
     assert client.get(bundle).status_code == 200
     # The list comes before the stand-in reads it.
     assert page_html.index("citybrain-lazy-libraries") < page_html.index("/assets/lazy_libraries.js")
+    # No @babel/polyfill: the regenerator runtime the bundles call is defined before the renderer runs.
+    assert not [s for s in scripts if "polyfill" in s], scripts
+    runtime = next(k for k, s in enumerate(scripts) if s.startswith("/assets/regenerator_runtime.js"))
+    assert runtime < next(k for k, s in enumerate(scripts) if "dash_renderer" in s)
 
     head = page_html.split("</head>")[0]
     preloaded = dict(re.findall(r'<link rel="preload" href="([^"]+)" as="(\w+)"', head))
@@ -108,6 +112,7 @@ def test_other_pages_and_the_embed_app_keep_their_scripts(client):
     assert "citybrain-lazy-libraries" in incidents and "/geo/" not in incidents.split("</head>")[0]
     embed = client.get("/embed/map?city=hangzhou").data.decode()
     assert "citybrain-lazy-libraries" not in embed and 'rel="preload"' not in embed
+    assert [s for s in _scripts(embed) if "/deps/polyfill@" in s]  # embeds go to any browser: kept
 
 
 def test_the_first_live_values_travel_as_arrays_and_serialise_to_the_same_json():
