@@ -1241,9 +1241,10 @@ def _geobuf_file(city: str, layer: str, version: str, keep: bool = True) -> byte
 @functools.lru_cache(maxsize=16)
 def _sensor_frame(city: str, layer: str, version: str) -> pd.DataFrame:
     """A city's sensors of `layer` without geometry, read once per static version (100,000 segments at
-    SIM_SCALE=shanghai took ~1 s to read on every recomputation). Callers must not modify it."""
+    SIM_SCALE=shanghai took ~1 s to read on every recomputation). Callers must not modify it. The sources'
+    own ids are left out too: no caller reads them (a string per sensor, 11 MB of Shanghai's 120,000)."""
     frame = store.sensors(_engine(), layer, city)
-    return frame.drop(columns=["coords"], errors="ignore")
+    return frame.drop(columns=["coords", "source_id"], errors="ignore")
 
 
 LIVE_ARRAYS = {

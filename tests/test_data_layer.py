@@ -31,6 +31,37 @@ def _weekday_at(hour_local: float) -> float:
     return wednesday * simulate.DAY - clock.CST + hour_local * 3600
 
 
+def test_frames_read_from_rows_hold_only_their_own_strings():
+    """pandas builds a frame from rows through one 2-D object array and leaves string columns views of
+    it: a cached sensor frame kept every value read, even columns dropped after the read. The read
+    helpers give each string column its own array (and one object per repeated string), same values."""
+    import gc
+    import tracemalloc
+
+    columns = ["id", "city", "district", "name", "length_m", "retired_at", "coords"]
+
+    def rows() -> list[tuple]:  # made afresh, as a database driver makes them: only the frame keeps them
+        return [
+            (i, "hangzhou", f"district {i % 17}", f"road {i}", i * 1.5, None, f"[[{i}, 30.1]]") for i in range(20_000)
+        ]
+
+    def held(own: bool) -> tuple[int, pd.DataFrame]:
+        gc.collect()
+        tracemalloc.start()
+        frame = pd.DataFrame(rows(), columns=columns)
+        frame = (store._own_strings(frame) if own else frame).drop(columns=["coords"])
+        gc.collect()
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        return size, frame
+
+    plain_bytes, plain = held(False)
+    own_bytes, own = held(True)
+    pd.testing.assert_frame_equal(own, plain, check_exact=True)
+    assert own_bytes < plain_bytes / 2, (own_bytes, plain_bytes)
+    assert len({id(v) for v in own["district"]}) == 17  # one object per district name
+
+
 def test_weekday_helper_lands_on_a_wednesday():
     import datetime
 
