@@ -59,10 +59,17 @@ window.cbmap = (function () {
     // Skip a refresh tick while the previous refresh still runs (Dash would drop its result), but
     // not forever: a request lost to a network error never clears its busy flag.
     // A popup built when it opens and rebuilt in place (refreshPopup) when the live values change.
+    // Bound on the first click: bindPopup makes a Leaflet Popup per feature at once (100,000 road
+    // segments at Shanghai scale, ~10 ms of each page open at the default scale).
     function livePopup(layer, make) {
-        layer.bindPopup(make);
         layer._cbPopup = make;
+        layer.once("click", openLivePopup);
         return layer;
+    }
+    function openLivePopup(e) {
+        const layer = e.target;
+        if (!layer.getPopup()) { layer.bindPopup(layer._cbPopup); }
+        layer.openPopup(e.latlng);
     }
     function gate() {
         let busySince = null;
@@ -195,8 +202,14 @@ window.cbmap = (function () {
         try { kept = localStorage.getItem(key); } catch (e) { /* storage blocked: decide by size */ }
         if (kept === "0" || kept === "1") {
             details.open = kept === "1";
-        } else if (wrap && (details.offsetHeight > 0.6 * wrap.offsetHeight || details.offsetWidth > 0.45 * wrap.offsetWidth)) {
-            details.open = false;
+        } else if (wrap) {
+            // measured at the next frame, when the page lays itself out anyway: measuring now forced a
+            // layout of the half-built page (~15 ms of a page open); the check runs before that paint
+            requestAnimationFrame(() => {
+                if (details.offsetHeight > 0.6 * wrap.offsetHeight || details.offsetWidth > 0.45 * wrap.offsetWidth) {
+                    details.open = false;
+                }
+            });
         }
         details.querySelector("summary").addEventListener("click", () => {
             // the click toggles `open` after this handler: remember the state it is going to

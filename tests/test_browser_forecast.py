@@ -76,7 +76,7 @@ def test_slider_past_now_shows_the_forecast_and_live_restores(served_app, page):
     # dashed styling on the canvas-drawn car parks and roads; the interval in a car park's popup
     style = page.evaluate(
         """() => { const r = window.citybrain.state.registry.parking; const m = r[Object.keys(r)[0]];
-            m.openPopup(); return m.options.dashArray; }"""
+            m.fire("click", {latlng: m.getLatLng()}); return m.options.dashArray; }"""
     )
     assert style == "3 3"
     popup = page.locator(".leaflet-popup-content").first

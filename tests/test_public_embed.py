@@ -349,7 +349,9 @@ def test_live_refresh_keeps_the_viewers_zoom(page, public_site, foreign_origin):
 
 def test_small_embed_folds_its_legend(page, public_site, foreign_origin):
     frame = _embed_frame(page, foreign_origin, f"{public_site}/embed/map?city=shenzhen&lang=en", 360, 300)
-    assert frame.evaluate("() => document.getElementById('em-legend').open") is False
+    # (measured at the frame after the legend is built: wait for it)
+    folded = "() => { const l = document.getElementById('em-legend'); return l && l.open === false; }"
+    frame.wait_for_function(folded, timeout=WAIT_MS)
 
 
 def test_operator_pages_refuse_to_be_framed_by_another_origin(page, public_site, foreign_origin):
