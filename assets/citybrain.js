@@ -171,7 +171,7 @@ window.citybrain = window.citybrain || {};
             let m = markers[r.id];
             if (!m) {
                 m = L.marker([r.lat, r.lon], {icon: incidentIcon(r, h), riseOnHover: true});
-                m.bindPopup(() => incidentPopup(m._cbRow, h));
+                window.cbmap.livePopup(m, () => incidentPopup(m._cbRow, h));
                 markers[r.id] = m;
             } else if (m._cbRow.status !== r.status || m._cbRow.sev !== r.sev || m._cbRow.breach !== r.breach) {
                 m.setIcon(incidentIcon(r, h));

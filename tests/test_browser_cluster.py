@@ -64,5 +64,11 @@ def test_incidents_cluster_zoomed_out_and_split_zoomed_in(clustered_app, browser
         near = page.evaluate(INCIDENTS_SHOWN)
         assert near["clusters"] == 0 and near["single"] >= 1 and near["single"] == near["inView"], near
         page.screenshot(path=str(ARTIFACTS / "incidents-zoomed-in.png"))
+
+        # A click on an incident opens its popup (bound on that first click: cbmap.livePopup).
+        page.locator(".leaflet-marker-pane .cb-incident").first.dispatch_event("click")
+        popup = page.locator(".leaflet-popup .cb-popup")
+        popup.wait_for(state="visible", timeout=10_000)
+        assert popup.locator(".cb-popup-title").inner_text().strip()
     finally:
         context.close()
