@@ -483,8 +483,8 @@ def _air_base(city: str, hour: int, revision: int) -> dict[str, Any]:
 
 def station_names(station: pd.Series) -> tuple[str, str]:
     """(English, Chinese) name of an air-quality station; the Chinese name where it has no English one."""
-    zh = str(station["name_zh"])
-    return (str(station.get("name_en") or "") or zh, zh)
+    zh, en = str(station["name_zh"]), station.get("name_en")
+    return ("" if en is None or pd.isna(en) else str(en)) or zh, zh
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -305,6 +305,8 @@ def test_worst_station_is_named_in_both_languages(backend):
     stations = store.sensors(store.get_engine(), "air_quality", "beijing")
     row = stations[stations["name_zh"] == zh]
     assert len(row) == 1 and en == row["name_en"].iloc[0] and en != zh and en.isascii()
+    for missing in ("", None, float("nan")):  # a station without an English name keeps its Chinese one
+        assert access.station_names(pd.Series({"name_zh": "东四", "name_en": missing})) == ("东四", "东四")
 
 
 def test_yesterdays_kpis_are_not_computed_again_at_each_feed_revision(backend, monkeypatch):
