@@ -178,7 +178,7 @@ window.citybrain = window.citybrain || {};
                 m._cbRev = (m._cbRev || 0) + 1;  // a group holding it is redrawn (its colour or badge may change)
             }
             m._cbRow = r;
-            if (m.isPopupOpen()) { m.setPopupContent(incidentPopup(r, h)); }
+            refreshPopup(m);
         }
         for (const id of Object.keys(markers)) {
             if (!seen.has(Number(id))) { delete markers[id]; }

@@ -111,14 +111,14 @@ window.cbembed = window.cbembed || {};
             let marker = state.markers[r.id];
             if (!marker) {
                 marker = L.marker([r.lat, r.lon], {icon: noticeIcon(r, m), keyboard: false});
-                marker.bindPopup(() => noticePopup(marker._emRow, m));
+                window.cbmap.livePopup(marker, () => noticePopup(marker._emRow, m));
                 state.markers[r.id] = marker;
             } else if (marker._emRow.status !== r.status) {
                 marker.setIcon(noticeIcon(r, m));
                 marker._emRev = (marker._emRev || 0) + 1;
             }
             marker._emRow = r;
-            if (marker.isPopupOpen()) { marker.setPopupContent(noticePopup(r, m)); }
+            window.cbmap.refreshPopup(marker);
         }
         for (const id of Object.keys(state.markers)) {
             if (!seen.has(id)) { delete state.markers[id]; }

@@ -320,6 +320,17 @@ def test_embed_draws_inside_an_iframe_of_another_origin(page, public_site, forei
     frame.locator(".em-aqi").first.dispatch_event("click")
     popup = frame.locator(".leaflet-popup-content").inner_text(timeout=WAIT_MS)
     assert "AQI" in popup and ("Health advice" in popup if lang == "en" else "建议" in popup)
+    # an incident notice's popup (bound on its first click, cbmap.livePopup), zoomed in to single notices
+    frame.evaluate(
+        "() => { const s = window.cbembed.state, m = Object.values(s.markers)[0];"
+        " s.map.closePopup(); s.map.setView(m.getLatLng(), 17, {animate: false}); }"
+    )
+    frame.locator(".em-notice").first.dispatch_event("click", timeout=WAIT_MS)
+    frame.wait_for_function(
+        "() => { const p = document.querySelector('.leaflet-popup-content');"
+        f" return p && p.innerText.includes({'Reported' if lang == 'en' else '报告时间'!r}); }}",
+        timeout=WAIT_MS,
+    )
     assert not [e for e in page.console_errors if "Content Security Policy" in e or "Refused" in e]
 
 
