@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dash import html
 
 from components.i18n import SEVERITIES, Pair, t
+from components.markup import pair, pair_of, static, tag
 
 if TYPE_CHECKING:
     from data.rules.tables import RuleTables
@@ -162,43 +163,39 @@ def performance_table(group: str, rows: list[dict[str, Any]], labels: dict[str, 
     )
 
 
+HANDOVER_COLUMNS: tuple[Pair, ...] = (
+    ("ID", "编号"),
+    ("Type", "类型"),
+    ("Severity", "等级"),
+    ("District", "区县"),
+    ("Status", "状态"),
+    ("Reported", "上报"),
+    ("Unit", "单位"),
+    ("Breached", "超时"),
+)
+
+
 def handover_table(title: Pair, rows: list[dict[str, Any]], table_id: str, rules: RuleTables) -> html.Section:
-    head = html.Tr(
-        [
-            html.Th(t(*p))
-            for p in (
-                ("ID", "编号"),
-                ("Type", "类型"),
-                ("Severity", "等级"),
-                ("District", "区县"),
-                ("Status", "状态"),
-                ("Reported", "上报"),
-                ("Unit", "单位"),
-                ("Breached", "超时"),
+    """One list of the handover report as written HTML (components/markup.py): one component, however
+    long the shift. As Dash components (~20 a row) a shift of a few thousand operator incidents froze the
+    page for minutes: dash-renderer notifies every component of each store update."""
+    if rows:
+        head = tag("tr", *(tag("th", pair_of(p)) for p in HANDOVER_COLUMNS))
+        body = (
+            tag(
+                "tr",
+                tag("td", str(r["id"])),
+                tag("td", pair_of(rules.incident_kinds.get(r["kind"], (r["kind"], r["kind"])))),
+                tag("td", pair_of(SEVERITIES[int(r["severity"]) - 1])),
+                tag("td", r.get("district") or "—"),
+                tag("td", pair_of(rules.statuses.get(r["status"], (r["status"], r["status"])))),
+                tag("td", clock(r["reported_at"], rules.utc_offset)),
+                tag("td", r.get("unit") or "—"),
+                tag("td", pair("yes", "是"), class_="breach") if r.get("breached") else tag("td"),
             )
-        ]
-    )
-    body = [
-        html.Tr(
-            [
-                html.Td(str(r["id"])),
-                html.Td(t(*rules.incident_kinds.get(r["kind"], (r["kind"], r["kind"])))),
-                html.Td(t(*SEVERITIES[int(r["severity"]) - 1])),
-                html.Td(r.get("district") or "—"),
-                html.Td(t(*rules.statuses.get(r["status"], (r["status"], r["status"])))),
-                html.Td(clock(r["reported_at"], rules.utc_offset)),
-                html.Td(r.get("unit") or "—"),
-                html.Td(t("yes", "是") if r.get("breached") else "", className="breach" if r.get("breached") else None),
-            ]
+            for r in rows
         )
-        for r in rows
-    ]
-    return html.Section(
-        [
-            html.H2([t(*title), f" ({len(rows)})"]),
-            html.Table([html.Thead(head), html.Tbody(body)], className="perf-table", id=table_id)
-            if rows
-            else html.P(t("None", "无")),
-        ],
-        className="handover-section",
-    )
+        listing = tag("table", tag("thead", head), tag("tbody", *body), class_="perf-table", id=table_id)
+    else:
+        listing = tag("p", pair("None", "无"))
+    return static(html.Section, tag("h2", pair_of(title), f" ({len(rows)})"), listing, className="handover-section")

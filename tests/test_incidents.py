@@ -378,6 +378,29 @@ def test_handover_lists_the_shift(dash_app, client):
     assert page.status_code == 200 and str(incident_id) in page.get_data(as_text=True)
 
 
+def test_a_long_shift_is_one_component_with_every_row_written():
+    """A shift of a few thousand operator incidents froze /handover for minutes in Chromium: ~20 Dash
+    components a row, each walked by dash-renderer on every store update. Its lists are written HTML now."""
+    from plotly.utils import PlotlyJSONEncoder
+
+    from components.incident_ui import handover_table
+    from data.rules.tables import RULE_TABLES as rules
+    from tests.written import written_elements, written_text
+
+    kind, status = next(iter(rules.incident_kinds)), next(iter(rules.statuses))
+    rows = [
+        {"id": 10_000 + k, "kind": kind, "severity": 1 + k % 4, "district": "西湖区", "status": status,
+         "reported_at": 1_796_600_000 + k, "unit": None, "breached": k % 3 == 0}
+        for k in range(3000)
+    ]  # fmt: skip
+    section = handover_table(("Still open — hand over", "仍未结案 — 请交接"), rows, "ho-open", rules)
+    assert json.dumps(section.to_plotly_json(), cls=PlotlyJSONEncoder).count('"namespace"') == 1
+    assert len(written_elements(section, "tr")) == 3001  # the head and every row
+    assert len(written_elements(section, "td", "breach")) == 1000
+    text_ = written_text(section)
+    assert "12999" in text_ and "(3000)" in text_ and "仍未结案" in text_ and "西湖区" in text_
+
+
 def test_old_stores_are_upgraded_in_place(tmp_path):
     engine = store.get_engine(f"sqlite:///{tmp_path / 'v1.sqlite'}")
     with engine.begin() as conn:  # the version-1 incident table, with a simulated row
