@@ -203,6 +203,7 @@ window.citybrain = window.citybrain || {};
     function drawIncidents() {
         const map = state.map, group = state.incidentGroup, h = state.incidentHideout;
         if (!map || !group || !state.incidentMarkers || !h) { return; }
+        currentFilter(h);
         const view = map.getBounds().pad(0.2), zoom = map.getZoom(), f = state.filter;
         const shown = Object.values(state.incidentMarkers).filter(m => passes(m._cbRow, f));
         const wanted = new Map(), drawn = {clusters: 0, inClusters: 0, single: 0, density: 0};
@@ -246,18 +247,47 @@ window.citybrain = window.citybrain || {};
         if (visible && !state.map.hasLayer(state.incidentGroup)) { state.incidentGroup.addTo(state.map); }
         if (!visible && state.map.hasLayer(state.incidentGroup)) { state.map.removeLayer(state.incidentGroup); }
     }
-    // The map's filters (Dash controls over the map, pages/command_centre.py) and the view are kept in
-    // the address with replaceState (no reload, no history entry): a reload or a shared link opens the
-    // same view with the same filters.
-    function applyFilters(kind, sev, status, flags, view) {
-        state.filter = {kind: kind || [], sev: (sev || []).map(Number), status: status || [],
-            act: (flags || []).includes("act"), mine: (flags || []).includes("mine")};
-        state.incidentView = view === "density" ? "density" : "groups";
-        drawIncidents();
-        if (state.filtersApplied) { writeUrl(); }  // the first call is the page's own: the address has it
-        state.filtersApplied = true;
-        return JSON.stringify(state.filter) + state.incidentView;
+    // The map's filters (written HTML over the map, components/map_filters.py: native boxes, read here
+    // on change) and the view are kept in the address with replaceState (no reload, no history entry):
+    // a reload or a shared link opens the same view with the same filters.
+    function setFilter(f) {
+        state.filter = {kind: f.kind || [], sev: (f.sev || []).map(Number), status: f.status || [],
+            act: !!f.act, mine: !!f.mine};
+        state.incidentView = f.view === "density" ? "density" : "groups";
     }
+    function readFilters(form) {
+        const ticked = (name) => Array.from(form.querySelectorAll("input[name='" + name + "']:checked"), (i) => i.value);
+        const flags = ticked("flags");
+        setFilter({kind: ticked("kind"), sev: ticked("sev"), status: ticked("status"),
+            act: flags.includes("act"), mine: flags.includes("mine"), view: ticked("view")[0]});
+    }
+    function currentFilter(h) {
+        // the boxes once written (a new page has new ones); until then what the page opened with
+        const form = document.getElementById("cc-filters");
+        if (form && form !== state.filterForm && form.querySelector("input")) {
+            state.filterForm = form;
+            readFilters(form);
+        } else if (!form && h.filter && state.filterMeta !== h) {
+            state.filterMeta = h;
+            setFilter(h.filter);
+        }
+    }
+    document.addEventListener("change", (e) => {
+        const form = e.target instanceof Element ? e.target.closest("#cc-filters") : null;
+        if (!form) { return; }
+        state.filterForm = form;
+        readFilters(form);
+        drawIncidents();
+        writeUrl();
+    });
+    // The city menu (pages/command_centre.py) folds when a click lands elsewhere, or on Escape.
+    function foldMenus(keep) {
+        document.querySelectorAll("details.city-menu[open]").forEach((menu) => {
+            if (!keep || !menu.contains(keep)) { menu.open = false; }
+        });
+    }
+    document.addEventListener("click", (e) => foldMenus(e.target instanceof Node ? e.target : null));
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape") { foldMenus(null); } });
     let urlTimer = null;
     function writeUrl() {
         clearTimeout(urlTimer);
@@ -561,7 +591,6 @@ window.citybrain = window.citybrain || {};
             gateMap: window.cbmap.gate(),
             gatePanels: window.cbmap.gate(),
             applyLang: (lang) => setLang(lang),
-            applyFilters: applyFilters,
             applyOverlays: (overlays, name) => { showIncidents((overlays || []).includes(name)); return (overlays || []).length; },
             applyTheme: (theme) => setTheme(theme),
             toggleLang: (n, lang) => (n ? (lang === "en" ? "zh" : "en") : window.dash_clientside.no_update),

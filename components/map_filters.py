@@ -5,14 +5,15 @@ replaceState as the view or a filter changes, and the page reads it back here on
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dash import dcc, html
+from dash import html
+from markupsafe import Markup
 
-from components.i18n import SEVERITIES
-from components.markup import pair, static, text
+from components.i18n import SEVERITIES, Pair
+from components.markup import pair, pair_of, static, tag
 
 if TYPE_CHECKING:
     from data.rules.tables import RuleTables
@@ -21,6 +22,8 @@ OPEN_STATUSES = ("new", "acknowledged", "dispatched", "on_scene")  # the inciden
 SEVERITY_LEVELS = (1, 2, 3, 4)
 FLAGS = ("act", "mine")  # needs action (new, past SLA, severity >= 3); taken by an operator
 VIEWS = ("groups", "density")
+FLAG_NAMES: list[tuple[str, Pair]] = [("act", ("Needs action", "待处置")), ("mine", ("Mine (operators)", "本中心处置"))]
+VIEW_NAMES: list[tuple[str, Pair]] = [("groups", ("Groups", "聚合")), ("density", ("Density", "密度"))]
 MIN_ZOOM, MAX_ZOOM = 3, 19
 _MAX_PARAM = 400  # characters of one query value read; an address is not a place for more
 
@@ -86,66 +89,71 @@ def parse_map_query(query: Mapping[str, Any], kinds: Sequence[str]) -> MapQuery:
     )
 
 
-def _options(items: Sequence[tuple[Any, Any]]) -> list[dict[str, Any]]:
-    return [{"label": label, "value": value} for value, label in items]
-
-
 def _choices(
-    kind: Callable[..., Any],
     choices_id: str,
-    items: Sequence[tuple[Any, Any]],
-    value: Any,
-    class_name: str = "map-filter-row",
-) -> Any:
-    """One inline row of choices: `kind` is dcc.Checklist or dcc.RadioItems."""
-    return kind(id=choices_id, options=_options(items), value=value, inline=True, className=class_name)
+    name: str,
+    items: Sequence[tuple[Any, Pair]],
+    chosen: Sequence[Any],
+    kind: str = "checkbox",
+    class_: str = "map-filter-row",
+) -> Markup:
+    """One inline row of native boxes (or radio buttons), each in its label."""
+    boxes = [
+        tag("label", tag("input", type=kind, name=name, value=str(value), checked=value in chosen), pair_of(label))
+        for value, label in items
+    ]
+    return tag("div", *boxes, id=choices_id, class_=class_, role="group")
 
 
 def incident_filters(prefix: str, query: MapQuery, rules: RuleTables) -> html.Details:
     """Filters over the map (type, severity, status, needs action / mine) and the groups/density switch;
-    the types and states with their names come from `rules`."""
-    return html.Details(
-        [
-            static(html.Summary, pair("Filters", "筛选")),
-            dcc.Dropdown(
-                id=f"{prefix}-f-kind",
-                options=_options([(k, text(name)) for k, name in rules.incident_kinds.items()]),
-                value=list(query.kinds),
-                multi=True,
-                searchable=False,
-                placeholder="全部事件类型 · All incident types",  # a plain string: no language switch inside
-                className="map-filter-kinds",
-            ),
-            _choices(
-                dcc.Checklist,
-                f"{prefix}-f-sev",
-                [(level, text(SEVERITIES[level - 1])) for level in SEVERITY_LEVELS],
-                list(query.sevs),
-            ),
-            _choices(
-                dcc.Checklist,
-                f"{prefix}-f-status",
-                [(s, text(rules.statuses[s])) for s in OPEN_STATUSES],
-                list(query.statuses),
-            ),
-            _choices(
-                dcc.Checklist,
-                f"{prefix}-f-flags",
-                [("act", text(("Needs action", "待处置"))), ("mine", text(("Mine (operators)", "本中心处置")))],
-                list(query.flags),
-            ),
-            _choices(
-                dcc.RadioItems,
-                f"{prefix}-f-view",
-                [("groups", text(("Groups", "聚合"))), ("density", text(("Density", "密度")))],
-                query.view,
-                "map-filter-row map-filter-view",
-            ),
-        ],
+    the types and states with their names come from `rules`. Written HTML with native inputs
+    (components/markup.py): assets/citybrain.js reads them on change, so the panel costs the page one
+    Dash component instead of about forty (a Dash component's cost at page open grows with how many
+    there are), and no callback round. No box ticked under "Types" means every type."""
+    return static(
+        html.Details,
+        tag("summary", pair("Filters", "筛选")),
+        tag("div", pair("Types (none ticked: all)", "事件类型（不选即全部）"), class_="map-filter-title"),
+        _choices(
+            f"{prefix}-f-kind",
+            "kind",
+            list(rules.incident_kinds.items()),
+            query.kinds,
+            class_="map-filter-row map-filter-kinds",
+        ),
+        _choices(f"{prefix}-f-sev", "sev", [(level, SEVERITIES[level - 1]) for level in SEVERITY_LEVELS], query.sevs),
+        _choices(f"{prefix}-f-status", "status", [(s, rules.statuses[s]) for s in OPEN_STATUSES], query.statuses),
+        _choices(
+            f"{prefix}-f-flags",
+            "flags",
+            FLAG_NAMES,
+            query.flags,
+        ),
+        _choices(
+            f"{prefix}-f-view",
+            "view",
+            VIEW_NAMES,
+            (query.view,),
+            kind="radio",
+            class_="map-filter-row map-filter-view",
+        ),
         open=query != MapQuery(zoom=query.zoom, lat=query.lat, lon=query.lon),  # open when something is filtered
         className="map-filters",
         id=f"{prefix}-filters",
     )
+
+
+def initial_filter(query: MapQuery) -> dict[str, Any]:
+    """The filters the page opens with, as assets/citybrain.js holds them (it reads the boxes after that)."""
+    return {
+        "kind": list(query.kinds),
+        "sev": list(query.sevs),
+        "status": list(query.statuses),
+        "act": "act" in query.flags,
+        "mine": "mine" in query.flags,
+        "view": query.view,
+    }
 
 
 def filter_defaults() -> dict[str, list[Any]]:

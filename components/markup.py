@@ -32,7 +32,7 @@ def _attribute(key: str, value: Any) -> str:
     return f" {name}" if value is True else f' {name}="{escape(value)}"'
 
 
-def tag(name: str, *content: Part, **attrs: Any) -> Markup:
+def tag(name: str, /, *content: Part, **attrs: Any) -> Markup:
     """<name attrs>content</name>; `class_` for class, underscores in other names become hyphens.
     An attribute whose value is None or False is left out; True writes it bare. Tag and attribute
     names come from this code, never from data. (Plain string building: markupsafe's Markup.format

@@ -14,9 +14,9 @@ from components.forecast_outlook import outlook_panel
 from components.i18n import LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import HIGHER_IS_WORSE, error_panel
 from components.legend import operator_legend
-from components.map_filters import filter_defaults, incident_filters, parse_map_query
+from components.map_filters import MapQuery, filter_defaults, incident_filters, initial_filter, parse_map_query
 from components.map_layers import city_map, core_fit, incident_meta, layer_hideouts
-from components.markup import pair, static, text
+from components.markup import pair, static, tag, text
 from components.time_control import PAUSE, PLAY, time_control
 from components.trend import chart_panel
 from data import access
@@ -72,14 +72,33 @@ def _cluster_incidents() -> bool:
     return load_settings().incident_cluster != "0"
 
 
-def _city_selector(current: str) -> dcc.Dropdown:
-    return dcc.Dropdown(
+def _map_options(wanted: MapQuery) -> dict[str, Any]:
+    return {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults(), "filter": initial_filter(wanted)}
+
+
+def _city_menu(current: str) -> html.Details:
+    """The city switch: a written menu of links, each opening that city's command centre. (It was a
+    dcc.Dropdown, react-select: the heaviest widget the page drew at open, for a choice that reloads
+    the page anyway.)"""
+    here = get_city(current)
+    links = [
+        tag(
+            "li",
+            tag(
+                "a",
+                pair(c.name_en, c.name_zh),
+                href=f"/?city={c.key}",
+                aria_current="page" if c.key == here.key else None,
+            ),
+        )
+        for c in CITIES.values()
+    ]
+    return static(
+        html.Details,
+        tag("summary", pair(here.name_en, here.name_zh), title="City · 城市"),
+        tag("ul", *links, class_="city-menu-list"),
+        className="city-select city-menu",
         id=f"{P}-city",
-        value=current,
-        clearable=False,
-        searchable=False,
-        className="city-select",
-        options=[{"label": text((c.name_en, c.name_zh)), "value": c.key} for c in CITIES.values()],
     )
 
 
@@ -113,11 +132,10 @@ def _geometry_urls(city: str) -> dict[str, str]:
 
 
 # The webpack chunks of the components this page draws first (dash-leaflet's GeoJSON and its
-# geobuf reader, the city dropdown and the time slider): loaded on first use otherwise, one by one.
+# geobuf reader and the time slider): loaded on first use otherwise, one by one.
 CHUNKS = (
     "/_dash-component-suites/dash_leaflet/async-GeoJSON.js",
     "/_dash-component-suites/dash_leaflet/async-geobuf.js",
-    "/_dash-component-suites/dash/dcc/async-dropdown.js",
     "/_dash-component-suites/dash/dcc/async-slider.js",
 )
 
@@ -164,17 +182,20 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
     sources = access.data_sources(info.key)
     return html.Div(
         [
-            dcc.Location(id=f"{P}-url", refresh=True),
             # The first live values come with the page (refresh_map answers the ticks and the time control).
             *live_stores(
                 P,
                 info.key,
                 None if live is no_update else live,
-                _incident_meta() | {"cluster": _cluster_incidents(), "filter_defaults": filter_defaults()},
+                _incident_meta()
+                | {
+                    "cluster": _cluster_incidents(),
+                    "filter_defaults": filter_defaults(),
+                    "filter": initial_filter(wanted),
+                },
                 kpis,
                 alerts,
             ),
-            html.Span(id=f"{P}-filters-applied", hidden=True),
             dcc.Store(id=f"{P}-trend-key"),
             dcc.Store(id=f"{P}-kpi-pick"),  # {key, n}: the card last clicked (assets/citybrain.js)
             html.Span(id=f"{P}-overlays-applied", hidden=True),
@@ -187,7 +208,7 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                         pair(info.name_en, info.name_zh),
                         className="page-title",
                     ),
-                    _city_selector(info.key),
+                    _city_menu(info.key),
                     time_control(
                         P,
                         window.steps,
@@ -258,13 +279,6 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
         ],
         className="command-centre",
     )
-
-
-@callback(
-    Output(f"{P}-url", "href"), Input(f"{P}-city", "value"), State(f"{P}-city-key", "data"), prevent_initial_call=True
-)
-def change_city(selected: str, current: str) -> str:
-    return f"/?city={selected}" if selected and selected != current else no_update
 
 
 @callback(
@@ -487,13 +501,4 @@ clientside_callback(
     Output(f"{P}-overlays-applied", "children"),
     Input(f"{P}-map-layers", "overlays"),
     State(f"{P}-overlay-name", "data"),
-)
-clientside_callback(
-    ClientsideFunction("citybrain", "applyFilters"),
-    Output(f"{P}-filters-applied", "children"),
-    Input(f"{P}-f-kind", "value"),
-    Input(f"{P}-f-sev", "value"),
-    Input(f"{P}-f-status", "value"),
-    Input(f"{P}-f-flags", "value"),
-    Input(f"{P}-f-view", "value"),
 )

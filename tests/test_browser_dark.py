@@ -146,14 +146,15 @@ def test_every_page_is_dark_in_both_languages(served_app, browser, lang):
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"dark-{lang}-{name}.png"))
             light += light_regions(page, DARK_PARTS, name)
-            if name == "command_centre":  # the chart panel and an open dropdown
+            if name == "command_centre":  # the chart panel and the open city menu
                 page.locator(".kpi-card").first.click()
                 page.wait_for_selector("#cc-trend-chart .js-plotly-plot", timeout=60_000)
                 page.locator(".city-select").click()
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(ARTIFACTS / f"dark-{lang}-command_centre-open.png"))
-                parts = [".trend-panel", ".js-plotly-plot", ".dash-dropdown-content", ".dash-dropdown-option"]
-                light += light_regions(page, parts, f"{name} (chart, dropdown open)")
+                page.wait_for_selector(".city-menu-list a", state="visible", timeout=10_000)
+                parts = [".trend-panel", ".js-plotly-plot", ".city-menu-list", ".city-menu-list a"]
+                light += light_regions(page, parts, f"{name} (chart, city menu open)")
         for path, name in (("/login", "login"), ("/setup?token=spent", "setup")):
             page.goto(served_app + path)
             _settle(page)
