@@ -23,6 +23,8 @@
    `assets/regenerator_runtime.js` defines; evaluating the polyfill took 55-85 ms of each page open
    in CPU profiles, and it replaced natives (String.prototype.trim) with slower ones. Operator pages
    leave it out; the embed app, served to any browser, keeps it.
+5. Dash puts dash_table's bundle (DataTable, 33 kB) in every page because `import dash` registers it;
+   no page of this app draws a DataTable (the grids are dash-ag-grid), so operator pages leave it out.
 """
 
 from __future__ import annotations
@@ -101,7 +103,15 @@ def page_container(user) -> html.Div:
 # --- the index page --------------------------------------------------------------------------------
 
 _SCRIPT = re.compile(r'<script src="(?P<src>[^"]*/_dash-component-suites/(?P<ns>[a-zA-Z0-9_]+)/[^"]*)"></script>\s*')
+_DASH_TABLE = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/dash_table/bundle[^"]*"></script>\s*')
 _POLYFILL = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/deps/polyfill@[^"]*"></script>\s*')
+
+
+def without_dash_table(index: str) -> str:
+    """Takes dash_table's <script> out of an operator page (one that loads the lazy-library stand-in)."""
+    if f"/assets/{STAND_IN}" not in index:
+        return index
+    return _DASH_TABLE.sub("", index, count=1)
 
 
 def without_polyfill(index: str) -> str:
@@ -148,7 +158,7 @@ def preload_links(urls: list[tuple[str, str]]) -> str:
 def index_hook(index: str) -> str:
     if f"/assets/{STAND_IN}" not in index:
         return index  # another Dash app of this server (/embed): untouched
-    index = without_polyfill(lazy_scripts(index))
+    index = without_dash_table(without_polyfill(lazy_scripts(index)))
     where = opening_of_index()
     if where is None:
         return index

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.conftest import signed_in_client
+from tests.conftest import PROJECT, signed_in_client
 
 
 def _layout(client, referer: str | None) -> dict:
@@ -89,6 +89,7 @@ def test_command_centre_html_leaves_out_ag_grid_and_preloads_the_map(client):
     assert not [s for s in scripts if "polyfill" in s], scripts
     runtime = next(k for k, s in enumerate(scripts) if s.startswith("/assets/regenerator_runtime.js"))
     assert runtime < next(k for k, s in enumerate(scripts) if "dash_renderer" in s)
+    assert not [s for s in scripts if "dash_table" in s], scripts  # no page draws a DataTable
 
     head = page_html.split("</head>")[0]
     preloaded = dict(re.findall(r'<link rel="preload" href="([^"]+)" as="(\w+)"', head))
@@ -105,6 +106,20 @@ def test_command_centre_html_leaves_out_ag_grid_and_preloads_the_map(client):
     for url in preloaded:
         if url.startswith("/geo/"):
             assert json.dumps(url) in map_urls, url
+
+
+def test_no_page_draws_a_dash_table_whose_script_the_pages_leave_out():
+    """components/page_speed.py takes dash_table's bundle out of the operator pages: a DataTable added
+    to a page would draw nothing. This fails first, naming the file."""
+    users = []
+    for folder in ("pages", "components", "api"):
+        for path in (PROJECT / folder).rglob("*.py"):
+            if path.name == "page_speed.py":  # the one that takes the script out
+                continue
+            source = path.read_text(encoding="utf-8")
+            if "DataTable" in source or "dash_table" in source:
+                users.append(str(path.relative_to(PROJECT)))
+    assert users == [], users
 
 
 def test_other_pages_and_the_embed_app_keep_their_scripts(client):
