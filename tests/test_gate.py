@@ -97,7 +97,7 @@ def test_extra_slashes_do_not_reach_a_stricter_page(dash_app, path):
 @pytest.mark.parametrize(
     "raw",
     ["[]", '"x"', "null", "{}", "[" * 100_000 + "]" * 100_000, '{"output": 5}', '{"output": "nope.children"}',
-     '{"output": "cc-url.href", "outputs": {"id": "cc-url", "property": "href"}, "inputs": "x"}',
+     '{"output": "cc-trend-key.data", "outputs": {"id": "cc-trend-key", "property": "data"}, "inputs": "x"}',
      '{"output": "app-lang.data", "outputs": {"id": "app-lang", "property": "data"}, "inputs": []}',
      "{not json"],
 )  # fmt: skip
