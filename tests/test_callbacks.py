@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 
 import pytest
@@ -37,7 +38,7 @@ def _texts(component) -> str:
             walk(node.children)
 
     walk(component)
-    return " ".join(out) + " " + written_text(component)
+    return (" ".join(out) + " " + written_text(component)).strip()
 
 
 def test_refresh_map_sends_values_not_geometry(cc, dash_app):
@@ -145,9 +146,13 @@ def test_playback_wraps_around(cc):
     assert cc.advance_playback(1, 672, 672) == 0
 
 
-def test_city_change_navigates_to_a_shareable_url(cc):
-    assert cc.change_city("shenzhen", "hangzhou") == "/?city=shenzhen"
-    assert cc.change_city("hangzhou", "hangzhou") is no_update
+def test_city_menu_links_every_city_to_a_shareable_url(cc):
+    menu = cc._city_menu("hangzhou")
+    written = menu.to_plotly_json()["props"]["data-html"]
+    links = re.findall(r'<a href="([^"]+)"( aria-current="page")?>', written)
+    assert [href for href, _ in links] == [f"/?city={key}" for key in cc.CITIES]
+    assert [href for href, current in links if current] == ["/?city=hangzhou"]
+    assert "Shenzhen" in written and "深圳" in written
 
 
 def test_layout_for_unknown_city_explains_and_links(cc):
