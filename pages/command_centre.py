@@ -340,13 +340,10 @@ def _live_answer(city: str, mode: str, step: int, have: dict[str, str] | None, w
     live = mode != "history"
 
     def label(at: int) -> list[Any]:
-        return [
-            t("Live" if live else "History", "实时" if live else "历史"),
-            " · ",
-            local_label(at),
-            " ",
-            t("China Standard Time", "北京时间"),
-        ]
+        # one written component: it is replaced at every refresh, and each component Dash renders fresh
+        # costs a store dispatch that every component on the page answers
+        mode_name = pair("Live", "实时") if live else pair("History", "历史")
+        return [static(html.Span, mode_name, " · ", local_label(at), " ", pair("China Standard Time", "北京时间"))]
 
     return map_answer(city, None if live else access.resolve_at(mode, step), label, have, watch)
 
