@@ -155,6 +155,9 @@ def city_map(
         center=list(center),
         zoom=zoom,
         preferCanvas=True,
+        # No callback reads the view (the browser keeps it in the address, assets/citybrain.js): tracking
+        # it made a Dash store update, answered by every component on the page, at load and every pan.
+        trackViewport=False,
         className=class_name,
         style={"height": "100%", "width": "100%"},
         **view,
