@@ -547,9 +547,15 @@ window.citybrain = window.citybrain || {};
         list._cbRows = text;
         list.replaceChildren(...(failed ? [] : rows).map(([cls, en, zh]) => node("li", cls, [pairNode([en, zh])])));
     }
+    function panelHost(id) {
+        // a panel inside written HTML (pages/command_centre.py) exists once static_markup.js wrote it
+        let host = document.getElementById(id);
+        if (!host && window.cbStaticMarkup) { window.cbStaticMarkup.fillWithin(document.body); host = document.getElementById(id); }
+        return host;
+    }
     function applyPanels(prefix, kpis, alerts) {
-        applyKpis(document.getElementById(prefix + "-kpis"), kpis);
-        applyAlerts(document.getElementById(prefix + "-alerts"), alerts);
+        applyKpis(panelHost(prefix + "-kpis"), kpis);
+        applyAlerts(panelHost(prefix + "-alerts"), alerts);
         return window.dash_clientside.no_update;
     }
     cb.applyPanels = applyPanels;

@@ -26,4 +26,6 @@
         childList: true, subtree: true, attributes: true, attributeFilter: ["data-html"],
     });
     fillWithin(document.documentElement);
+    // for a script that needs written HTML now, before the observer's turn (citybrain.js applyPanels)
+    window.cbStaticMarkup = {fillWithin: fillWithin};
 })();

@@ -8,7 +8,7 @@ from dash import html
 from markupsafe import Markup
 
 from components.i18n import LAYERS
-from components.markup import pair, static, tag
+from components.markup import join, pair, static, tag
 
 TEMPLATES: dict[str, tuple[str, str]] = {
     "sla_ack_breach": ("{n} incidents not acknowledged within their SLA", "{n} 起事件超时未确认"),
@@ -61,10 +61,19 @@ def alert_rows(items: list[dict[str, Any]]) -> list[list[str]]:
 def alert_panel(panel_id: str, error: Markup) -> html.Div:
     """The list the refresh fills, the "no alerts" line and the panel's error state (shown by applyPanels):
     written HTML (components/markup.py), filled in by the browser."""
-    return static(
-        html.Div,
-        tag("ul", class_="alert-list"),
-        tag("div", pair("No active alerts", "当前无告警"), class_="alert-empty", hidden=True),
-        tag("div", error, class_="panel-error-slot", hidden=True),
-        id=panel_id,
+    return static(html.Div, _panel_content(error), id=panel_id)
+
+
+def alert_panel_markup(panel_id: str, error: Markup) -> Markup:
+    """`alert_panel` as written HTML, for a panel written whole (pages/command_centre.py)."""
+    return tag("div", _panel_content(error), id=panel_id)
+
+
+def _panel_content(error: Markup) -> Markup:
+    return join(
+        [
+            tag("ul", class_="alert-list"),
+            tag("div", pair("No active alerts", "当前无告警"), class_="alert-empty", hidden=True),
+            tag("div", error, class_="panel-error-slot", hidden=True),
+        ]
     )

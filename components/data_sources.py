@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dash import html
+from markupsafe import Markup
 
 from components.i18n import LAYERS
-from components.markup import pair, static, tag
+from components.markup import join, pair, static, tag
 
 ALL_LAYERS = ("traffic", "parking", "air_quality", "incidents")
 ALL_SIMULATED_NOTE = (
@@ -24,18 +25,27 @@ def _names(layers: Sequence[str], lang: int) -> str:
 
 def source_note(simulated: Sequence[str]) -> html.P:
     """The data note under the legend: all simulated, or per layer what is simulated and what is not."""
+    return static(html.P, _note_content(simulated), className="data-note")
+
+
+def source_note_markup(simulated: Sequence[str]) -> Markup:
+    """`source_note` as written HTML, for a panel written whole (pages/command_centre.py)."""
+    return tag("p", _note_content(simulated), class_="data-note")
+
+
+def _note_content(simulated: Sequence[str]) -> Markup:
     if set(simulated) >= set(ALL_LAYERS):
-        return static(html.P, pair(*ALL_SIMULATED_NOTE), className="data-note")
+        return pair(*ALL_SIMULATED_NOTE)
     real = [layer for layer in ALL_LAYERS if layer not in simulated]
-    return static(
-        html.P,
-        tag("span", pair("SIMULATED", "模拟"), class_="sim-chip"),
-        " ",
-        pair(_names(simulated, 0), _names(simulated, 1), class_="data-note-simulated"),
-        tag("br"),
-        pair("From feeds and imports only: ", "仅来自数据接入与导入："),
-        pair(_names(real, 0), _names(real, 1), class_="data-note-real"),
-        className="data-note",
+    return join(
+        [
+            tag("span", pair("SIMULATED", "模拟"), class_="sim-chip"),
+            " ",
+            pair(_names(simulated, 0), _names(simulated, 1), class_="data-note-simulated"),
+            tag("br"),
+            pair("From feeds and imports only: ", "仅来自数据接入与导入："),
+            pair(_names(real, 0), _names(real, 1), class_="data-note-real"),
+        ]
     )
 
 

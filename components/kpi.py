@@ -131,19 +131,34 @@ def kpi_grid(grid_id: str, class_name: str, spark: dict[str, str], pick_id: str 
     the first values arrive. With `pick_id`, a card is a button (click, Enter or Space): the browser
     writes {key, n} into that dcc.Store, and the page's callback opens the card's chart."""
     extra = {"data-pick": pick_id} if pick_id else {}
-    fixed = join(
+    return static(
+        html.Div,
+        _grid_content(),
+        id=grid_id,
+        className=class_name + " is-loading",
+        **{"data-cards": _card_json(spark)},
+        **extra,
+    )
+
+
+def kpi_grid_markup(grid_id: str, class_name: str, spark: dict[str, str], pick_id: str | None = None) -> Markup:
+    """`kpi_grid` as written HTML, for a panel written whole (pages/command_centre.py)."""
+    return tag(
+        "div", _grid_content(), id=grid_id, class_=class_name + " is-loading", data_cards=_card_json(spark),
+        data_pick=pick_id,
+    )  # fmt: skip
+
+
+def _card_json(spark: dict[str, str]) -> str:
+    return json.dumps(card_spec(spark), ensure_ascii=False, separators=(",", ":"))
+
+
+def _grid_content() -> Markup:
+    return join(
         [
             tag("div", pair("Loading…", "加载中…"), class_="muted kpi-loading"),
             tag("div", error_markup(("key indicators", "关键指标")), class_="panel-error-slot", hidden=True),
         ]
-    )
-    return static(
-        html.Div,
-        fixed,
-        id=grid_id,
-        className=class_name + " is-loading",
-        **{"data-cards": json.dumps(card_spec(spark), ensure_ascii=False, separators=(",", ":"))},
-        **extra,
     )
 
 

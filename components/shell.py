@@ -77,8 +77,6 @@ def shell(nav: Iterable[tuple[str, tuple[str, str]]], content, user=None, simula
                         title="Theme / 主题",
                     ),
                     static(html.Div, _account(user), className="header-static"),
-                    html.Span(id="app-lang-applied", hidden=True),
-                    html.Span(id="app-theme-applied", hidden=True),
                 ],
                 className="app-header",
             ),
@@ -102,9 +100,6 @@ clientside_callback(
     State("app-theme", "data"),
     prevent_initial_call=True,
 )
-clientside_callback(
-    ClientsideFunction("citybrain", "applyLang"), Output("app-lang-applied", "children"), Input("app-lang", "data")
-)
-clientside_callback(
-    ClientsideFunction("citybrain", "applyTheme"), Output("app-theme-applied", "children"), Input("app-theme", "data")
-)
+# The two applies write <html data-lang/data-theme> and have no Dash output.
+clientside_callback(ClientsideFunction("citybrain", "applyLang"), Input("app-lang", "data"))
+clientside_callback(ClientsideFunction("citybrain", "applyTheme"), Input("app-theme", "data"))

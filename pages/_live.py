@@ -15,10 +15,11 @@ from typing import Any
 import flask
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
+from markupsafe import Markup
 
-from components.alerts import alert_panel, alert_rows
+from components.alerts import alert_panel, alert_panel_markup, alert_rows
 from components.i18n import t
-from components.kpi import HIGHER_IS_WORSE, error_markup, kpi_grid, kpi_view
+from components.kpi import HIGHER_IS_WORSE, error_markup, kpi_grid, kpi_grid_markup, kpi_view
 from components.map_layers import INCIDENTS_OVERLAY
 from components.trend import SPARK, spark_paths
 from data import access, live_now
@@ -169,6 +170,15 @@ def alerts_panel(prefix: str) -> html.Div:
     return alert_panel(f"{prefix}-alerts", error_markup(("alerts", "告警")))
 
 
+def kpi_panel_markup(prefix: str, class_name: str = "kpi-grid", pickable: bool = False) -> Markup:
+    """`kpi_panel` as written HTML, for a panel written whole."""
+    return kpi_grid_markup(f"{prefix}-kpis", class_name, SPARK, f"{prefix}-kpi-pick" if pickable else None)
+
+
+def alerts_panel_markup(prefix: str) -> Markup:
+    return alert_panel_markup(f"{prefix}-alerts", error_markup(("alerts", "告警")))
+
+
 def _as_arrays(value: Any) -> Any:
     """The live values with each long all-int or all-float list as a numpy array: the same JSON, but Dash
     encodes a layout holding components by walking every list element in Python (plotly's
@@ -204,14 +214,14 @@ def live_stores(
         dcc.Store(id=f"{prefix}-overlay-name", data=INCIDENTS_OVERLAY),
         dcc.Store(id=f"{prefix}-kpi-data", data=kpis),
         dcc.Store(id=f"{prefix}-alert-data", data=alerts),
-        html.Span(id=f"{prefix}-applied", hidden=True),
-        html.Span(id=f"{prefix}-panels-applied", hidden=True),
     ]
 
 
 def register_live_refresh(prefix: str) -> None:
-    """Ids used: {prefix}-refresh, -tick-map, -tick-panels, -busy-map, -busy-panels, -live, -applied,
-    -incident-meta, -kpi-data, -alert-data, -panels-applied, -kpis, -alerts."""
+    """Ids used: {prefix}-refresh, -tick-map, -tick-panels, -busy-map, -busy-panels, -live,
+    -incident-meta, -kpi-data, -alert-data, -kpis, -alerts. The applies have no Dash output (they draw
+    in the browser): a hidden target per apply was one more component for every store update to
+    notify, and its new value at every refresh one more store update."""
     for part in ("map", "panels"):
         clientside_callback(
             ClientsideFunction("citybrain", f"gate{part.title()}"),
@@ -222,13 +232,11 @@ def register_live_refresh(prefix: str) -> None:
         )
     clientside_callback(
         ClientsideFunction("citybrain", "applyLive"),
-        Output(f"{prefix}-applied", "children"),
         Input(f"{prefix}-live", "data"),
         State(f"{prefix}-incident-meta", "data"),
     )
     clientside_callback(
         f"(kpis, alerts) => window.citybrain.applyPanels({prefix!r}, kpis, alerts)",
-        Output(f"{prefix}-panels-applied", "children"),
         Input(f"{prefix}-kpi-data", "data"),
         Input(f"{prefix}-alert-data", "data"),
     )

@@ -9,7 +9,7 @@ from typing import Any
 import dash
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from components.data_sources import empty_map_note, source_note
+from components.data_sources import empty_map_note, source_note_markup
 from components.forecast_outlook import outlook_panel
 from components.i18n import LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import HIGHER_IS_WORSE, error_panel
@@ -28,9 +28,9 @@ from data.rules.clock import CST, local_label
 from data.rules.tables import RULE_TABLES
 from data.rules.vocabulary import INCIDENT_KINDS
 from pages._live import (
-    alerts_panel,
+    alerts_panel_markup,
     browser_versions,
-    kpi_panel,
+    kpi_panel_markup,
     live_stores,
     map_answer,
     panel_data,
@@ -198,7 +198,6 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
             ),
             dcc.Store(id=f"{P}-trend-key"),
             dcc.Store(id=f"{P}-kpi-pick"),  # {key, n}: the card last clicked (assets/citybrain.js)
-            html.Span(id=f"{P}-overlays-applied", hidden=True),
             html.Div(
                 [
                     static(
@@ -257,20 +256,20 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                         className="trend-panel panel",
                         hidden=True,
                     ),
-                    html.Aside(
-                        [
-                            html.Section(
-                                [
-                                    static(html.H2, pair("Key indicators", "关键指标")),
-                                    # No dcc.Loading here: it hid the cards during every refresh slower
-                                    # than its delay; the cards are drawn once and refreshed in place.
-                                    kpi_panel(P, pickable=True),
-                                ],
-                                className="panel",
-                            ),
-                            html.Section([static(html.H2, pair("Alerts", "告警")), alerts_panel(P)], className="panel"),
-                            source_note(sources.simulated),
-                        ],
+                    # written whole: the cards and alerts are made and refreshed by the browser
+                    # (citybrain.js applyPanels), so none of this needs to be a Dash component
+                    static(
+                        html.Aside,
+                        tag(
+                            "section",
+                            tag("h2", pair("Key indicators", "关键指标")),
+                            # No loading overlay: it hid the cards during every refresh slower than its
+                            # delay; the cards are drawn once and refreshed in place.
+                            kpi_panel_markup(P, pickable=True),
+                            class_="panel",
+                        ),
+                        tag("section", tag("h2", pair("Alerts", "告警")), alerts_panel_markup(P), class_="panel"),
+                        source_note_markup(sources.simulated),
                         className="side-panel",
                     ),
                 ],
@@ -494,8 +493,7 @@ clientside_callback(
     prevent_initial_call=True,
 )
 clientside_callback(
-    ClientsideFunction("citybrain", "applyOverlays"),
-    Output(f"{P}-overlays-applied", "children"),
+    ClientsideFunction("citybrain", "applyOverlays"),  # no output: it shows or hides the incidents
     Input(f"{P}-map-layers", "overlays"),
     State(f"{P}-overlay-name", "data"),
 )
