@@ -290,6 +290,9 @@ def minimal_ready_js(features: dict[str, int]) -> str:
     )
 
 
+PAGE_LOADS = 5  # per page and measurement: with 3 the median of a page's loads moved by ±10 % between runs
+
+
 def measure_pages(pages: dict[str, tuple[str, str]], loads: int) -> dict[str, Any]:
     """Alternating loads of each page (url, ready JS) in fresh contexts; navigation start → drawn."""
     try:
@@ -391,12 +394,12 @@ def run_scale(scale: str, base_env: dict[str, str], data_dir: Path, work: Path, 
         result["refresh"] = {"app": measure_app_refresh(product.port, city, 12 if quick else 40, 10 if quick else 30)}
         app_page = (f"http://127.0.0.1:{product.port}/?city={city}", PAGE_READY_JS)
         log(f"[{scale}] (c) page to drawn, this app, while its start-up forecast fit may run ...")
-        during_fit = measure_pages({"app": app_page}, 2 if quick else 3)["app"]
+        during_fit = measure_pages({"app": app_page}, 2 if quick else PAGE_LOADS)["app"]
         log(f"[{scale}] (b) requests/s ...")
         result["rps"] = measure_rps(product.port, city, static_dir, rps_s)
         result["first_fit_s"] = wait_for_first_fit(product, env, started)
         log(f"[{scale}] (c) page to drawn, this app, after the first forecast fit ...")
-        pages_app = measure_pages({"app": app_page}, 2 if quick else 3)
+        pages_app = measure_pages({"app": app_page}, 2 if quick else PAGE_LOADS)
         pages_app["app_during_first_fit"] = during_fit
         rss = child_rss_mb(product)
         result["worker_rss_mb"], result["background_rss_mb"] = rss["workers"], rss["background"]
@@ -417,7 +420,7 @@ def run_scale(scale: str, base_env: dict[str, str], data_dir: Path, work: Path, 
         counts = feature_counts(env)
         log(f"[{scale}] (c) page to drawn, minimal page ...")
         minimal_page = (f"http://127.0.0.1:{minimal.port}/", minimal_ready_js(counts))
-        result["page"] = pages_app | measure_pages({"minimal": minimal_page}, 2 if quick else 3)
+        result["page"] = pages_app | measure_pages({"minimal": minimal_page}, 2 if quick else PAGE_LOADS)
         result["page"]["features"] = counts
         minimal.stop()
         servers.remove(minimal)
