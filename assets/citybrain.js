@@ -267,7 +267,7 @@ window.citybrain = window.citybrain || {};
         if (form && form !== state.filterForm && form.querySelector("input")) {
             state.filterForm = form;
             readFilters(form);
-        } else if (!form && h.filter && state.filterMeta !== h) {
+        } else if (form !== state.filterForm && h.filter && state.filterMeta !== h) {
             state.filterMeta = h;
             setFilter(h.filter);
         }
