@@ -10,6 +10,7 @@ from data import access, live_now, store
 from data.config import load_settings
 from data.rules.clock import local_label
 from tests.test_background_jobs import _wait
+from tests.written import written_text
 
 CITY = "xiongan"  # the smallest city: its views compute quickly
 
@@ -67,7 +68,8 @@ def test_the_live_map_answer_names_the_instant_of_the_values_it_shows(dash_app):
         payload, label = cc.refresh_map(1, "live", 0, CITY)
     refresh = load_settings().refresh_seconds
     assert payload["at"] % refresh == 0 and time.time() - payload["at"] < (live_now.LAG_INTERVALS + 1) * refresh
-    assert local_label(payload["at"]) in label  # the label says when the values are from, not when asked
+    # the label says when the values are from, not when asked
+    assert local_label(payload["at"]) in written_text(label)
 
 
 def test_a_pages_first_values_do_not_keep_a_city_computed(dash_app):
