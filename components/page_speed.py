@@ -107,18 +107,18 @@ _DASH_TABLE = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/dash_t
 _POLYFILL = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/deps/polyfill@[^"]*"></script>\s*')
 
 
-def without_dash_table(index: str) -> str:
-    """Takes dash_table's <script> out of an operator page (one that loads the lazy-library stand-in)."""
-    if f"/assets/{STAND_IN}" not in index:
-        return index
-    return _DASH_TABLE.sub("", index, count=1)
+# Scripts Dash puts in every page that operator pages do without (4 and 5 above).
+_UNUSED_SCRIPTS = (_POLYFILL, _DASH_TABLE)
 
 
-def without_polyfill(index: str) -> str:
-    """Takes Dash's @babel/polyfill <script> out of a page that loads the regenerator runtime."""
+def without_unused_scripts(index: str) -> str:
+    """Takes @babel/polyfill's and dash_table's <script> out of a page that loads the regenerator runtime
+    (the operator pages: the part of the polyfill their bundles need)."""
     if f"/assets/{REGENERATOR}" not in index:
         return index
-    return _POLYFILL.sub("", index, count=1)
+    for pattern in _UNUSED_SCRIPTS:
+        index = pattern.sub("", index, count=1)
+    return index
 
 
 def lazy_scripts(index: str) -> str:
@@ -158,7 +158,7 @@ def preload_links(urls: list[tuple[str, str]]) -> str:
 def index_hook(index: str) -> str:
     if f"/assets/{STAND_IN}" not in index:
         return index  # another Dash app of this server (/embed): untouched
-    index = without_dash_table(without_polyfill(lazy_scripts(index)))
+    index = without_unused_scripts(lazy_scripts(index))
     where = opening_of_index()
     if where is None:
         return index
