@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import html
 from markupsafe import Markup
 
 from components.i18n import LAYERS
-from components.markup import join, pair, static, tag
+from components.markup import join, pair, tag
 
 TEMPLATES: dict[str, tuple[str, str]] = {
     "sla_ack_breach": ("{n} incidents not acknowledged within their SLA", "{n} 起事件超时未确认"),
@@ -58,14 +57,9 @@ def alert_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def alert_panel(panel_id: str, error: Markup) -> html.Div:
+def alert_panel(panel_id: str, error: Markup) -> Markup:
     """The list the refresh fills, the "no alerts" line and the panel's error state (shown by applyPanels):
-    written HTML (components/markup.py), filled in by the browser."""
-    return static(html.Div, _panel_content(error), id=panel_id)
-
-
-def alert_panel_markup(panel_id: str, error: Markup) -> Markup:
-    """`alert_panel` as written HTML, for a panel written whole (pages/command_centre.py)."""
+    written HTML (components/markup.py) for a panel written whole, filled in by the browser."""
     return tag("div", _panel_content(error), id=panel_id)
 
 

@@ -23,13 +23,9 @@ def _names(layers: Sequence[str], lang: int) -> str:
     return ", ".join(LAYERS[layer][lang] for layer in layers) if layers else ("none", "无")[lang]
 
 
-def source_note(simulated: Sequence[str]) -> html.P:
-    """The data note under the legend: all simulated, or per layer what is simulated and what is not."""
-    return static(html.P, _note_content(simulated), className="data-note")
-
-
-def source_note_markup(simulated: Sequence[str]) -> Markup:
-    """`source_note` as written HTML, for a panel written whole (pages/command_centre.py)."""
+def source_note(simulated: Sequence[str]) -> Markup:
+    """The data note under the legend, as written HTML: all simulated, or per layer what is simulated
+    and what is not."""
     return tag("p", _note_content(simulated), class_="data-note")
 
 

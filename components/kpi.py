@@ -126,23 +126,11 @@ def card_spec(spark: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def kpi_grid(grid_id: str, class_name: str, spark: dict[str, str], pick_id: str | None = None) -> html.Div:
-    """The grid the cards are made in (card_spec, assets/citybrain.js `applyPanels`), "Loading…" until
-    the first values arrive. With `pick_id`, a card is a button (click, Enter or Space): the browser
-    writes {key, n} into that dcc.Store, and the page's callback opens the card's chart."""
-    extra = {"data-pick": pick_id} if pick_id else {}
-    return static(
-        html.Div,
-        _grid_content(),
-        id=grid_id,
-        className=class_name + " is-loading",
-        **{"data-cards": _card_json(spark)},
-        **extra,
-    )
-
-
-def kpi_grid_markup(grid_id: str, class_name: str, spark: dict[str, str], pick_id: str | None = None) -> Markup:
-    """`kpi_grid` as written HTML, for a panel written whole (pages/command_centre.py)."""
+def kpi_grid(grid_id: str, class_name: str, spark: dict[str, str], pick_id: str | None = None) -> Markup:
+    """The grid the cards are made in (card_spec, assets/citybrain.js `applyPanels`), as written HTML for a
+    panel written whole; "Loading…" until the first values arrive. With `pick_id`, a card is a button
+    (click, Enter or Space): the browser writes {key, n} into that dcc.Store, and the page's callback
+    opens the card's chart."""
     return tag(
         "div", _grid_content(), id=grid_id, class_=class_name + " is-loading", data_cards=_card_json(spark),
         data_pick=pick_id,

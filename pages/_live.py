@@ -17,9 +17,9 @@ import numpy as np
 from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
 from markupsafe import Markup
 
-from components.alerts import alert_panel, alert_panel_markup, alert_rows
+from components.alerts import alert_panel, alert_rows
 from components.i18n import t
-from components.kpi import HIGHER_IS_WORSE, error_markup, kpi_grid, kpi_grid_markup, kpi_view
+from components.kpi import HIGHER_IS_WORSE, error_markup, kpi_grid, kpi_view
 from components.map_layers import INCIDENTS_OVERLAY
 from components.trend import SPARK, spark_paths
 from data import access, live_now
@@ -160,23 +160,15 @@ def panel_data(
     return kpi_data(city, at, forecast_at, reasons, now=now), alert_data(city, at, forecast_now, now=now)
 
 
-def kpi_panel(prefix: str, class_name: str = "kpi-grid", pickable: bool = False) -> html.Div:
-    """The nine cards' grid; the browser makes the cards and fills them from {prefix}-kpi-data (the first
-    values come with the page). `pickable`: a card opens its chart ({prefix}-kpi-pick, in the page)."""
+def kpi_panel(prefix: str, class_name: str = "kpi-grid", pickable: bool = False) -> Markup:
+    """The nine cards' grid as written HTML; the browser makes the cards and fills them from
+    {prefix}-kpi-data (the first values come with the page). `pickable`: a card opens its chart
+    ({prefix}-kpi-pick, in the page)."""
     return kpi_grid(f"{prefix}-kpis", class_name, SPARK, f"{prefix}-kpi-pick" if pickable else None)
 
 
-def alerts_panel(prefix: str) -> html.Div:
+def alerts_panel(prefix: str) -> Markup:
     return alert_panel(f"{prefix}-alerts", error_markup(("alerts", "告警")))
-
-
-def kpi_panel_markup(prefix: str, class_name: str = "kpi-grid", pickable: bool = False) -> Markup:
-    """`kpi_panel` as written HTML, for a panel written whole."""
-    return kpi_grid_markup(f"{prefix}-kpis", class_name, SPARK, f"{prefix}-kpi-pick" if pickable else None)
-
-
-def alerts_panel_markup(prefix: str) -> Markup:
-    return alert_panel_markup(f"{prefix}-alerts", error_markup(("alerts", "告警")))
 
 
 def _as_arrays(value: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 import dash
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from components.data_sources import empty_map_note, source_note_markup
+from components.data_sources import empty_map_note, source_note
 from components.forecast_outlook import outlook_panel
 from components.i18n import LAYERS, LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.kpi import HIGHER_IS_WORSE, error_panel
@@ -28,9 +28,9 @@ from data.rules.clock import CST, local_label
 from data.rules.tables import RULE_TABLES
 from data.rules.vocabulary import INCIDENT_KINDS
 from pages._live import (
-    alerts_panel_markup,
+    alerts_panel,
     browser_versions,
-    kpi_panel_markup,
+    kpi_panel,
     live_stores,
     map_answer,
     panel_data,
@@ -265,11 +265,11 @@ def layout(city: str | None = None, incident: str | None = None, **query: Any) -
                             tag("h2", pair("Key indicators", "关键指标")),
                             # No loading overlay: it hid the cards during every refresh slower than its
                             # delay; the cards are drawn once and refreshed in place.
-                            kpi_panel_markup(P, pickable=True),
+                            kpi_panel(P, pickable=True),
                             class_="panel",
                         ),
-                        tag("section", tag("h2", pair("Alerts", "告警")), alerts_panel_markup(P), class_="panel"),
-                        source_note_markup(sources.simulated),
+                        tag("section", tag("h2", pair("Alerts", "告警")), alerts_panel(P), class_="panel"),
+                        source_note(sources.simulated),
                         className="side-panel",
                     ),
                 ],

@@ -13,6 +13,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 
 from components.i18n import LOT_KINDS, POPUP_LABELS, SEVERITIES, t
 from components.map_layers import city_map, incident_meta, layer_hideouts
+from components.markup import pair, static, tag
 from data import access
 from data.config import load_settings
 from data.geo.cities import CITIES, UnknownCityError, get_city
@@ -109,16 +110,15 @@ def layout(city: str | None = None, rotate: str | None = None, **_query: Any) ->
                 ),
                 className="wall-map",
             ),
-            html.Section(
-                [
-                    html.H2(t("Key indicators", "关键指标")),
-                    _live.kpi_panel(P, "kpi-grid wall-kpis"),
-                ],
+            # written whole (components/markup.py): the browser makes and refreshes what is inside
+            static(
+                html.Section,
+                tag("h2", pair("Key indicators", "关键指标")),
+                _live.kpi_panel(P, "kpi-grid wall-kpis"),
                 className="wall-side panel",
             ),
-            html.Section(
-                [html.H2(t("Alerts", "告警")), _live.alerts_panel(P)],
-                className="wall-alerts panel",
+            static(
+                html.Section, tag("h2", pair("Alerts", "告警")), _live.alerts_panel(P), className="wall-alerts panel"
             ),
         ],
         className="wall-page",
