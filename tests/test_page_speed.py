@@ -145,3 +145,25 @@ def test_the_first_live_values_travel_as_arrays_and_serialise_to_the_same_json()
     # gaps (None), text and mixed int/float lists stay lists: an array would change their JSON
     assert all(isinstance(arrays["incidents"][k], list) for k in ("sev", "districts", "due_at"))
     assert json.loads(to_json(arrays)) == live
+
+
+def _components(node) -> int:
+    """Dash components in a layout as served (JSON), option labels and other props included."""
+    if isinstance(node, list):
+        return sum(_components(item) for item in node)
+    if isinstance(node, dict):
+        own = 1 if "namespace" in node and "type" in node else 0
+        return own + sum(_components(value) for value in node.values())
+    return 0
+
+
+# Dash 4's renderer answers every store update with every component on the page, and each component
+# rendered fresh is one store update: the page-open work grows with the square of the count. 1b282f5's
+# command centre (page, shell and Dash Pages' container) served 116; ceca624..cf04ec6 brought it to 63.
+COMMAND_CENTRE_COMPONENTS = 70
+
+
+def test_the_command_centre_is_few_dash_components(client):
+    layout = _layout(client, "http://localhost/?city=hangzhou")
+    assert _find(layout, "cc-map") is not None  # the page itself came with the layout
+    assert _components(layout) <= COMMAND_CENTRE_COMPONENTS
